@@ -6,18 +6,33 @@ The scheme
 A weight matrix of ``rows x cols`` is padded, as JPEG pads an image, to the 8x8 grid:
 ``Rp = 8*ceil(rows/8)`` rows and ``Cp = 8*ceil(cols/8)`` columns, the padding filled by
 repeating the last row / column (libjpeg's edge expansion). The remap is a bijection of
-that ``Rp x Cp`` grid built from *conditional XOR swaps*, the address scrambling of
-embedded memories::
+that ``Rp x Cp`` grid built from the address scrambling of embedded memories: XORs of
+address bits with control-word bits, made safe for any size by a conditional swap::
 
-    swap(x, w, N) = x ^ w   if (x ^ w) < N
+    swap(x, m, N) = x ^ m   if (x ^ m) < N
                     x       otherwise
 
-For a fixed word ``w`` this pairs ``x`` with ``x ^ w`` when both are in range and fixes
-the rest, so it is its own inverse and a bijection of ``0..N-1`` for every ``N`` (no
-power-of-two restriction). Row addresses have ``rb = bitlen(Rp - 1)`` bits, column
-addresses ``cb = bitlen(Cp - 1)`` bits.
+For a fixed mask ``m`` this pairs ``x`` with ``x ^ m`` when both are in range and fixes
+the rest: an involution, so a bijection of ``0..N-1`` for every ``N``.
 
-A control-word sequence (:class:`golden.lfsr.ControlWords`, one of the schemes
+An address ``x`` (row or column) is an in-block offset ``o = x & 7`` and a block
+address ``x >> 3``. A control word ``w`` (masked to the address width) scrambles it in
+two involutive steps (decoder direction, :func:`scramble`)::
+
+    t = x ^ (w & 7)                        # offset XOR: stays in its 8-block
+    g = mix(w >> 3, t & 7)
+    scramble(x, w, N) = swap(t, g << 3, N)  # block XOR chosen by the offset
+
+    mix(h, o) = (h if o & 1) ^ (h >> 1 if o & 2) ^ (h >> 2 if o & 4)
+
+The second step moves the rows of one 8-block to *different* blocks depending on their
+offset, so 8x8 blocks gather rows that were far apart (an XOR by one word per block
+would only move whole blocks and could never change a block's contents). Each step
+keeps what the other step reads (``t & 7``, resp. the block address is not read), so
+:func:`unscramble` undoes it by running the steps in reverse.
+
+Row addresses have ``rb = bitlen(Rp - 1)`` bits, column addresses ``cb = bitlen(Cp - 1)``
+bits. A control-word sequence (:class:`golden.lfsr.ControlWords`, one of the schemes
 full / split / progressive) of width ``W = max(rb, cb)`` supplies ``BC + BR`` words,
 ``BC = Cp/8`` block columns and ``BR = Rp/8`` block rows:
 
@@ -26,20 +41,18 @@ full / split / progressive) of width ``W = max(rb, cb)`` supplies ``BC + BR`` wo
 
 Original position ``(r, c)`` goes to coded position ``(r2, c2)`` by::
 
-    c2 = swap(c, b[r >> 3], Cp)      # columns swapped within each 8-row strip
-    r2 = swap(r, a[c2 >> 3], Rp)     # rows swapped within each 8-column strip
+    c2 = unscramble(c, b[r >> 3], Cp)      # columns, per 8-row strip
+    r2 = unscramble(r, a[c2 >> 3], Rp)     # rows, per 8-column strip
 
-and the decoder inverts it in the opposite order (each step is an involution)::
+and the decoder inverts it in the opposite order::
 
-    r = swap(r2, a[c2 >> 3], Rp)
-    c = swap(c2, b[r >> 3], Cp)
+    r = scramble(r2, a[c2 >> 3], Rp)
+    c = scramble(c2, b[r >> 3], Cp)
 
-Rows move between 8-row blocks (the block address bits of ``a``) and inside them (its
-low 3 bits), independently for every 8-column strip, and likewise for columns; the
-decoder needs only the scheme, the LFSR polynomials and seeds, never a stored
+The decoder needs only the scheme, the LFSR polynomials and seeds, never a stored
 permutation. In hardware the words sit in two small tables loaded once from the
-control-word generator, and each coordinate costs two table reads, two XORs and two
-compares.
+control-word generator, and each coordinate costs two table reads and, per address,
+a few XORs, three AND-masks and a compare.
 
 The split scheme uses two fields: 3 bits of in-block offset and ``W - 3`` bits of block
 address, each from its own LFSR (one field when ``W - 3 < 1``). The progressive scheme
@@ -63,10 +76,29 @@ def _positive_int(value, name) -> int:
     return int(value)
 
 
-def swap(x, word, n):
-    """Conditional XOR swap: ``x ^ word`` where that is below ``n``, else ``x``."""
-    t = np.bitwise_xor(x, word)
+def swap(x, mask, n):
+    """Conditional XOR swap: ``x ^ mask`` where that is below ``n``, else ``x``."""
+    t = np.bitwise_xor(x, mask)
     return np.where(t < n, t, x)
+
+
+def mix(high, offset):
+    """Block-address mask chosen by the in-block offset (see the module docstring)."""
+    high, offset = np.asarray(high), np.asarray(offset)
+    return (np.where(offset & 1, high, 0) ^ np.where(offset & 2, high >> 1, 0)
+            ^ np.where(offset & 4, high >> 2, 0))
+
+
+def scramble(x, word, n):
+    """Decoder direction: coded address to original address (``n`` a multiple of 8)."""
+    t = np.bitwise_xor(x, np.asarray(word) & 7)
+    return swap(t, mix(np.asarray(word) >> 3, t & 7) << 3, n)
+
+
+def unscramble(x, word, n):
+    """Encoder direction, the inverse of :func:`scramble`."""
+    t = swap(x, mix(np.asarray(word) >> 3, np.asarray(x) & 7) << 3, n)
+    return np.bitwise_xor(t, np.asarray(word) & 7)
 
 
 @dataclass(frozen=True)
@@ -194,8 +226,8 @@ class RemapParams:
         a, b = self.tables()
         r, c = np.asarray(r, np.int64), np.asarray(c, np.int64)
         self._check_range(r, c)
-        c2 = swap(c, b[r >> 3], self.padded_cols)
-        r2 = swap(r, a[c2 >> 3], self.padded_rows)
+        c2 = unscramble(c, b[r >> 3], self.padded_cols)
+        r2 = unscramble(r, a[c2 >> 3], self.padded_rows)
         return r2, c2
 
     def inverse(self, r2, c2):
@@ -203,8 +235,8 @@ class RemapParams:
         a, b = self.tables()
         r2, c2 = np.asarray(r2, np.int64), np.asarray(c2, np.int64)
         self._check_range(r2, c2)
-        r = swap(r2, a[c2 >> 3], self.padded_rows)
-        c = swap(c2, b[r >> 3], self.padded_cols)
+        r = scramble(r2, a[c2 >> 3], self.padded_rows)
+        c = scramble(c2, b[r >> 3], self.padded_cols)
         return r, c
 
     def _check_range(self, r, c):
@@ -264,7 +296,8 @@ def check_matrix(weights, shape=None) -> np.ndarray:
             f"A weight matrix must be 2-D, not {w.ndim}-D with shape {tuple(w.shape)}."
         )
     if shape is not None and w.shape != tuple(shape):
-        raise CimcodecError(f"Expected a {shape[0]}x{shape[1]} matrix, not {w.shape[0]}x{w.shape[1]}.")
+        raise CimcodecError(
+            f"Expected a {shape[0]}x{shape[1]} matrix, not {w.shape[0]}x{w.shape[1]}.")
     return w
 
 

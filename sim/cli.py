@@ -1,0 +1,229 @@
+"""The ``cimcodec`` command line.
+
+Every error a user can cause (bad option, bad file, wrong shape, missing simulator)
+ends as one sentence on standard error and exit code 2; an RTL / golden mismatch exits
+with code 1.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from golden.errors import CimcodecError
+from golden.lfsr import ControlWords, Kind, Scheme
+
+from .tools import SIMULATORS, ToolError
+
+
+def _int(text: str) -> int:
+    """Decimal or 0x-prefixed integer."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(_int(t) for t in text.split(",") if t.strip())
+
+
+def _load_matrix(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise CimcodecError(f"{path} does not exist or is not a file.")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise CimcodecError(f"{path} is not a readable .npy array file.") from None
+
+
+def cmd_words(args) -> int:
+    """Print control words of one scheme."""
+    scheme = Scheme(args.scheme)
+    takes = args.fields or (3, args.width - 3)
+    seeds = args.seeds or (1,) * (len(takes) if scheme is Scheme.SPLIT else 1)
+    if scheme is Scheme.FULL:
+        words = ControlWords.full(args.width, seeds[0], taps=args.taps, kind=args.kind)
+    elif scheme is Scheme.SPLIT:
+        words = ControlWords.split(takes, seeds, kind=args.kind)
+    elif scheme is Scheme.PROGRESSIVE:
+        words = ControlWords.progressive(args.width, seeds[0], stage_len=args.stage_len,
+                                         taps=args.taps, kind=args.kind)
+    else:
+        raise CimcodecError("Scheme 'none' has no control words.")
+    if args.count < 0:
+        raise CimcodecError(f"Word count must be zero or more, not {args.count}.")
+    for w in words.words(args.count).tolist():
+        print(w)
+    return 0
+
+
+def cmd_remap(args) -> int:
+    """Remap a weight matrix (or undo it) and save it as .npy."""
+    from golden.remap import RemapParams, check_matrix
+
+    matrix = check_matrix(_load_matrix(args.input))
+    if args.inverse:
+        if args.shape is None or len(args.shape) != 2:
+            raise CimcodecError("--inverse needs the original shape as --shape ROWS,COLS.")
+        params = RemapParams(*args.shape, args.scheme, args.seeds, kind=args.kind)
+        out = params.unremap(matrix)
+    else:
+        params = RemapParams(*matrix.shape, args.scheme, args.seeds, kind=args.kind)
+        out = params.remap(matrix)
+    np.save(args.output, out)
+    print(f"wrote {args.output}: {out.shape[0]}x{out.shape[1]} ({params.scheme.value}, "
+          f"seeds {','.join(map(str, params.seeds))})")
+    return 0
+
+
+def cmd_verilog(args) -> int:
+    """Write one Verilog file per top block and lint each with Verilator."""
+    from golden.lfsr import GeneratorShape
+    from golden.remap import RemapShape
+    from hw.lfsr import ControlWordGenerator
+    from hw.remap import RemapEngine
+
+    from .verilog import elaborate, lint
+
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, factory, shape in [("lfsr", ControlWordGenerator, GeneratorShape()),
+                                 ("remap", RemapEngine, RemapShape())]:
+        target = out_dir / f"{name}.v"
+        target.write_text(elaborate(name, factory, shape).read_text())
+        lint(target, name)
+        print(f"{target}: {shape} (verilator --lint-only: clean)")
+    return 0
+
+
+def _block_entropy(matrix: np.ndarray) -> float:
+    """Mean Shannon entropy (bits/sample) of the 8x8 blocks of a padded matrix."""
+    rows, cols = matrix.shape
+    blocks = matrix.reshape(rows // 8, 8, cols // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    total = 0.0
+    for block in blocks:
+        p = np.unique(block, return_counts=True)[1] / 64
+        total += float(-(p * np.log2(p)).sum())
+    return total / len(blocks)
+
+
+def cmd_demo(args) -> int:
+    """Digits MLP -> first FC layer -> every remap scheme on the RTL, checked against
+    the golden model."""
+    from tqdm import tqdm
+
+    from golden.lfsr import GeneratorShape
+    from golden.models import quantize_symmetric, train_digits_mlp
+    from golden.remap import RemapParams, RemapShape, block_order
+    from tb import test_lfsr, test_remap
+
+    from .cocotb_run import RtlMismatch, run_jobs
+    from .verilog import build_dir
+
+    t0 = time.time()
+    model, acc = train_digits_mlp((64, args.hidden, 10), cache_dir=build_dir() / "cache")
+    weights = model.net[0].weight.detach().numpy()
+    q, scale = quantize_symmetric(weights)
+    samples = (q.astype(np.int16) + 128).astype(np.uint8)  # JPEG level shift
+    print(f"MLP 64-{args.hidden}-10 on scikit-learn digits: test accuracy {acc:.4f}; "
+          f"FC1 weights {weights.shape[0]}x{weights.shape[1]} -> int8 (scale {scale:.5f})")
+
+    remap_shape, gen_shape = RemapShape(), GeneratorShape()
+    seeds = {Scheme.NONE: None, Scheme.FULL: (5,), Scheme.SPLIT: (3, 5),
+             Scheme.PROGRESSIVE: (5,)}
+    rows = []
+    failed = False
+    for scheme in tqdm(list(Scheme), desc=f"RTL on {args.sim}", unit="scheme"):
+        params = RemapParams(*samples.shape, scheme, seeds[scheme])
+        coded = params.remap(samples)
+        r2, c2 = block_order(params.padded_rows, params.padded_cols)
+        checks = []
+        words = params.control_words()
+        if words is not None:
+            checks.append(("lfsr", test_lfsr.BENCH, gen_shape,
+                           test_lfsr.jobs(gen_shape, [(words, params.n_words)])))
+        job = test_remap.job(remap_shape, params, data=coded[r2, c2])
+        # The golden inverse must put every weight back where it came from.
+        expected = job["expected"]["o"]
+        assert all(samples[e["row"], e["col"]] == e["data"] for e in expected)
+        checks.append(("remap", test_remap.BENCH, remap_shape, [job]))
+        for block, bench, shape, jobs in checks:
+            try:
+                result = run_jobs(bench, shape, jobs, args.sim)[0]
+                ok, clocks = True, result["clocks"]
+            except RtlMismatch as e:
+                print(e, file=sys.stderr)
+                ok, clocks, failed = False, "-", True
+            vectors = sum(len(v) for v in jobs[0]["expected"].values())
+            entropy = f"{_block_entropy(coded):.3f}" if block == "remap" else "-"
+            rows.append((block, scheme.value, vectors, clocks, "PASS" if ok else "FAIL", entropy))
+    print()
+    print(f"{'block':<6} {'scheme':<12} {'vectors':>8} {'clocks':>8} {'pass':>5} "
+          f"{'8x8 entropy (bits/weight)':>26}")
+    for block, scheme, vectors, clocks, ok, entropy in rows:
+        print(f"{block:<6} {scheme:<12} {vectors:>8} {clocks!s:>8} {ok:>5} {entropy:>26}")
+    print(f"\n{sum(r[4] == 'PASS' for r in rows)} passed, {sum(r[4] == 'FAIL' for r in rows)} "
+          f"failed ({args.sim}, {time.time() - t0:.1f} s)")
+    return 1 if failed else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cimcodec", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="train a digits MLP and check its FC1 remap on the RTL")
+    d.add_argument("--sim", choices=SIMULATORS, default="verilator")
+    d.add_argument("--hidden", type=_int, default=128, help="hidden units (default 128)")
+    d.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("verilog", help="write build/verilog/<block>.v and lint each")
+    v.add_argument("-o", "--output", default="build/verilog")
+    v.set_defaults(func=cmd_verilog)
+
+    w = sub.add_parser("words", help="print LFSR control words")
+    w.add_argument("--scheme", choices=[s.value for s in Scheme if s is not Scheme.NONE],
+                   default="full")
+    w.add_argument("--width", type=_int, default=16, help="word / LFSR width in bits")
+    w.add_argument("--seeds", type=_ints, help="comma-separated seeds (one per field)")
+    w.add_argument("--fields", type=_ints, help="split scheme: bits per field, LSB first")
+    w.add_argument("--taps", type=_int, help="tap mask (bit k-1 for x**k); default maximal")
+    w.add_argument("--kind", choices=[k.value for k in Kind], default="fibonacci")
+    w.add_argument("--stage-len", type=_int, default=1, help="progressive: words per stage")
+    w.add_argument("--count", type=_int, default=16)
+    w.set_defaults(func=cmd_words)
+
+    r = sub.add_parser("remap", help="remap a weight matrix (.npy) or undo it")
+    r.add_argument("input")
+    r.add_argument("-o", "--output", required=True)
+    r.add_argument("--scheme", choices=[s.value for s in Scheme], default="full")
+    r.add_argument("--seeds", type=_ints)
+    r.add_argument("--kind", choices=[k.value for k in Kind], default="fibonacci")
+    r.add_argument("--inverse", action="store_true", help="undo a remap (needs --shape)")
+    r.add_argument("--shape", type=_ints, help="original ROWS,COLS for --inverse")
+    r.set_defaults(func=cmd_remap)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CimcodecError, ToolError) as e:
+        print(f"cimcodec: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"cimcodec: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cimcodec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
