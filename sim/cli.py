@@ -205,6 +205,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--inverse", action="store_true", help="undo a remap (needs --shape)")
     r.add_argument("--shape", type=_ints, help="original ROWS,COLS for --inverse")
     r.set_defaults(func=cmd_remap)
+
+    from . import cli_cim, cli_codec
+    cli_codec.register(sub)
+    cli_cim.register(sub)
     return p
 
 
