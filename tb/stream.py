@@ -19,9 +19,9 @@ A testbench reads a JSON file named by ``$CIMCODEC_VECTORS``::
 
 For every job the DUT is reset, ``setup`` values are put on plain ports, the input
 lists are driven one after the other, and each output stream is checked in order
-against ``expected``. Whatever the DUT produced, with the clock count from the first
-input cycle to the last output, goes to ``$CIMCODEC_RESULTS``; a mismatch or a
-timeout fails the cocotb test.
+against ``expected``. Whatever the DUT produced, with the clock counts (from the end of
+reset) of the first and of the last output transfer (``first_clock``, ``clocks``), goes
+to ``$CIMCODEC_RESULTS``; a mismatch or a timeout fails the cocotb test.
 """
 
 import itertools
@@ -104,12 +104,14 @@ class Checker:
 
     def __init__(self, name, expected):
         self.name, self.expected = name, expected
-        self.got, self.last_cycle, self.errors = [], 0, []
+        self.got, self.first_cycle, self.last_cycle, self.errors = [], None, 0, []
         self.log = logging.getLogger(f"cocotb.tb.check.{name}")
 
     def __call__(self, payload, cycle):
         index = len(self.got)
         self.got.append(payload)
+        if self.first_cycle is None:
+            self.first_cycle = cycle
         self.last_cycle = cycle
         if index >= len(self.expected) or payload != self.expected[index]:
             want = self.expected[index] if index < len(self.expected) else "nothing"
@@ -171,6 +173,8 @@ async def run_jobs(dut, inputs, outputs, plain=None, timeout_cycles=None):
         results.append({
             "outputs": {p: c.got for p, c in checkers.items()},
             "clocks": max(c.last_cycle for c in checkers.values()),
+            "first_clock": min((c.first_cycle for c in checkers.values()
+                                if c.first_cycle is not None), default=0),
         })
     with open(os.environ["CIMCODEC_RESULTS"], "w") as f:
         json.dump({"jobs": results}, f)
