@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # pytest workers: the machines have 2 cores.
 JOBS   ?= 2
 
-.PHONY: all setup test demo verilog lint bench clean distclean
+.PHONY: all setup test demo verilog synth lint bench clean distclean
 
 all: test
 
@@ -33,6 +33,10 @@ demo: setup
 
 verilog: setup
 	$(VENV)/bin/cimcodec verilog -o build/verilog
+
+synth: setup
+	$(PY) -m pip install -q -e '.[dev,synth]'
+	$(VENV)/bin/cimcodec synth
 
 lint: setup
 	$(VENV)/bin/ruff check .

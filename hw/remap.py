@@ -82,10 +82,11 @@ class RemapUnit(wiring.Component):
         or column past the matrix) and inputs outside the padded grid are dropped.
 
     ``i`` is accepted only once a control-word load has ended (or when remapping is off).
-    Stream rules: ``o`` is a register stage: ``o.valid`` never waits for ``o.ready`` and
-    ``o.payload`` changes only when ``o`` is empty or transferring. Latency one clock,
-    throughput one position per clock. Each position costs two table reads (distributed
-    RAM) and, per address, a few XORs and masks and one compare.
+    Stream rules: ``o`` is the last of three register stages: ``o.valid`` never waits
+    for ``o.ready`` and ``o.payload`` changes only when ``o`` is empty or transferring.
+    Latency three clocks, throughput one position per clock. Each position costs two
+    synchronous table reads (block RAM) and, per address, a few XORs and masks and one
+    compare.
     """
 
     def __init__(self, shape: RemapShape = RemapShape()):
@@ -110,8 +111,8 @@ class RemapUnit(wiring.Component):
 
         m.submodules.a_table = a_table = Memory(shape=wa, depth=shape.table_cols, init=[])
         m.submodules.b_table = b_table = Memory(shape=wa, depth=shape.table_rows, init=[])
-        a_read = a_table.read_port(domain="comb")
-        b_read = b_table.read_port(domain="comb")
+        a_read = a_table.read_port()
+        b_read = b_table.read_port()
         a_write = a_table.write_port()
         b_write = b_table.write_port()
 
@@ -151,26 +152,45 @@ class RemapUnit(wiring.Component):
         # Inverse remap, rows first, then columns with the row just found:
         #   r = scramble(r2, a[c2 >> 3], Rp);  c = scramble(c2, b[r >> 3], Cp)
         # Remapping off: words of zero make both scrambles the identity.
-        r2, c2 = self.i.payload.row, self.i.payload.col
+        #
+        # Three register stages that move together (``advance``), so the tables can be
+        # synchronous block RAM: stage 1 holds the position while a[c2 >> 3] is read,
+        # stage 2 holds the row found while b[r >> 3] is read, stage 3 is ``o``. A read
+        # port's data holds while its ``en`` is low, so a stall freezes the pipeline.
         on = self.cfg.enable
-        m.d.comb += a_read.addr.eq(c2 >> 3)
-        a_word = Signal(shape.row_bits)
-        b_word = Signal(shape.col_bits)
-        m.d.comb += [a_word.eq(Mux(on, a_read.data & row_mask, 0)),
-                     b_word.eq(Mux(on, b_read.data & col_mask, 0))]
-        r = _scramble(m, r2, a_word, last_row, shape.row_bits, "r")
-        m.d.comb += b_read.addr.eq(r >> 3)
-        c = _scramble(m, c2, b_word, last_col, shape.col_bits, "c")
-        inside = ((r2 <= last_row) & (c2 <= last_col)
-                  & (r < self.cfg.rows) & (c < self.cfg.cols))
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(self.o.ready | ~self.o.valid),
+            self.i.ready.eq(advance & (loaded | ~on)),
+            a_read.en.eq(advance),
+            b_read.en.eq(advance),
+        ]
+        layout = coord_layout(shape)
+        s1, s2 = Signal(layout, name="s1"), Signal(layout, name="s2")
+        s1_valid, s2_valid = Signal(), Signal()
 
-        with m.If(self.o.ready | ~self.o.valid):
-            m.d.comb += self.i.ready.eq(loaded | ~on)
+        m.d.comb += a_read.addr.eq(self.i.payload.col >> 3)
+        a_word = Signal(shape.row_bits)
+        m.d.comb += a_word.eq(Mux(on, a_read.data & row_mask, 0))
+        r = _scramble(m, s1.row, a_word, last_row, shape.row_bits, "r")
+        m.d.comb += b_read.addr.eq(r >> 3)
+
+        b_word = Signal(shape.col_bits)
+        m.d.comb += b_word.eq(Mux(on, b_read.data & col_mask, 0))
+        c = _scramble(m, s2.col, b_word, last_col, shape.col_bits, "c")
+
+        with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(self.i.valid & self.i.ready & inside),
-                self.o.payload.row.eq(r),
+                s1.eq(self.i.payload),
+                s1_valid.eq(self.i.valid & self.i.ready
+                            & (self.i.payload.row <= last_row)
+                            & (self.i.payload.col <= last_col)),
+                s2.eq(s1),
+                s2.row.eq(r),
+                s2_valid.eq(s1_valid & (r < self.cfg.rows)),
+                self.o.payload.eq(s2),
                 self.o.payload.col.eq(c),
-                self.o.payload.data.eq(self.i.payload.data),
+                self.o.valid.eq(s2_valid & (c < self.cfg.cols)),
             ]
         return m
 

@@ -100,6 +100,40 @@ def cmd_verilog(args) -> int:
     return 0
 
 
+def cmd_synth(args) -> int:
+    """Synthesise the blocks for ECP5-85k and iCE40 and print a table."""
+    from tqdm import tqdm
+
+    from golden.cim import CimParams
+    from golden.lfsr import GeneratorShape
+    from golden.remap import RemapShape
+    from hw.cim import CimArray
+    from hw.lfsr import ControlWordGenerator
+    from hw.remap import RemapEngine
+
+    from .synth import ECP5_COLUMNS, ICE40_COLUMNS, ice40_ffs, synthesize
+
+    blocks = {"lfsr": (ControlWordGenerator, GeneratorShape()),
+              "remap": (RemapEngine, RemapShape()),
+              "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits))}
+    chosen = list(blocks) if args.block == "all" else [args.block]
+    results = []
+    for name in tqdm(chosen, desc="synthesis", unit="block"):
+        factory, params = blocks[name]
+        results.append(synthesize(name, factory, params, pnr=not args.no_pnr))
+    head = ["block", *ECP5_COLUMNS, "Fmax MHz", "|", *ICE40_COLUMNS, "SB_DFF*"]
+    print(" ".join(f"{h:>10}" for h in head))
+    for r in results:
+        ecp5, ice40 = r["ecp5_cells"], r["ice40_cells"]
+        row = [r["block"], *(ecp5.get(c, 0) for c in ECP5_COLUMNS),
+               r["fmax_mhz"] if r["fmax_mhz"] is not None else "-", "|",
+               *(ice40.get(c, 0) for c in ICE40_COLUMNS), ice40_ffs(ice40)]
+        print(" ".join(f"{v!s:>10}" for v in row))
+    for r in results:
+        print(f"{r['block']}: {r['params']}")
+    return 0
+
+
 def _block_entropy(matrix: np.ndarray) -> float:
     """Mean Shannon entropy (bits/sample) of the 8x8 blocks of a padded matrix."""
     rows, cols = matrix.shape
@@ -205,6 +239,14 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--inverse", action="store_true", help="undo a remap (needs --shape)")
     r.add_argument("--shape", type=_ints, help="original ROWS,COLS for --inverse")
     r.set_defaults(func=cmd_remap)
+
+    s = sub.add_parser("synth", help="ECP5-85k / iCE40 cell counts and ECP5 Fmax")
+    s.add_argument("--block", choices=["all", "lfsr", "remap", "cim"], default="all")
+    s.add_argument("--no-pnr", action="store_true", help="cell counts only, no place & route")
+    s.add_argument("--cim-rows", type=_int, default=64)
+    s.add_argument("--cim-cols", type=_int, default=16)
+    s.add_argument("--cim-adc-bits", type=_int, default=5)
+    s.set_defaults(func=cmd_synth)
 
     from . import cli_cim, cli_codec
     cli_codec.register(sub)

