@@ -12,6 +12,7 @@
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -50,7 +51,9 @@ def _build(bench: Bench, shape, sim: str, waves: bool):
 
     tools.setup(sim)
     verilog = elaborate(bench.name, bench.factory, shape)
-    key = design_key(bench.name, shape) + ("-waves" if waves else "")
+    args = list(tools.VERILATOR_ARGS if sim == "verilator" else tools.ICARUS_ARGS)
+    flags = hashlib.sha256(" ".join(args).encode()).hexdigest()[:6]
+    key = f"{design_key(bench.name, shape)}-{flags}" + ("-waves" if waves else "")
     where = build_dir() / "sim" / sim / f"{bench.name}-{key}"
     runner = get_runner(sim)
     with locked(where / ".lock"):
@@ -58,7 +61,7 @@ def _build(bench: Bench, shape, sim: str, waves: bool):
             sources=[verilog],
             hdl_toplevel=bench.name,
             build_dir=where,
-            build_args=list(tools.VERILATOR_ARGS) if sim == "verilator" else [],
+            build_args=args,
             timescale=("1ns", "1ps"),
             waves=waves,
             log_file=where / "build.log",

