@@ -90,3 +90,114 @@ def quantize_symmetric(weights: np.ndarray) -> tuple[np.ndarray, float]:
     w = np.asarray(weights, dtype=np.float64)
     scale = float(np.abs(w).max()) / 127 or 1.0
     return np.clip(np.round(w / scale), -127, 127).astype(np.int8), scale
+
+
+class MLP2(nn.Module):
+    """LeNet-300-100 of Deep Compression (seed 003) and seed 000's "MLP2", adapted to
+    the 8x8 digits: ``64 -> 300 -> 100 -> 10`` instead of ``784 -> 300 -> 100 -> 10``.
+
+    Each hidden layer is ``Linear -> BatchNorm1d -> ReLU``; the BatchNorm (absent in the
+    original) gives every hidden neuron the scale and shift that variational channel
+    pruning (seed 001, :mod:`golden.cim_train`) judges it by. ``batch_norm=False`` gives
+    the plain network. The layers are one ``nn.Sequential``, :attr:`net`, so that
+    pruning and the CIM conversion can rewrite them.
+    """
+
+    def __init__(self, *, batch_norm: bool = True, hidden=(300, 100), inputs=64, classes=10):
+        super().__init__()
+        sizes = (inputs, *hidden, classes)
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+            raise CimcodecError(f"MLP2 layer sizes must be positive integers, not {sizes!r}.")
+        layers = []
+        for a, b in zip(sizes[:-2], sizes[1:-1]):
+            layers += [nn.Linear(a, b)] + ([nn.BatchNorm1d(b)] if batch_norm else [])
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(sizes[-2], sizes[-1]))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x.flatten(1))
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 adapted to the 1x8x8 digits.
+
+    The original takes 1x32x32 (MNIST padded): conv 5x5 -> 6x28x28, pool -> 6x14x14,
+    conv 5x5 -> 16x10x10, pool -> 16x5x5, FC 400 -> 120 -> 84 -> 10. An 8x8 image
+    cannot shrink that much, so here::
+
+        1x8x8  -conv 5x5 pad 2->  6x8x8  -pool 2->  6x4x4
+               -conv 3x3 pad 1-> 16x4x4  -pool 2-> 16x2x2  -flatten-> 64
+               -FC-> 120 -FC-> 84 -FC-> 10
+
+    with max pooling, ReLU, and BatchNorm after both convolutions and the two hidden FC
+    layers (absent in the original) so that variational channel pruning
+    (:mod:`golden.cim_train`) has a scale and shift per channel to judge. The layers are
+    one ``nn.Sequential``, :attr:`net`. Input: ``(N, 64)`` or ``(N, 1, 8, 8)``.
+    """
+
+    def __init__(self, *, classes: int = 10):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64, 120), nn.BatchNorm1d(120), nn.ReLU(),
+            nn.Linear(120, 84), nn.BatchNorm1d(84), nn.ReLU(),
+            nn.Linear(84, classes),
+        )
+
+    def forward(self, x):
+        return self.net(x.reshape(-1, 1, 8, 8))
+
+
+#: Architectures :func:`train_digits_net` knows, by name.
+DIGITS_NETS = {"mlp2": MLP2, "lenet5": LeNet5}
+
+
+def fit_digits(model: nn.Module, *, epochs: int, seed: int = 0, lr: float = 3e-3,
+               penalty=None, data=None, weight_decay: float = 0.0) -> nn.Module:
+    """Train ``model`` in place on digits (Adam, batches of 64, cross-entropy).
+
+    ``penalty``, when given, is a function of no arguments whose value is added to every
+    batch loss (for example a KL term). ``data`` defaults to ``digits(seed)``. Returns
+    ``model`` in eval mode.
+    """
+    x_train, y_train = (data or digits(seed))[:2]
+    gen = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x_train), generator=gen).split(64):
+            optimizer.zero_grad()
+            loss = loss_fn(model(x_train[idx]), y_train[idx])
+            if penalty is not None:
+                loss = loss + penalty()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+def train_digits_net(name: str, *, epochs: int = 30, seed: int = 0,
+                     cache_dir: Path | None = None):
+    """A :data:`DIGITS_NETS` architecture trained on digits; cached in ``cache_dir``.
+
+    Returns ``(model, test_accuracy)`` with the model in eval mode.
+    """
+    if name not in DIGITS_NETS:
+        raise CimcodecError(
+            f"Network must be one of {', '.join(sorted(DIGITS_NETS))}, not {name!r}.")
+    torch.manual_seed(seed)
+    model = DIGITS_NETS[name]()
+    data = digits(seed)
+    path = None if cache_dir is None else Path(cache_dir) / f"{name}-digits-s{seed}-e{epochs}.pt"
+    if path is not None and path.exists():
+        model.load_state_dict(torch.load(path, weights_only=True))
+    else:
+        fit_digits(model, epochs=epochs, seed=seed, data=data)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), path)
+    model.eval()
+    return model, accuracy(model, data[2], data[3])

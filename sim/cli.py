@@ -80,23 +80,37 @@ def cmd_remap(args) -> int:
     return 0
 
 
-def cmd_verilog(args) -> int:
-    """Write one Verilog file per top block and lint each with Verilator."""
+BLOCKS = ("lfsr", "remap", "idct", "cim")
+
+
+def _blocks(args) -> dict:
+    """name -> (component factory, elaboration parameters) of the top blocks chosen."""
+    from golden.cim import CimParams
     from golden.lfsr import GeneratorShape
     from golden.remap import RemapShape
+    from hw.cim import CimArray
+    from hw.dct import Idct, IdctShape
     from hw.lfsr import ControlWordGenerator
     from hw.remap import RemapEngine
 
+    table = {"lfsr": (ControlWordGenerator, GeneratorShape()),
+             "remap": (RemapEngine, RemapShape()),
+             "idct": (Idct, IdctShape()),
+             "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits))}
+    return {name: table[name] for name in (args.block or BLOCKS)}
+
+
+def cmd_verilog(args) -> int:
+    """Write one Verilog file per top block and lint each with Verilator."""
     from .verilog import elaborate, lint
 
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, factory, shape in [("lfsr", ControlWordGenerator, GeneratorShape()),
-                                 ("remap", RemapEngine, RemapShape())]:
+    for name, (factory, params) in _blocks(args).items():
         target = out_dir / f"{name}.v"
-        target.write_text(elaborate(name, factory, shape).read_text())
+        target.write_text(elaborate(name, factory, params).read_text())
         lint(target, name)
-        print(f"{target}: {shape} (verilator --lint-only: clean)")
+        print(f"{target}: {params} (verilator --lint-only: clean)")
     return 0
 
 
@@ -104,22 +118,11 @@ def cmd_synth(args) -> int:
     """Synthesise the blocks for ECP5-85k and iCE40 and print a table."""
     from tqdm import tqdm
 
-    from golden.cim import CimParams
-    from golden.lfsr import GeneratorShape
-    from golden.remap import RemapShape
-    from hw.cim import CimArray
-    from hw.lfsr import ControlWordGenerator
-    from hw.remap import RemapEngine
-
     from .synth import ECP5_COLUMNS, ICE40_COLUMNS, ice40_ffs, synthesize
 
-    blocks = {"lfsr": (ControlWordGenerator, GeneratorShape()),
-              "remap": (RemapEngine, RemapShape()),
-              "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits))}
-    chosen = list(blocks) if args.block == "all" else [args.block]
     results = []
-    for name in tqdm(chosen, desc="synthesis", unit="block"):
-        factory, params = blocks[name]
+    for name, (factory, params) in tqdm(_blocks(args).items(), desc="synthesis",
+                                        unit="block"):
         results.append(synthesize(name, factory, params, pnr=not args.no_pnr))
     head = ["block", *ECP5_COLUMNS, "Fmax MHz", "|", *ICE40_COLUMNS, "SB_DFF*"]
     print(" ".join(f"{h:>10}" for h in head))
@@ -205,6 +208,14 @@ def cmd_demo(args) -> int:
     return 1 if failed else 0
 
 
+def _block_options(p) -> None:
+    p.add_argument("--block", action="append", choices=BLOCKS,
+                   help="a top block (repeatable; default all)")
+    p.add_argument("--cim-rows", type=_int, default=64, help="CIM array rows (default 64)")
+    p.add_argument("--cim-cols", type=_int, default=16, help="CIM array columns (default 16)")
+    p.add_argument("--cim-adc-bits", type=_int, default=5, help="CIM ADC bits (default 5)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cimcodec", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -216,6 +227,7 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verilog", help="write build/verilog/<block>.v and lint each")
     v.add_argument("-o", "--output", default="build/verilog")
+    _block_options(v)
     v.set_defaults(func=cmd_verilog)
 
     w = sub.add_parser("words", help="print LFSR control words")
@@ -241,11 +253,8 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_remap)
 
     s = sub.add_parser("synth", help="ECP5-85k / iCE40 cell counts and ECP5 Fmax")
-    s.add_argument("--block", choices=["all", "lfsr", "remap", "cim"], default="all")
     s.add_argument("--no-pnr", action="store_true", help="cell counts only, no place & route")
-    s.add_argument("--cim-rows", type=_int, default=64)
-    s.add_argument("--cim-cols", type=_int, default=16)
-    s.add_argument("--cim-adc-bits", type=_int, default=5)
+    _block_options(s)
     s.set_defaults(func=cmd_synth)
 
     from . import cli_cim, cli_codec
