@@ -201,3 +201,37 @@ def train_digits_net(name: str, *, epochs: int = 30, seed: int = 0,
             torch.save(model.state_dict(), path)
     model.eval()
     return model, accuracy(model, data[2], data[3])
+
+
+class VGG16(nn.Module):
+    """The CIFAR-style VGG16 of seed 000's third experiment (and of seed 001): 13
+    3x3 convolutions with BatchNorm and ReLU in five stages (64, 64 | 128, 128 |
+    256 x 3 | 512 x 3 | 512 x 3), a 2x2 max pool after each stage, then the classifier
+    ``512 -> 512 -> 512 -> classes`` (the FC layers the codec compresses). Input
+    ``(N, 3, 32, 32)``.
+
+    Training it on CIFAR-10 needs the data set's python batches in a directory the user
+    names (:func:`golden.datasets.cifar10`); nothing is downloaded.
+    """
+
+    STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+    def __init__(self, *, classes: int = 10, width: float = 1.0):
+        super().__init__()
+        if not 0 < width <= 1:
+            raise CimcodecError(f"VGG16 width must be in (0, 1], not {width!r}.")
+        layers, channels = [], 3
+        for stage in self.STAGES:
+            for out in stage:
+                out = max(1, int(out * width))
+                layers += [nn.Conv2d(channels, out, 3, padding=1), nn.BatchNorm2d(out),
+                           nn.ReLU()]
+                channels = out
+            layers.append(nn.MaxPool2d(2))
+        hidden = max(1, int(512 * width))
+        layers += [nn.Flatten(), nn.Linear(channels, hidden), nn.ReLU(),
+                   nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, classes)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x.reshape(-1, 3, 32, 32))
