@@ -6,7 +6,7 @@ import torch
 
 from golden import codec
 from golden.errors import CimcodecError
-from golden.models import VGG16, LeNet5, MLP2
+from golden.models import MLP2, VGG16, LeNet5
 
 
 def test_vgg16_is_the_cifar_architecture():
