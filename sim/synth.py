@@ -105,8 +105,8 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
     result = {"block": name, "params": repr(params)}
 
     # ABC9 (the default mapper) trips an assertion in Yosys 0.50's AIGER frontend on
-    # some large designs (seen on the 64x16 CIM array); those fall back to classic ABC,
-    # and the result says which mapper ran.
+    # some large designs (seen on the 64x16 CIM array); those fall back to classic ABC
+    # (for iCE40 too), and the result says which mapper ran.
     mapper = ""
     try:
         _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ecp5 -top {name}; "
@@ -117,7 +117,7 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
               "tee -o ecp5_stat.txt stat"], work, "yosys_ecp5.log")
     result["ecp5_mapper"] = "abc" if mapper else "abc9"
     result["ecp5_cells"] = _cells((work / "ecp5_stat.txt").read_text())
-    _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ice40 -top {name}; "
+    _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ice40{mapper} -top {name}; "
           "tee -o ice40_stat.txt stat"], work, "yosys_ice40.log")
     result["ice40_cells"] = _cells((work / "ice40_stat.txt").read_text())
 

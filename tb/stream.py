@@ -48,16 +48,24 @@ def random_pauses(seed, probability=0.3):
         yield rng.random() < probability
 
 
-class StreamSource:
-    """Drives payloads into the DUT's input stream ``name``."""
+class _StreamPort:
+    """The three signals of the DUT's stream port ``name``, its payload layout, the
+    clock, a pause generator and a logger (``cocotb.tb.<role>.<name>``)."""
 
-    def __init__(self, dut, name, layout, clk, pause=None):
+    def __init__(self, dut, name, layout, clk, pause, role):
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
         self.layout, self.clk = layout, clk
         self.pause = pause or never_pause()
-        self.log = logging.getLogger(f"cocotb.tb.source.{name}")
+        self.log = logging.getLogger(f"cocotb.tb.{role}.{name}")
+
+
+class StreamSource(_StreamPort):
+    """Drives payloads into the DUT's input stream ``name``."""
+
+    def __init__(self, dut, name, layout, clk, pause=None):
+        super().__init__(dut, name, layout, clk, pause, "source")
         self.valid.value = 0
 
     async def send(self, payloads):
@@ -74,16 +82,11 @@ class StreamSource:
         self.valid.value = 0
 
 
-class StreamSink:
+class StreamSink(_StreamPort):
     """Collects payloads from the DUT's output stream ``name``, with backpressure."""
 
     def __init__(self, dut, name, layout, clk, pause=None):
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.payload = getattr(dut, f"{name}__payload")
-        self.layout, self.clk = layout, clk
-        self.pause = pause or never_pause()
-        self.log = logging.getLogger(f"cocotb.tb.sink.{name}")
+        super().__init__(dut, name, layout, clk, pause, "sink")
         self.ready.value = 0
 
     async def receive(self, count, on_item):
