@@ -82,9 +82,9 @@ class RemapUnit(wiring.Component):
         or column past the matrix) and inputs outside the padded grid are dropped.
 
     ``i`` is accepted only once a control-word load has ended (or when remapping is off).
-    Stream rules: ``o`` is the last of three register stages: ``o.valid`` never waits
+    Stream rules: ``o`` is the last of six register stages: ``o.valid`` never waits
     for ``o.ready`` and ``o.payload`` changes only when ``o`` is empty or transferring.
-    Latency three clocks, throughput one position per clock. Each position costs two
+    Latency six clocks, throughput one position per clock. Each position costs two
     synchronous table reads (block RAM) and, per address, a few XORs and masks and one
     compare.
     """
@@ -153,10 +153,12 @@ class RemapUnit(wiring.Component):
         #   r = scramble(r2, a[c2 >> 3], Rp);  c = scramble(c2, b[r >> 3], Cp)
         # Remapping off: words of zero make both scrambles the identity.
         #
-        # Three register stages that move together (``advance``), so the tables can be
-        # synchronous block RAM: stage 1 holds the position while a[c2 >> 3] is read,
-        # stage 2 holds the row found while b[r >> 3] is read, stage 3 is ``o``. A read
-        # port's data holds while its ``en`` is low, so a stall freezes the pipeline.
+        # Six register stages that move together (``advance``), so the tables are
+        # synchronous block RAM and every stage holds at most one scramble:
+        #   s1: a[c2 >> 3] is read         s2: the row word is registered
+        #   s3: the row r is registered    s4: b[r >> 3] is read
+        #   s5: the column word is registered              o: the column c
+        # A read port's data holds while its ``en`` is low, so a stall freezes it all.
         on = self.cfg.enable
         advance = Signal()
         m.d.comb += [
@@ -166,31 +168,31 @@ class RemapUnit(wiring.Component):
             b_read.en.eq(advance),
         ]
         layout = coord_layout(shape)
-        s1, s2 = Signal(layout, name="s1"), Signal(layout, name="s2")
-        s1_valid, s2_valid = Signal(), Signal()
+        s = [None] + [Signal(layout, name=f"s{k}") for k in range(1, 6)]
+        valid = [None] + [Signal(name=f"s{k}_valid") for k in range(1, 6)]
+        a_word = Signal(shape.row_bits)
+        b_word = Signal(shape.col_bits)
 
         m.d.comb += a_read.addr.eq(self.i.payload.col >> 3)
-        a_word = Signal(shape.row_bits)
-        m.d.comb += a_word.eq(Mux(on, a_read.data & row_mask, 0))
-        r = _scramble(m, s1.row, a_word, last_row, shape.row_bits, "r")
-        m.d.comb += b_read.addr.eq(r >> 3)
-
-        b_word = Signal(shape.col_bits)
-        m.d.comb += b_word.eq(Mux(on, b_read.data & col_mask, 0))
-        c = _scramble(m, s2.col, b_word, last_col, shape.col_bits, "c")
+        r = _scramble(m, s[2].row, a_word, last_row, shape.row_bits, "r")
+        m.d.comb += b_read.addr.eq(s[3].row >> 3)
+        c = _scramble(m, s[5].col, b_word, last_col, shape.col_bits, "c")
 
         with m.If(advance):
             m.d.sync += [
-                s1.eq(self.i.payload),
-                s1_valid.eq(self.i.valid & self.i.ready
+                s[1].eq(self.i.payload),
+                valid[1].eq(self.i.valid & self.i.ready
                             & (self.i.payload.row <= last_row)
                             & (self.i.payload.col <= last_col)),
-                s2.eq(s1),
-                s2.row.eq(r),
-                s2_valid.eq(s1_valid & (r < self.cfg.rows)),
-                self.o.payload.eq(s2),
+                s[2].eq(s[1]), valid[2].eq(valid[1]),
+                a_word.eq(Mux(on, a_read.data & row_mask, 0)),
+                s[3].eq(s[2]), s[3].row.eq(r), valid[3].eq(valid[2] & (r < self.cfg.rows)),
+                s[4].eq(s[3]), valid[4].eq(valid[3]),
+                s[5].eq(s[4]), valid[5].eq(valid[4]),
+                b_word.eq(Mux(on, b_read.data & col_mask, 0)),
+                self.o.payload.eq(s[5]),
                 self.o.payload.col.eq(c),
-                self.o.valid.eq(s2_valid & (c < self.cfg.cols)),
+                self.o.valid.eq(valid[5] & (c < self.cfg.cols)),
             ]
         return m
 
