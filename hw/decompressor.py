@@ -1,0 +1,466 @@
+"""The RTL weight decompressor: JPEG file bytes in, ``(row, col, sample)`` out.
+
+:class:`hw.markers.MarkerParser` -> :class:`EventRouter` -> :class:`hw.huffman.
+HuffmanDecoder` -> :class:`hw.coef.CoefDecoder` -> :class:`hw.dct.Idct` -> block
+placement -> :class:`hw.remap.RemapEngine` -> snap table -> output register. The
+reference model is :func:`golden.decompressor.expected`; its docstring defines the modes
+(RAW, matrix with remap and snap), the output order and the status codes.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden import decompressor as golden
+from golden.coef import RESTART_BITS
+from golden.decompressor import WATCHDOG, DecompressorShape
+from golden.errors import CimcodecError
+from golden.huffman import MAX_CODE_LENGTH
+
+from .coef import CoefDecoder, CoefShape, qtable_layout
+from .dct import Idct
+from .huffman import HuffmanDecoder, HuffmanShape, bits_layout, table_layout
+from .lfsr import config_layout as generator_config_layout
+from .markers import EventKind, MarkerParser, byte_layout, event_layout
+from .remap import RemapEngine
+
+#: Table slots of the Huffman decoder: ``slot = Cat(id[0], class)``.
+HUFFMAN_SHAPE = HuffmanShape(tables=4, chunk_bits=8)
+COEF_SHAPE = CoefShape()
+#: Quantization tables the parser can define (ids 0..3), 64 entries each.
+QTABLES = 4
+BLOCK = 64
+
+
+class ErrorCode(enum.IntEnum, shape=5):
+    """:class:`golden.decompressor.Error` as a hardware field."""
+
+    NONE = golden.Error.NONE.value
+    MARKER = golden.Error.MARKER.value
+    ORDER = golden.Error.ORDER.value
+    UNSUPPORTED = golden.Error.UNSUPPORTED.value
+    TRUNCATED = golden.Error.TRUNCATED.value
+    LENGTH = golden.Error.LENGTH.value
+    HUFFMAN = golden.Error.HUFFMAN.value
+    DIMENSIONS = golden.Error.DIMENSIONS.value
+    QUANTIZER = golden.Error.QUANTIZER.value
+    MISSING_TABLE = golden.Error.MISSING_TABLE.value
+    RESTART = golden.Error.RESTART.value
+    HUFFMAN_CODE = golden.Error.HUFFMAN_CODE.value
+    HUFFMAN_TABLE = golden.Error.HUFFMAN_TABLE.value
+    COEFFICIENT = golden.Error.COEFFICIENT.value
+    TABLE_SLOT = golden.Error.TABLE_SLOT.value
+    FRAME = golden.Error.FRAME.value
+    EXCESS = golden.Error.EXCESS.value
+    INTERVAL = golden.Error.INTERVAL.value
+    STARVED = golden.Error.STARVED.value
+
+
+def config_layout(shape: DecompressorShape) -> data.StructLayout:
+    """The plain ``cfg`` input (:func:`golden.decompressor.raw_config`,
+    :func:`golden.decompressor.container_config`)."""
+    return data.StructLayout({
+        "rows": range(shape.max_rows + 1),
+        "cols": range(shape.max_cols + 1),
+        "matrix": 1,
+        "remap": 1,
+        "snap": 1,
+    })
+
+
+def snap_layout() -> data.StructLayout:
+    """One snap-table entry, ``last`` on the 256th."""
+    return data.StructLayout({"value": 8, "last": 1})
+
+
+def output_layout(shape: DecompressorShape) -> data.StructLayout:
+    """A sample at its position, or (``end``) the final status event."""
+    remap = shape.remap
+    return data.StructLayout({
+        "row": remap.row_bits,
+        "col": remap.col_bits,
+        "sample": 8,
+        "end": 1,
+        "error": 1,
+        "code": ErrorCode,
+    })
+
+
+class EventRouter(wiring.Component):
+    """Sends the marker parser's events where they belong.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(event_layout()))
+        :class:`hw.markers.MarkerParser`'s events.
+    table : Out(stream.Signature(table_layout(HUFFMAN_SHAPE)))
+        ``DHT_BITS`` / ``DHT_VAL`` bytes, slot ``Cat(id[0], class)``, ``last`` on the
+        table's final byte (the counts are summed here).
+    bits : Out(stream.Signature(bits_layout(HUFFMAN_SHAPE)))
+        One 8-bit chunk per ``ECS`` byte, ``first`` on the first after ``SCAN`` and after
+        each ``RST``.
+    qtable : Out(stream.Signature(qtable_layout(COEF_SHAPE)))
+        After ``SCAN``: the 64 zigzag quantizers of the frame's table, read from a
+        4 x 64 memory that every ``DQT`` entry writes.
+    height, width, restart_interval : Out(16)
+        From ``HEIGHT``, ``WIDTH``, ``DRI`` (0 until then).
+    frame : Out(1)
+        The frame header is complete (``FRAME``), held.
+    dc_slot, ac_slot : Out(range(4))
+        The scan's table slots (from ``SCAN``).
+    slot_error : Out(1)
+        At ``SCAN``: a scan table's slot was last loaded with another id. Held.
+
+    ``i.ready`` is the ready of the stream the event goes to (``DQT``: not while the
+    table is being sent), 1 for the events only registered or ignored. The output
+    streams' ``valid`` and ``payload`` are ``i``'s, so they hold while ``valid``;
+    ``qtable`` reads registers and a memory not written while it is valid.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "i": In(stream.Signature(event_layout())),
+            "table": Out(stream.Signature(table_layout(HUFFMAN_SHAPE))),
+            "bits": Out(stream.Signature(bits_layout(HUFFMAN_SHAPE))),
+            "qtable": Out(stream.Signature(qtable_layout(COEF_SHAPE))),
+            "height": Out(16),
+            "width": Out(16),
+            "restart_interval": Out(RESTART_BITS),
+            "frame": Out(1),
+            "dc_slot": Out(range(HUFFMAN_SHAPE.tables)),
+            "ac_slot": Out(range(HUFFMAN_SHAPE.tables)),
+            "slot_error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ev = self.i.payload
+        kind = ev.kind
+        take = self.i.valid & self.i.ready
+
+        # ---- Quantization tables: written by DQT, sent after SCAN.
+        m.submodules.qmem = qmem = Memory(shape=COEF_SHAPE.q_bits, depth=QTABLES * BLOCK,
+                                          init=[])
+        q_write = qmem.write_port()
+        q_read = qmem.read_port(domain="comb")
+        sending = Signal()
+        q_index = Signal(range(BLOCK))
+        tq = Signal(2)
+        m.d.comb += [
+            q_write.addr.eq(Cat(ev.index[:6], ev.table)),
+            q_write.data.eq(ev.value),
+            q_write.en.eq(take & (kind == EventKind.DQT)),
+            q_read.addr.eq(Cat(q_index, tq)),
+            self.qtable.valid.eq(sending),
+            self.qtable.payload.q.eq(q_read.data),
+            self.qtable.payload.last.eq(q_index == BLOCK - 1),
+        ]
+        with m.If(self.qtable.valid & self.qtable.ready):
+            m.d.sync += q_index.eq(q_index + 1)
+            with m.If(self.qtable.payload.last):
+                m.d.sync += sending.eq(0)
+
+        # ---- Huffman tables: the counts are summed to find the table's last byte.
+        total = Signal(range(16 * 256 + 1))
+        bits_total = Mux(ev.index == 0, 0, total) + ev.value[:8]
+        owner = [Signal(2, name=f"owner{s}") for s in range(HUFFMAN_SHAPE.tables)]
+        slot = Cat(ev.table[0], ev.tclass)
+        is_bits = kind == EventKind.DHT_BITS
+        t = self.table
+        m.d.comb += [
+            t.valid.eq(self.i.valid & (is_bits | (kind == EventKind.DHT_VAL))),
+            t.payload.data.eq(ev.value[:8]),
+            t.payload.slot.eq(slot),
+            t.payload.last.eq(Mux(is_bits, (ev.index == MAX_CODE_LENGTH - 1) & (bits_total == 0),
+                                  ev.index + 1 == total)),
+        ]
+        with m.If(t.valid & t.ready & is_bits):
+            m.d.sync += total.eq(bits_total)
+            with m.If(ev.index == 0):
+                for s in range(HUFFMAN_SHAPE.tables):
+                    with m.If(slot == s):
+                        m.d.sync += owner[s].eq(ev.table)
+
+        # ---- Entropy-coded bytes: one 8-bit chunk each.
+        first = Signal()
+        b = self.bits
+        m.d.comb += [
+            b.valid.eq(self.i.valid & (kind == EventKind.ECS)),
+            b.payload.data.eq(ev.value[:8]),
+            b.payload.count.eq(8),
+            b.payload.first.eq(first),
+        ]
+        with m.If(b.valid & b.ready):
+            m.d.sync += first.eq(0)
+
+        # ---- Ready per kind; registered events.
+        with m.If((kind == EventKind.DHT_BITS) | (kind == EventKind.DHT_VAL)):
+            m.d.comb += self.i.ready.eq(t.ready)
+        with m.Elif(kind == EventKind.ECS):
+            m.d.comb += self.i.ready.eq(b.ready)
+        with m.Elif(kind == EventKind.DQT):
+            m.d.comb += self.i.ready.eq(~sending)
+        with m.Else():
+            m.d.comb += self.i.ready.eq(1)
+
+        with m.If(take):
+            with m.If(kind == EventKind.HEIGHT):
+                m.d.sync += self.height.eq(ev.value)
+            with m.If(kind == EventKind.WIDTH):
+                m.d.sync += self.width.eq(ev.value)
+            with m.If(kind == EventKind.DRI):
+                m.d.sync += self.restart_interval.eq(ev.value)
+            with m.If(kind == EventKind.FRAME):
+                m.d.sync += [self.frame.eq(1), tq.eq(ev.table)]
+            with m.If(kind == EventKind.RST):
+                m.d.sync += first.eq(1)
+            with m.If(kind == EventKind.SCAN):
+                td, ta = ev.table, ev.value[:2]
+                dc_owner = Mux(td[0], owner[1], owner[0])
+                ac_owner = Mux(ta[0], owner[3], owner[2])
+                m.d.sync += [
+                    first.eq(1), sending.eq(1), q_index.eq(0),
+                    self.dc_slot.eq(Cat(td[0], Const(0, 1))),
+                    self.ac_slot.eq(Cat(ta[0], Const(1, 1))),
+                    self.slot_error.eq((dc_owner != td) | (ac_owner != ta)),
+                ]
+        return m
+
+
+class Decompressor(wiring.Component):
+    """JPEG bytes in, samples at their (original) coordinates out, exactly
+    :func:`golden.decompressor.expected`.
+
+    Parameters
+    ----------
+    shape : DecompressorShape
+
+    Attributes
+    ----------
+    i : In(stream.Signature(byte_layout()))
+        The whole file, one byte per transfer, ``last`` on its final byte.
+    cfg : In(config_layout(shape))
+        Mode, held for the whole file: ``matrix = 0`` RAW (frame coordinates, no remap,
+        no snap); ``matrix = 1``: the frame must be ``rows x cols`` padded to 8x8 blocks,
+        ``remap`` turns on the inverse remap (a generator job on ``gen_cfg`` is then
+        needed before the samples can leave), ``snap`` the snap table.
+    gen_cfg : In(stream.Signature(generator config))
+        :meth:`golden.remap.RemapShape.generator_config` of the file's remap.
+    snap : In(stream.Signature(snap_layout()))
+        The 256-entry snap table (``sample -> entry``), ``last`` on the 256th; always
+        ready, one entry per clock. Send it before the file.
+    o : Out(stream.Signature(output_layout(shape)))
+        ``{row, col, sample}`` in the order of the golden model, then one status event
+        (``end = 1``, ``error``, ``code``); nothing after it until reset.
+    done : Out(1)
+        The file decoded without error and every sample left. Held until reset.
+    error : Out(1)
+        Set on the first error, held until reset; the input stops being consumed and
+        no sample leaves after it, only the status event.
+    code : Out(ErrorCode)
+        The first error's code.
+
+    Throughput: the marker parser takes one byte per clock and the Huffman decoder one
+    8-bit chunk per clock, so entropy-coded data never limits a file whose symbols
+    average more than 8 bits; the IDCT sets the pace at 72 clocks per 64 samples.
+    Errors found after the last byte (entropy data that ends inside a block) are caught
+    by a watchdog: :data:`golden.decompressor.WATCHDOG` clocks after ``EOI`` without a
+    sample while ``o`` is not stalled.
+
+    Stream rules: ``o`` is a register: ``o.valid`` never waits for ``o.ready`` and
+    ``o.payload`` changes only when ``o`` is empty or transferring.
+    """
+
+    def __init__(self, shape: DecompressorShape = DecompressorShape()):
+        if not isinstance(shape, DecompressorShape):
+            raise CimcodecError(
+                f"Decompressor shape must be a DecompressorShape, not {shape!r}.")
+        self._shape = shape
+        super().__init__({
+            "i": In(stream.Signature(byte_layout())),
+            "cfg": In(config_layout(shape)),
+            "gen_cfg": In(stream.Signature(
+                generator_config_layout(shape.remap.generator_shape()))),
+            "snap": In(stream.Signature(snap_layout())),
+            "o": Out(stream.Signature(output_layout(shape))),
+            "done": Out(1),
+            "error": Out(1),
+            "code": Out(ErrorCode),
+        })
+
+    @property
+    def shape(self) -> DecompressorShape:
+        return self._shape
+
+    def elaborate(self, platform):
+        m = Module()
+        shape = self._shape
+        remap_shape = shape.remap
+        cfg = self.cfg
+
+        m.submodules.parser = parser = MarkerParser(shape.markers)
+        m.submodules.router = router = EventRouter()
+        m.submodules.huffman = huffman = HuffmanDecoder(HUFFMAN_SHAPE)
+        m.submodules.coef = coef = CoefDecoder(COEF_SHAPE)
+        m.submodules.idct = idct = Idct(COEF_SHAPE.idct)
+        m.submodules.remap = remap = RemapEngine(remap_shape)
+
+        error = Signal()
+        code = Signal(ErrorCode)
+        finished = Signal()                 # the status event was loaded into ``o``
+
+        # ---- Input, gated on an error.
+        m.d.comb += [
+            parser.i.payload.eq(self.i.payload),
+            parser.i.valid.eq(self.i.valid & ~error),
+            self.i.ready.eq(parser.i.ready & ~error),
+        ]
+        wiring.connect(m, parser.o, router.i)
+        wiring.connect(m, router.table, huffman.table)
+        wiring.connect(m, router.bits, huffman.bits)
+        wiring.connect(m, router.qtable, coef.qtable)
+        wiring.connect(m, huffman.sym, coef.sym)
+        wiring.connect(m, coef.o, idct.i)
+        wiring.connect(m, wiring.flipped(self.gen_cfg), remap.gen_cfg)
+        m.d.comb += [
+            huffman.dc_slot.eq(router.dc_slot),
+            huffman.ac_slot.eq(router.ac_slot),
+            coef.restart_interval.eq(router.restart_interval),
+        ]
+
+        # ---- Frame geometry. In RAW mode the remap unit (off) gets the frame size, so
+        # it drops the block padding; in matrix mode the matrix size.
+        height, width = router.height, router.width
+        block_rows = Signal(range(remap_shape.table_rows + 1))
+        block_cols = Signal(range(remap_shape.table_cols + 1))
+        m.d.comb += [block_rows.eq((height + 7) >> 3), block_cols.eq((width + 7) >> 3)]
+        rows = Signal(range(shape.max_rows + 1))
+        cols = Signal(range(shape.max_cols + 1))
+        m.d.comb += [rows.eq(Mux(cfg.matrix, cfg.rows, height)),
+                     cols.eq(Mux(cfg.matrix, cfg.cols, width))]
+        m.d.comb += [remap.cfg.rows.eq(rows), remap.cfg.cols.eq(cols),
+                     remap.cfg.enable.eq(cfg.matrix & cfg.remap)]
+        blocks = Signal(range(remap_shape.table_rows * remap_shape.table_cols + 1))
+        total = Signal(range(shape.max_rows * shape.max_cols + 1))
+        m.d.sync += [blocks.eq(block_rows * block_cols), total.eq(rows * cols)]
+        padded_rows = ((cfg.rows + 7) >> 3) << 3
+        padded_cols = ((cfg.cols + 7) >> 3) << 3
+        frame_bad = router.frame & Mux(
+            cfg.matrix, (height != padded_rows) | (width != padded_cols),
+            (height > shape.max_rows) | (width > shape.max_cols))
+
+        # ---- Scan checks on the symbols: blocks started (DC symbols) never beyond the
+        # frame's, and ``Ri`` of them per restart interval (checked when the next
+        # interval's first chunk enters the Huffman decoder: every symbol before it has
+        # left by then).
+        started = Signal.like(blocks)
+        boundary = Signal(range(remap_shape.table_rows * remap_shape.table_cols
+                                + (1 << RESTART_BITS)))
+        opened = Signal()                   # the scan's first interval began
+        excess = Signal()
+        interval_bad = Signal()
+        sym = huffman.sym
+        with m.If(sym.valid & sym.ready & sym.payload.dc):
+            with m.If(started == blocks):
+                m.d.comb += excess.eq(1)
+            with m.Else():
+                m.d.sync += started.eq(started + 1)
+        ri = router.restart_interval
+        with m.If(router.bits.valid & router.bits.ready & router.bits.payload.first):
+            m.d.sync += opened.eq(1)
+            with m.If(opened):
+                m.d.sync += boundary.eq(boundary + ri)
+                with m.If(started != boundary + ri):
+                    m.d.comb += interval_bad.eq(1)
+
+        # ---- Block placement: JPEG block order, raster inside a block. Blocks past the
+        # frame's last are consumed and dropped (``excess`` flags them).
+        pos = Signal(6)
+        brow = Signal.like(block_rows)
+        bcol = Signal.like(block_cols)
+        inside = brow < block_rows
+        src, dst = idct.o, remap.i
+        m.d.comb += [
+            dst.valid.eq(src.valid & inside & ~error),
+            dst.payload.row.eq(Cat(pos[3:], brow)),
+            dst.payload.col.eq(Cat(pos[:3], bcol)),
+            dst.payload.data.eq(src.payload.sample),
+            src.ready.eq(~error & (dst.ready | ~inside)),
+        ]
+        with m.If(src.valid & src.ready):
+            m.d.sync += pos.eq(pos + 1)
+            with m.If(pos == BLOCK - 1):
+                with m.If(bcol + 1 == block_cols):
+                    m.d.sync += bcol.eq(0)
+                    with m.If(inside):
+                        m.d.sync += brow.eq(brow + 1)
+                with m.Else():
+                    m.d.sync += bcol.eq(bcol + 1)
+
+        # ---- Snap table.
+        m.submodules.snap = snap = Memory(shape=8, depth=256, init=[])
+        snap_write = snap.write_port()
+        snap_read = snap.read_port(domain="comb")
+        snap_index = Signal(8)
+        m.d.comb += [
+            self.snap.ready.eq(1),
+            snap_write.addr.eq(snap_index),
+            snap_write.data.eq(self.snap.payload.value),
+            snap_write.en.eq(self.snap.valid),
+            snap_read.addr.eq(remap.o.payload.data),
+        ]
+        with m.If(self.snap.valid):
+            m.d.sync += snap_index.eq(Mux(self.snap.payload.last, 0, snap_index + 1))
+
+        # ---- Output register: samples, then the status event.
+        o = self.o
+        emitted = Signal.like(total)
+        free = ~o.valid | o.ready
+        with m.If(o.valid & o.ready):
+            m.d.sync += o.valid.eq(0)
+        m.d.comb += remap.o.ready.eq(free & ~error & ~finished)
+        with m.If(remap.o.valid & remap.o.ready):
+            m.d.sync += [
+                o.valid.eq(1), o.payload.eq(0),
+                o.payload.row.eq(remap.o.payload.row),
+                o.payload.col.eq(remap.o.payload.col),
+                o.payload.sample.eq(Mux(cfg.matrix & cfg.snap, snap_read.data,
+                                        remap.o.payload.data)),
+                emitted.eq(emitted + 1),
+            ]
+        complete = parser.done & router.frame & (emitted == total)
+        with m.Elif(free & ~finished & (error | complete)):
+            m.d.sync += [o.valid.eq(1), o.payload.eq(0), o.payload.end.eq(1),
+                         o.payload.error.eq(error), o.payload.code.eq(code),
+                         finished.eq(1)]
+            with m.If(~error):
+                m.d.sync += self.done.eq(1)
+
+        # ---- Watchdog: after EOI, clocks without a sample while ``o`` is not stalled.
+        idle = Signal(range(WATCHDOG + 1))
+        starved = Signal()
+        with m.If(~parser.done | (dst.valid & dst.ready) | (sym.valid & sym.ready)):
+            m.d.sync += idle.eq(0)
+        with m.Elif(~(o.valid & ~o.ready) & ~finished & (idle != WATCHDOG)):
+            m.d.sync += idle.eq(idle + 1)
+        m.d.comb += starved.eq(idle == WATCHDOG)
+
+        # ---- The first error, latched (simultaneous ones: the first listed).
+        with m.If(~error):
+            causes = [
+                (parser.error, parser.code),
+                (huffman.table_error, ErrorCode.HUFFMAN_TABLE),
+                (router.slot_error, ErrorCode.TABLE_SLOT),
+                (frame_bad, ErrorCode.FRAME),
+                (huffman.error, ErrorCode.HUFFMAN_CODE),
+                (coef.error, ErrorCode.COEFFICIENT),
+                (excess, ErrorCode.EXCESS),
+                (interval_bad, ErrorCode.INTERVAL),
+                (starved, ErrorCode.STARVED),
+            ]
+            for index, (cause, value) in enumerate(causes):
+                with (m.If if index == 0 else m.Elif)(cause):
+                    m.d.sync += [error.eq(1), code.eq(value)]
+        m.d.comb += [self.error.eq(error), self.code.eq(code)]
+        return m
