@@ -210,6 +210,38 @@ def cmd_demo(args) -> int:
           f"{'8x8 entropy (bits/weight)':>26}")
     for block, scheme, vectors, clocks, ok, entropy in rows:
         print(f"{block:<6} {scheme:<12} {vectors:>8} {clocks!s:>8} {ok:>5} {entropy:>26}")
+    # The whole decoder: FC1 compressed by the codec, decoded on the RTL decompressor,
+    # compared with the golden decoder (inside the simulation, sample by sample, and
+    # here on the dequantized matrix).
+    from golden import codec
+    from golden.decompressor import DecompressorShape
+
+    from .cli_decode import rtl_decode
+
+    print("\nFC1 through the codec and the RTL decompressor "
+          f"({args.sim}, decompressor built for 256x256):")
+    print(f"{'quality':>7} {'clusters':>8} {'remap':<12} {'bytes':>6} {'ratio':>7} "
+          f"{'clocks':>7} {'clk/weight':>10} {'pass':>5}")
+    for settings in [codec.Settings(quality=90, clusters=0, remap="none"),
+                     codec.Settings(quality=75, clusters=16, remap="full", budget=8),
+                     codec.Settings(quality=50, clusters=16, remap="auto", budget=8)]:
+        packed = codec.compress_matrix(weights, settings)
+        golden_w = codec.decompress_matrix(packed.data)
+        try:
+            rtl_w, stats = rtl_decode(packed.data, raw=False, sim=args.sim,
+                                      shape=DecompressorShape(256, 256))
+            ok = bool(np.array_equal(rtl_w, golden_w))
+        except (RtlMismatch, CimcodecError) as e:
+            print(e, file=sys.stderr)
+            ok, stats = False, {"clocks": "-", "clocks_per_weight": "-"}
+        failed |= not ok
+        rows.append(("decompressor", settings.remap, weights.size, stats["clocks"],
+                     "PASS" if ok else "FAIL", "-"))
+        scheme = packed.header.remap.scheme.value
+        print(f"{settings.quality:>7} {settings.clusters:>8} {scheme:<12} "
+              f"{len(packed.data):>6} {packed.ratio:>6.2f}x {stats['clocks']!s:>7} "
+              f"{stats['clocks_per_weight']!s:>10} {'PASS' if ok else 'FAIL':>5}")
+
     print(f"\n{sum(r[4] == 'PASS' for r in rows)} passed, {sum(r[4] == 'FAIL' for r in rows)} "
           f"failed ({args.sim}, {time.time() - t0:.1f} s)")
     return 1 if failed else 0
@@ -264,8 +296,9 @@ def parser() -> argparse.ArgumentParser:
     _block_options(s)
     s.set_defaults(func=cmd_synth)
 
-    from . import cli_cim, cli_codec
+    from . import cli_cim, cli_codec, cli_decode
     cli_codec.register(sub)
+    cli_decode.register(sub)
     cli_cim.register(sub)
     return p
 
