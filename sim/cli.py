@@ -80,18 +80,20 @@ def cmd_remap(args) -> int:
     return 0
 
 
-BLOCKS = ("lfsr", "remap", "markers", "huffman", "coef", "idct", "cim")
+BLOCKS = ("lfsr", "remap", "markers", "huffman", "coef", "idct", "decompressor", "cim")
 
 
 def _blocks(args) -> dict:
     """name -> (component factory, elaboration parameters) of the top blocks chosen."""
     from golden.cim import CimParams
+    from golden.decompressor import DecompressorShape
     from golden.lfsr import GeneratorShape
     from golden.markers import MarkerShape
     from golden.remap import RemapShape
     from hw.cim import CimArray
     from hw.coef import CoefDecoder, CoefShape
     from hw.dct import Idct, IdctShape
+    from hw.decompressor import Decompressor
     from hw.huffman import HuffmanDecoder, HuffmanShape
     from hw.lfsr import ControlWordGenerator
     from hw.markers import MarkerParser
@@ -103,6 +105,7 @@ def _blocks(args) -> dict:
              "huffman": (HuffmanDecoder, HuffmanShape()),
              "coef": (CoefDecoder, CoefShape()),
              "idct": (Idct, IdctShape()),
+             "decompressor": (Decompressor, DecompressorShape()),
              "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits))}
     return {name: table[name] for name in (args.block or BLOCKS)}
 
