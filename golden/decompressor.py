@@ -1,26 +1,35 @@
 """The RTL weight decompressor's output stream, from the golden models: the reference of
 :class:`hw.decompressor.Decompressor`.
 
-Modes (the hardware's plain ``cfg`` input, :func:`raw_config` / :func:`container_config`)
-----------------------------------------------------------------------------------------
-* RAW (``matrix = 0``): any baseline grayscale JPEG. The samples of the frame leave in
-  JPEG block order (8x8 blocks left to right, top to bottom, raster inside a block),
-  samples outside the ``height x width`` frame (the block padding) dropped, each as
-  ``(row, col, sample)`` with ``sample == golden.jpeg.decode(file)[row, col]``.
-* Matrix (``matrix = 1``): a :mod:`golden.container` file. ``rows x cols`` is the
-  weight matrix; the frame must be its padded ``Rp x Cp``. With ``remap`` the coded
-  positions go through the inverse remap (:meth:`golden.remap.RemapParams.decode_order`,
-  the order :class:`hw.remap.RemapUnit` emits them), positions in the padding dropped;
-  ``sample`` is the decoded 8-bit sample (``q + 128`` before dequantization), or with
-  ``snap`` its snap-table entry (the codebook index). In this first version the remap
-  configuration, the control-word generator job and the snap table come from the test
-  through plain inputs and streams (:func:`container_config`, computed with the golden
-  container parser); the hardware does not parse the ``APP11`` payload yet.
+Modes (the hardware's ``raw`` input and the file itself)
+--------------------------------------------------------
+* RAW (``raw = 1``, or a file without a ``CIMCODEC`` ``APP11`` segment): any baseline
+  grayscale JPEG. The samples of the frame leave in JPEG block order (8x8 blocks left
+  to right, top to bottom, raster inside a block), samples outside the
+  ``height x width`` frame (the block padding) dropped, each as ``(row, col, sample)``
+  with ``sample == golden.jpeg.decode(file)[row, col]``.
+* Container (``raw = 0`` and a ``CIMCODEC`` segment): a :mod:`golden.container` file,
+  its metadata read by the hardware (:mod:`golden.appmeta`: nothing but the file's bytes
+  is needed). ``rows x cols`` is the weight matrix; the frame must be its padded
+  ``Rp x Cp``. The coded positions go through the inverse remap
+  (:meth:`golden.remap.RemapParams.decode_order`, the order :class:`hw.remap.RemapUnit`
+  emits them), positions in the padding dropped; ``sample`` is the decoded 8-bit sample
+  (``q + 128`` before dequantization), or with a snap table its entry (the codebook
+  index). Metadata the hardware finds bad (:mod:`golden.appmeta`'s checks) is
+  :data:`Error.METADATA`; a matrix larger than the shape's is :data:`Error.FRAME`.
 
 The stream ends with one status event (``end = 1``, ``error``, ``code``). A file the
 golden decoder rejects, or that breaks a hardware limit, ends with ``error = 1``
 (:class:`Error`); the samples before it are not specified, only that their coordinates
-are inside the declared matrix.
+are inside the declared matrix (the frame in RAW mode).
+
+CRC: every container (not in RAW mode) has the CRC-32 of its entropy-coded data
+checked in hardware against the stored one (:mod:`golden.crc`) at the marker that
+ends the scan; a mismatch is :data:`Error.CRC`. As that check comes
+at the end of the scan, a file whose entropy-coded data is damaged may instead end with
+an error the decoding stages find earlier (``HUFFMAN_CODE``, ``COEFFICIENT``,
+``EXCESS``, ``INTERVAL``): :func:`expected` says ``CRC`` for such a file, and only
+``error = 1`` is certain.
 """
 
 from __future__ import annotations
@@ -30,11 +39,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import container, jpeg, markers
+from . import appmeta, crc, jpeg, markers
 from .coef import decode_blocks
 from .errors import CimcodecError
 from .huffman_stream import jpeg_scan, scan_symbols
-from .lfsr import Scheme
 from .remap import RemapShape, block_order
 from .zigzag import to_zigzag
 
@@ -72,6 +80,11 @@ class Error(enum.IntEnum):
     #: The entropy-coded data ended before the last block (or a stalled pipeline):
     #: no progress for :data:`WATCHDOG` clocks after ``EOI``.
     STARVED = 23
+    #: The CRC-32 of the entropy-coded data differs from the one stored in the
+    #: ``CIMCODEC`` segment (:mod:`golden.crc`), found at the marker ending the scan.
+    CRC = 24
+    #: The ``CIMCODEC`` metadata breaks one of :mod:`golden.appmeta`'s checks.
+    METADATA = 25
 
 
 #: Clocks without a sample after ``EOI`` (and without output backpressure) that raise
@@ -112,27 +125,6 @@ class DecompressorShape:
                                    max_pixels=self.max_rows * self.max_cols)
 
 
-def raw_config() -> dict:
-    """``{"cfg", "gen_cfg", "snap"}`` of RAW mode: no generator job, no snap table."""
-    return {"cfg": {"rows": 0, "cols": 0, "matrix": 0, "remap": 0, "snap": 0},
-            "gen_cfg": None, "snap": None}
-
-
-def container_config(data, shape: DecompressorShape) -> dict:
-    """The configuration of matrix mode for the container ``data``, from its header
-    (:func:`golden.container.read_header`): ``cfg`` (plain), ``gen_cfg`` (the generator
-    job, ``None`` for scheme none) and ``snap`` (256 entries or ``None``)."""
-    header = container.read_header(data)
-    params = header.remap
-    shape.remap.check(params)
-    remap = params.scheme is not Scheme.NONE
-    snap = None if header.snap is None else [int(v) for v in header.snap]
-    return {"cfg": {"rows": params.rows, "cols": params.cols, "matrix": 1,
-                    "remap": int(remap), "snap": int(snap is not None)},
-            "gen_cfg": shape.remap.generator_config(params) if remap else None,
-            "snap": snap}
-
-
 @dataclass(frozen=True)
 class Expected:
     """What the decompressor must do with one file: its samples ``(row, col, sample)``
@@ -153,25 +145,46 @@ def _slot_error(events) -> bool:
     return False
 
 
-def _check(data: bytes, shape: DecompressorShape, cfg: dict):
-    """The error code of ``data`` (``NONE``) and the golden decode."""
+def _check(data: bytes, shape: DecompressorShape, raw: bool):
+    """The error code of ``data`` (``NONE``), the metadata (``None``: RAW) and the
+    golden decode."""
     parsed = markers.parse(data, shape.markers)
+    meta = appmeta.parse([] if raw else parsed.events)
+    if meta.error_event is not None and meta.error_event < len(parsed.events) \
+            and parsed.events[meta.error_event][0] != markers.Kind.ERROR:
+        return Error.METADATA, None, None
+    if raw or not meta.present:
+        check = crc.ScanCheck(None, None, -1)
+    else:
+        check = crc.scan_check(data, parsed.events)
+    result = _check_scan(data, shape, parsed, check, meta.meta)
+    return result[0], meta.meta, result[1]
+
+
+def _check_scan(data, shape, parsed, check, meta):
     if parsed.error:
+        # The CRC is checked at the byte ending the scan: first if the parser's error
+        # comes at a later byte.
+        if check.mismatch and parsed.consumed - 1 > check.end:
+            return Error.CRC, None
         return Error(parsed.error), None
     try:
         decoded = jpeg.decode_full(data)
     except CimcodecError:
-        return Error.HUFFMAN_CODE, None
+        return (Error.CRC if check.mismatch else Error.HUFFMAN_CODE), None
     height, width = decoded.samples.shape
-    if cfg["matrix"]:
-        padded = (-(-cfg["rows"] // 8) * 8, -(-cfg["cols"] // 8) * 8)
-        bad = (height, width) != padded
+    if meta is not None:
+        padded = (-(-meta.rows // 8) * 8, -(-meta.cols // 8) * 8)
+        bad = (height, width) != padded or meta.rows > shape.max_rows \
+            or meta.cols > shape.max_cols
     else:
         bad = height > shape.max_rows or width > shape.max_cols
     if bad:
         return Error.FRAME, None
     if _slot_error(parsed.events):
         return Error.TABLE_SLOT, None
+    if check.mismatch:
+        return Error.CRC, None
     dc, ac, intervals = jpeg_scan(data)
     blocks = -(-height // 8) * -(-width // 8)
     ri = decoded.restart_interval
@@ -194,29 +207,26 @@ def _check(data: bytes, shape: DecompressorShape, cfg: dict):
     return Error.NONE, decoded.samples
 
 
-def expected(data, shape: DecompressorShape, config: dict | None = None) -> Expected:
-    """The output of the decompressor for the file ``data`` in the mode ``config``
-    (default :func:`raw_config`); see the module docstring."""
+def expected(data, shape: DecompressorShape, *, raw: bool = False) -> Expected:
+    """The output of the decompressor for the file ``data`` (``raw``: the hardware's
+    ``raw`` input); see the module docstring."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CimcodecError(f"JPEG data must be bytes, not {type(data).__name__}.")
     if not isinstance(shape, DecompressorShape):
         raise CimcodecError(f"Decompressor shape must be a DecompressorShape, not {shape!r}.")
-    config = config or raw_config()
-    cfg = config["cfg"]
-    error, image = _check(bytes(data), shape, cfg)
+    error, meta, image = _check(bytes(data), shape, bool(raw))
     if error:
         return Expected(None, error)
     height, width = image.shape
-    if not cfg["matrix"]:
+    if meta is None:
         r2, c2 = block_order(-(-height // 8) * 8, -(-width // 8) * 8)
         keep = (r2 < height) & (c2 < width)
         rows, cols = r2[keep], c2[keep]
         values = image[rows, cols]
     else:
-        params = container.read_header(data).remap
-        r2, c2, rows, cols = params.decode_order()
+        r2, c2, rows, cols = meta.params().decode_order()
         values = image[r2, c2]
-        if config["snap"] is not None:
-            values = np.asarray(config["snap"])[values]
+        if meta.snap is not None:
+            values = np.asarray(meta.snap)[values]
     samples = [(int(r), int(c), int(v)) for r, c, v in zip(rows, cols, values)]
     return Expected(samples, Error.NONE)

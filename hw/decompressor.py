@@ -2,9 +2,13 @@
 
 :class:`hw.markers.MarkerParser` -> :class:`EventRouter` -> :class:`hw.huffman.
 HuffmanDecoder` -> :class:`hw.coef.CoefDecoder` -> :class:`hw.dct.Idct` -> block
-placement -> :class:`hw.remap.RemapEngine` -> snap table -> output register. The
-reference model is :func:`golden.decompressor.expected`; its docstring defines the modes
-(RAW, matrix with remap and snap), the output order and the status codes.
+placement -> :class:`hw.remap.RemapEngine` -> snap table -> output register. Beside
+the parser, :class:`hw.appmeta.AppMeta` reads the container's ``APP11`` metadata (matrix
+size, the remap unit's configuration and generator job, the snap table) and
+:class:`hw.crc.ScanCrc` checks the CRC-32 of the entropy-coded data, so a container
+needs nothing but its bytes. The reference model is
+:func:`golden.decompressor.expected`; its docstring defines the modes (RAW, container
+with remap and snap), the output order and the status codes.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -18,10 +22,11 @@ from golden.decompressor import WATCHDOG, DecompressorShape
 from golden.errors import CimcodecError
 from golden.huffman import MAX_CODE_LENGTH
 
+from .appmeta import AppMeta
 from .coef import CoefDecoder, CoefShape, qtable_layout
+from .crc import ScanCrc
 from .dct import Idct
 from .huffman import HuffmanDecoder, HuffmanShape, bits_layout, table_layout
-from .lfsr import config_layout as generator_config_layout
 from .markers import EventKind, MarkerParser, byte_layout, event_layout
 from .remap import RemapEngine
 
@@ -55,23 +60,8 @@ class ErrorCode(enum.IntEnum, shape=5):
     EXCESS = golden.Error.EXCESS.value
     INTERVAL = golden.Error.INTERVAL.value
     STARVED = golden.Error.STARVED.value
-
-
-def config_layout(shape: DecompressorShape) -> data.StructLayout:
-    """The plain ``cfg`` input (:func:`golden.decompressor.raw_config`,
-    :func:`golden.decompressor.container_config`)."""
-    return data.StructLayout({
-        "rows": range(shape.max_rows + 1),
-        "cols": range(shape.max_cols + 1),
-        "matrix": 1,
-        "remap": 1,
-        "snap": 1,
-    })
-
-
-def snap_layout() -> data.StructLayout:
-    """One snap-table entry, ``last`` on the 256th."""
-    return data.StructLayout({"value": 8, "last": 1})
+    CRC = golden.Error.CRC.value
+    METADATA = golden.Error.METADATA.value
 
 
 def output_layout(shape: DecompressorShape) -> data.StructLayout:
@@ -240,16 +230,13 @@ class Decompressor(wiring.Component):
     ----------
     i : In(stream.Signature(byte_layout()))
         The whole file, one byte per transfer, ``last`` on its final byte.
-    cfg : In(config_layout(shape))
-        Mode, held for the whole file: ``matrix = 0`` RAW (frame coordinates, no remap,
-        no snap); ``matrix = 1``: the frame must be ``rows x cols`` padded to 8x8 blocks,
-        ``remap`` turns on the inverse remap (a generator job on ``gen_cfg`` is then
-        needed before the samples can leave), ``snap`` the snap table.
-    gen_cfg : In(stream.Signature(generator config))
-        :meth:`golden.remap.RemapShape.generator_config` of the file's remap.
-    snap : In(stream.Signature(snap_layout()))
-        The 256-entry snap table (``sample -> entry``), ``last`` on the 256th; always
-        ready, one entry per clock. Send it before the file.
+    raw : In(1)
+        Held for the whole file: decode it as a plain JPEG (frame coordinates, no
+        remap, no snap, the ``CIMCODEC`` segment ignored). With ``raw = 0`` a file with
+        a ``CIMCODEC`` ``APP11`` segment is a container: :class:`hw.appmeta.AppMeta`
+        reads the matrix size, the remap and the snap table from it, the frame must be
+        the padded matrix and the CRC-32 of the entropy-coded data is checked
+        (:class:`hw.crc.ScanCrc`); a file without one is decoded as RAW.
     o : Out(stream.Signature(output_layout(shape)))
         ``{row, col, sample}`` in the order of the golden model, then one status event
         (``end = 1``, ``error``, ``code``); nothing after it until reset.
@@ -279,10 +266,7 @@ class Decompressor(wiring.Component):
         self._shape = shape
         super().__init__({
             "i": In(stream.Signature(byte_layout())),
-            "cfg": In(config_layout(shape)),
-            "gen_cfg": In(stream.Signature(
-                generator_config_layout(shape.remap.generator_shape()))),
-            "snap": In(stream.Signature(snap_layout())),
+            "raw": In(1),
             "o": Out(stream.Signature(output_layout(shape))),
             "done": Out(1),
             "error": Out(1),
@@ -297,7 +281,6 @@ class Decompressor(wiring.Component):
         m = Module()
         shape = self._shape
         remap_shape = shape.remap
-        cfg = self.cfg
 
         m.submodules.parser = parser = MarkerParser(shape.markers)
         m.submodules.router = router = EventRouter()
@@ -322,12 +305,45 @@ class Decompressor(wiring.Component):
         wiring.connect(m, router.qtable, coef.qtable)
         wiring.connect(m, huffman.sym, coef.sym)
         wiring.connect(m, coef.o, idct.i)
-        wiring.connect(m, wiring.flipped(self.gen_cfg), remap.gen_cfg)
+        # ---- Container metadata from the APP events (ignored in RAW mode).
+        m.submodules.meta = meta = AppMeta(shape)
+        m.d.comb += [meta.event.eq(parser.o.payload),
+                     meta.take.eq(parser.o.valid & parser.o.ready & ~self.raw)]
+        wiring.connect(m, meta.gen_cfg, remap.gen_cfg)
+        matrix = Signal()
+        m.d.comb += matrix.eq(meta.present & ~self.raw)
         m.d.comb += [
             huffman.dc_slot.eq(router.dc_slot),
             huffman.ac_slot.eq(router.ac_slot),
             coef.restart_interval.eq(router.restart_interval),
         ]
+
+        # ---- CRC-32 of the entropy-coded data (hw.crc), checked against the last four
+        # bytes of the CIMCODEC APP11 payload (the metadata's ``crc`` field) in the clock
+        # the marker ending the scan is taken, so the error is latched with the parser's
+        # ``done`` (before the status event can leave). The raw bytes after the SOS segment are the
+        # scan's: the parser's SCAN event sits in its output register (or has left it)
+        # by the time the next byte is taken.
+        m.submodules.crc = scan_crc = ScanCrc()
+        scan_seen = Signal()
+        scan_now = parser.o.valid & (parser.o.payload.kind == EventKind.SCAN)
+        with m.If(scan_now):
+            m.d.sync += scan_seen.eq(1)
+        m.d.comb += [
+            scan_crc.byte.eq(self.i.payload.data),
+            scan_crc.take.eq(parser.i.valid & parser.i.ready),
+            scan_crc.scan.eq(scan_seen | scan_now),
+        ]
+        has_meta = Signal()
+        stored_crc = Signal(32)
+        app = parser.o.payload
+        with m.If(parser.o.valid & parser.o.ready & (app.kind == EventKind.APP) & ~self.raw):
+            m.d.sync += has_meta.eq(1)
+            with m.If(app.index == 0):
+                m.d.sync += stored_crc.eq(0)
+            with m.Elif(app.index >= 2):
+                m.d.sync += stored_crc.eq(Cat(stored_crc[8:], app.value[:8]))
+        crc_bad = has_meta & scan_crc.end & (scan_crc.crc != stored_crc)
 
         # ---- Frame geometry. In RAW mode the remap unit (off) gets the frame size, so
         # it drops the block padding; in matrix mode the matrix size.
@@ -337,17 +353,17 @@ class Decompressor(wiring.Component):
         m.d.comb += [block_rows.eq((height + 7) >> 3), block_cols.eq((width + 7) >> 3)]
         rows = Signal(range(shape.max_rows + 1))
         cols = Signal(range(shape.max_cols + 1))
-        m.d.comb += [rows.eq(Mux(cfg.matrix, cfg.rows, height)),
-                     cols.eq(Mux(cfg.matrix, cfg.cols, width))]
+        m.d.comb += [rows.eq(Mux(matrix, meta.rows, height)),
+                     cols.eq(Mux(matrix, meta.cols, width))]
         m.d.comb += [remap.cfg.rows.eq(rows), remap.cfg.cols.eq(cols),
-                     remap.cfg.enable.eq(cfg.matrix & cfg.remap)]
+                     remap.cfg.enable.eq(matrix & meta.remap)]
         blocks = Signal(range(remap_shape.table_rows * remap_shape.table_cols + 1))
         total = Signal(range(shape.max_rows * shape.max_cols + 1))
         m.d.sync += [blocks.eq(block_rows * block_cols), total.eq(rows * cols)]
-        padded_rows = ((cfg.rows + 7) >> 3) << 3
-        padded_cols = ((cfg.cols + 7) >> 3) << 3
+        padded_rows = ((meta.rows + 7) >> 3) << 3
+        padded_cols = ((meta.cols + 7) >> 3) << 3
         frame_bad = router.frame & Mux(
-            cfg.matrix, (height != padded_rows) | (width != padded_cols),
+            matrix, (height != padded_rows) | (width != padded_cols) | ~meta.fits,
             (height > shape.max_rows) | (width > shape.max_cols))
 
         # ---- Scan checks on the symbols: blocks started (DC symbols) never beyond the
@@ -404,14 +420,14 @@ class Decompressor(wiring.Component):
         snap_read = snap.read_port(domain="comb")
         snap_index = Signal(8)
         m.d.comb += [
-            self.snap.ready.eq(1),
+            meta.snap.ready.eq(1),
             snap_write.addr.eq(snap_index),
-            snap_write.data.eq(self.snap.payload.value),
-            snap_write.en.eq(self.snap.valid),
+            snap_write.data.eq(meta.snap.payload.value),
+            snap_write.en.eq(meta.snap.valid),
             snap_read.addr.eq(remap.o.payload.data),
         ]
-        with m.If(self.snap.valid):
-            m.d.sync += snap_index.eq(Mux(self.snap.payload.last, 0, snap_index + 1))
+        with m.If(meta.snap.valid):
+            m.d.sync += snap_index.eq(Mux(meta.snap.payload.last, 0, snap_index + 1))
 
         # ---- Output register: samples, then the status event.
         o = self.o
@@ -425,7 +441,7 @@ class Decompressor(wiring.Component):
                 o.valid.eq(1), o.payload.eq(0),
                 o.payload.row.eq(remap.o.payload.row),
                 o.payload.col.eq(remap.o.payload.col),
-                o.payload.sample.eq(Mux(cfg.matrix & cfg.snap, snap_read.data,
+                o.payload.sample.eq(Mux(matrix & meta.snap_on, snap_read.data,
                                         remap.o.payload.data)),
                 emitted.eq(emitted + 1),
             ]
@@ -450,6 +466,7 @@ class Decompressor(wiring.Component):
         with m.If(~error):
             causes = [
                 (parser.error, parser.code),
+                (meta.error, ErrorCode.METADATA),
                 (huffman.table_error, ErrorCode.HUFFMAN_TABLE),
                 (router.slot_error, ErrorCode.TABLE_SLOT),
                 (frame_bad, ErrorCode.FRAME),
@@ -457,6 +474,7 @@ class Decompressor(wiring.Component):
                 (coef.error, ErrorCode.COEFFICIENT),
                 (excess, ErrorCode.EXCESS),
                 (interval_bad, ErrorCode.INTERVAL),
+                (crc_bad, ErrorCode.CRC),
                 (starved, ErrorCode.STARVED),
             ]
             for index, (cause, value) in enumerate(causes):

@@ -1,14 +1,15 @@
 """``cimcodec rtl-decode``: decode a file on the RTL decompressor and write exactly what
 ``cimcodec decompress`` writes.
 
-The hardware (:class:`hw.decompressor.Decompressor`) parses the JPEG, decodes the
-entropy-coded data, runs the islow IDCT, applies the codebook snap table and undoes
-the remap, streaming ``(row, col, sample)`` in original matrix order. Two steps still
-run in software around it: the container's APP11 metadata is read by
-:func:`golden.container.read_header` to configure the remap and snap table (the
-hardware does not parse that segment yet), and the 8-bit samples are dequantized to
-float exactly as :func:`golden.codec.decompress_matrix` does. Every sample the RTL
-emits is compared inside the simulation with the golden decoder's.
+The hardware (:class:`hw.decompressor.Decompressor`) gets nothing but the file's bytes:
+it parses the JPEG and the container's APP11 metadata (matrix size, remap, snap table),
+checks the CRC-32 of the entropy-coded data, decodes it, runs the islow IDCT, applies
+the codebook snap table and undoes the remap, streaming ``(row, col, sample)`` in
+original matrix order. One step runs in software after it, by design: the 8-bit
+samples (or codebook indices) are dequantized to float exactly as
+:func:`golden.codec.decompress_matrix` does, with the header read by
+:func:`golden.container.read_header`. Every sample the RTL emits is compared inside the
+simulation with the golden decoder's.
 """
 
 import json
@@ -30,8 +31,7 @@ def rtl_decode(data: bytes, *, raw: bool, sim: str, shape=None, integer: bool = 
     from .cocotb_run import run_jobs
 
     shape = shape or gd.DecompressorShape()
-    config = gd.raw_config() if raw else gd.container_config(data, shape)
-    job = tb.job(data, shape, config)
+    job = tb.job(data, shape, raw=raw)
     result = run_jobs(tb.BENCH, shape, [job], sim)[0]
     items = result["outputs"]["o"]
     end = items[-1]
@@ -51,6 +51,7 @@ def rtl_decode(data: bytes, *, raw: bool, sim: str, shape=None, integer: bool = 
         for r, c, s in samples:
             out[r, c] = s
         return out, stats
+    # Dequantization (software): the header gives the scales and the codebook.
     header = container.read_header(data)
     u = np.zeros((header.rows, header.cols), np.uint8)
     for r, c, s in samples:

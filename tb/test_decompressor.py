@@ -16,11 +16,10 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, with_timeout
 
 from golden.decompressor import DecompressorShape, expected
-from hw.decompressor import Decompressor, config_layout, output_layout, snap_layout
-from hw.lfsr import config_layout as generator_config_layout
+from hw.decompressor import Decompressor, output_layout
 from hw.markers import byte_layout
 from sim.cocotb_run import Bench
-from sim.payload import pack, unpack
+from sim.payload import unpack
 
 from .stream import Checker, StreamSource, never_pause, random_pauses, reset
 
@@ -38,23 +37,18 @@ def status(error=0) -> dict:
     return {"row": 0, "col": 0, "sample": 0, "end": 1, "error": int(bool(error))}
 
 
-def job(data: bytes, shape: DecompressorShape, config: dict, *, stall_seed=None,
+def job(data: bytes, shape: DecompressorShape, *, raw: bool = False, stall_seed=None,
         check=True) -> dict:
-    """Configure, then send the file. ``check``: compare with the golden stream
-    (files the golden model accepts); otherwise only collect."""
-    want = expected(data, shape, config)
-    inputs = []
-    if config["gen_cfg"]:
-        inputs.append(["gen_cfg", [config["gen_cfg"]]])
-    if config["snap"]:
-        inputs.append(["snap", [{"value": v, "last": int(k == 255)}
-                                for k, v in enumerate(config["snap"])]])
-    inputs.append(["i", byte_payloads(data)])
+    """Set ``raw``, then send the file: nothing else (a container's metadata is read by
+    the hardware). ``check``: compare with the golden stream (files the golden model
+    accepts); otherwise only collect."""
+    want = expected(data, shape, raw=raw)
+    inputs = [["i", byte_payloads(data)]]
     out = None
     if check and want.samples is not None:
         out = [{"row": r, "col": c, "sample": s, "end": 0, "error": 0}
                for r, c, s in want.samples] + [status()]
-    return {"setup": {"cfg": config["cfg"]}, "inputs": inputs, "expected": out,
+    return {"setup": {"raw": int(bool(raw))}, "inputs": inputs, "expected": out,
             "error": int(want.error), "stall_seed": stall_seed}
 
 
@@ -81,8 +75,7 @@ async def decompressor(dut):
     with open(os.environ["CIMCODEC_VECTORS"]) as f:
         spec = json.load(f)
     shape = DecompressorShape(**spec["shape"])
-    layouts = {"i": byte_layout(), "snap": snap_layout(),
-               "gen_cfg": generator_config_layout(shape.remap.generator_shape())}
+    layouts = {"i": byte_layout()}
     out_layout = output_layout(shape)
     Clock(dut.clk, 10, unit="ns").start()
     results, failures = [], []
@@ -90,7 +83,7 @@ async def decompressor(dut):
         seed = spec_job.get("stall_seed")
         if seed is not None:
             log.info("job %d: random stalls, seed %d", number, seed)
-        dut.cfg.value = pack(config_layout(shape), spec_job["setup"]["cfg"])
+        dut.raw.value = spec_job["setup"]["raw"]
         sources = {p: StreamSource(dut, p, layouts[p], dut.clk,
                                    random_pauses(seed + k) if seed is not None else None)
                    for k, p in enumerate(layouts)}

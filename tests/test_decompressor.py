@@ -4,15 +4,20 @@ encoder files in RAW mode, container files with each remap scheme and the snap t
 corrupt files, stalls, throughput, on both cocotb simulators."""
 
 import io
+import zlib
 
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 from PIL import Image
 
-from golden import codec, search
+from golden import appmeta, codec, container, crc, markers, search
 from golden import decompressor as gd
 from golden.errors import CimcodecError
 from golden.jpeg import decode, encode
+from golden.lfsr import Kind
+from golden.remap import RemapParams
+from hw.appmeta import AppMeta
 from hw.decompressor import Decompressor
 from sim.cocotb_run import run_jobs
 from sim.verilog import elaborate, lint
@@ -39,7 +44,16 @@ def _container(seed, remap, clusters, quality, size=(21, 37)):
     rng = np.random.default_rng(seed)
     weights = rng.normal(0, 1, size).astype(np.float32)
     return codec.compress_matrix(weights, remap=remap, clusters=clusters, quality=quality,
-                                 budget=2)
+                                 budget=2).data
+
+
+def _rebuilt(data, remap):
+    """The container ``data`` with its matrix coded under the remap ``remap``."""
+    header = container.read_header(data)
+    u = search.fast_unremap(header.remap, codec.decode_samples(data))
+    new = container.Header(header.shape, header.quant, remap, header.levels,
+                           header.centroids, header.snap)
+    return container.write(search.fast_remap(remap, u), new, quality=80)
 
 
 RAW_FILES = {
@@ -55,6 +69,10 @@ CONTAINERS = {
     "split-snap": _container(8, "split", 16, 90),
     "progressive": _container(9, "progressive", 4, 50, size=(9, 30)),
 }
+CONTAINERS["progressive-galois-stage3"] = _rebuilt(
+    CONTAINERS["progressive"], RemapParams(9, 30, "progressive", (5,), Kind.GALOIS, 3))
+CONTAINERS["split-galois-snap"] = _rebuilt(
+    CONTAINERS["split-snap"], RemapParams(21, 37, "split", (3, 2), Kind.GALOIS))
 
 
 def _samples(result):
@@ -78,11 +96,12 @@ def test_golden_raw_stream_is_pillow_in_block_order(name):
 
 @pytest.mark.parametrize("name", sorted(CONTAINERS))
 def test_golden_matrix_stream_is_the_codecs_samples(name):
-    comp = CONTAINERS[name]
-    config = gd.container_config(comp.data, SHAPE)
-    want = gd.expected(comp.data, SHAPE, config)
-    header = comp.header
-    u = search.fast_unremap(header.remap, codec.decode_samples(comp.data))
+    data = CONTAINERS[name]
+    want = gd.expected(data, SHAPE)
+    header = container.read_header(data)
+    meta = appmeta.parse(markers.parse(data).events)
+    assert meta.error_event is None and meta.meta.params() == header.remap
+    u = search.fast_unremap(header.remap, codec.decode_samples(data))
     ref = u if header.snap is None else header.snap[u]
     rows, cols, values = np.array(want.samples).T
     assert len(values) == header.rows * header.cols
@@ -104,24 +123,23 @@ def _corrupt(data, seed):
 
 
 def test_rtl_matches_golden(simulator):
-    raw = gd.raw_config()
     jobs, names = [], []
     for k, (name, data) in enumerate(sorted(RAW_FILES.items())):
-        jobs.append(tb.job(data, SHAPE, raw, stall_seed=None if k % 2 else 10 + k))
+        jobs.append(tb.job(data, SHAPE, stall_seed=None if k % 2 else 10 + k))
         names.append(name)
-    for k, (name, comp) in enumerate(sorted(CONTAINERS.items())):
-        config = gd.container_config(comp.data, SHAPE)
-        jobs.append(tb.job(comp.data, SHAPE, config, stall_seed=20 + k if k % 2 else None))
+    # Containers: the file's bytes only, the hardware reads the metadata.
+    for k, (name, data) in enumerate(sorted(CONTAINERS.items())):
+        jobs.append(tb.job(data, SHAPE, stall_seed=20 + k if k % 2 else None))
         names.append(name)
     # A container in RAW mode: the whole padded coded image.
-    jobs.append(tb.job(CONTAINERS["full"].data, SHAPE, raw, stall_seed=5))
+    jobs.append(tb.job(CONTAINERS["full"], SHAPE, raw=True, stall_seed=5))
     names.append("full-raw")
     bad = _corrupt(RAW_FILES["pil75-opt-ri3"], 1)
     for k, (name, data) in enumerate(sorted(bad.items())):
-        jobs.append(tb.job(data, SHAPE, raw, check=False, stall_seed=30 + k))
+        jobs.append(tb.job(data, SHAPE, check=False, stall_seed=30 + k))
         names.append(name)
     # After the corrupt files, a good one decodes (every job starts with a reset).
-    jobs.append(tb.job(RAW_FILES["pil5"], SHAPE, raw))
+    jobs.append(tb.job(RAW_FILES["pil5"], SHAPE))
     names.append("pil5-after")
 
     results = run_jobs(BENCH, SHAPE, jobs, simulator)
@@ -153,8 +171,8 @@ def test_rtl_matches_golden(simulator):
     # clocks per 64 samples (padding included). Sample phase of the low-entropy files
     # (under 72 entropy-coded bytes per block): the IDCT's rate. RAW jobs only.
     for k, job in enumerate(jobs):
-        if job["stall_seed"] is not None or job["expected"] is None or len(job["inputs"]) > 1:
-            continue  # (the snap table and the generator job come before the file)
+        if job["stall_seed"] is not None or job["expected"] is None or names[k] not in RAW_FILES:
+            continue
         data = bytes(p["data"] for p in job["inputs"][-1][1])
         height, width = decode(data).shape
         padded = 64 * -(-height // 8) * -(-width // 8)
@@ -163,6 +181,150 @@ def test_rtl_matches_golden(simulator):
         if names[k] in ("pil5", "pil75-opt-ri3"):
             phase = clocks - results[k]["first_clock"]
             assert phase <= 1.15 * padded, (names[k], phase / padded)
+
+
+def _stored_crc_end(data):
+    """Index just past the stored CRC: the end of the CIMCODEC APP11 segment."""
+    sig = data.index(b"CIMCODEC\0")
+    return sig - 2 + int.from_bytes(data[sig - 2:sig], "big")
+
+
+def _ecs_flip(data, seed):
+    """One bit flipped in the entropy-coded data, keeping it free of markers."""
+    layout = container.walk(data)
+    rng = np.random.default_rng(seed)
+    out = bytearray(data)
+    while True:
+        k = int(rng.integers(layout.scan_start, layout.scan_end))
+        flipped = out[k] ^ (1 << int(rng.integers(8)))
+        if out[k] != 0xFF and flipped != 0xFF and (k == 0 or out[k - 1] != 0xFF):
+            out[k] = flipped
+            return bytes(out)
+
+
+def test_golden_crc_is_zlibs_over_the_scan():
+    for data in CONTAINERS.values():
+        check = crc.scan_check(data, markers.parse(data, SHAPE.markers).events)
+        layout = container.walk(data)
+        assert check.stored == check.computed == container.read_header(data).crc
+        assert check.computed == zlib.crc32(data[layout.scan_start:layout.scan_end])
+    value = crc.XOR
+    for b in b"cimcodec":
+        value = crc.update(value, b)
+    assert value ^ crc.XOR == zlib.crc32(b"cimcodec")
+
+
+def _metadata_offset(data):
+    """Index of the metadata block's first byte (after signature, index and count)."""
+    return data.index(b"CIMCODEC\0") + 9 + 2
+
+
+def _bad_metadata(data):
+    """Container files whose metadata the hardware rejects, and the expected codes."""
+    m = _metadata_offset(data)
+    end = _stored_crc_end(data)
+    header = container.read_header(data)
+
+    def patched(offset, value):
+        out = bytearray(data)
+        out[offset] = value
+        return bytes(out)
+
+    remap = end - 4 - 4 * len(header.remap.seeds) - 1 - 4 - 2   # the scheme byte
+    return {
+        "version": patched(m, 2),
+        "rows-zero": bytes(data[:m + 4]) + bytes(4) + bytes(data[m + 8:]),
+        "scheme": patched(remap, 7),
+        "seeds": patched(end - 4 - 4 * len(header.remap.seeds) - 1, 3),
+        "chunk-count": patched(m - 1, 2),
+        # One byte fewer: the segment ends inside the CRC-32.
+        "short": bytes(data[:m - 13]) + (int.from_bytes(data[m - 13:m - 11], "big") - 1)
+        .to_bytes(2, "big") + bytes(data[m - 11:end - 1]) + bytes(data[end:]),
+    }
+
+
+def test_golden_metadata_checks_are_the_hardwares():
+    data = CONTAINERS["split-snap"]
+    for name, bad in _bad_metadata(data).items():
+        assert gd.expected(bad, SHAPE).error == gd.Error.METADATA, name
+        with pytest.raises(CimcodecError):
+            container.read_header(bad)
+    # A matrix beyond the hardware's: FRAME.
+    small = gd.DecompressorShape(max_rows=16, max_cols=256)
+    assert gd.expected(data, small).error == gd.Error.FRAME
+
+
+def test_rtl_metadata_reader_builds_the_generator_job():
+    """hw.appmeta.AppMeta (Amaranth simulator) against RemapShape.generator_config."""
+    for name, data in sorted(CONTAINERS.items()):
+        events = markers.parse(data).events
+        header = container.read_header(data)
+        job, snap, error = _run_appmeta(events)
+        assert not error, name
+        assert job == SHAPE.remap.generator_config(header.remap), name
+        assert snap == ([] if header.snap is None else [int(v) for v in header.snap]), name
+    for name, bad in _bad_metadata(CONTAINERS["split-snap"]).items():
+        events = markers.parse(bad).events
+        want = appmeta.parse(events).error_event
+        assert _run_appmeta(events)[2] == want, name
+
+
+def _run_appmeta(events):
+    dut = AppMeta(SHAPE)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    out = {"snap": [], "error": None, "job": None}
+
+    async def bench(ctx):
+        for n, event in enumerate(events):
+            ctx.set(dut.event, markers.payload(event))
+            ctx.set(dut.take, 1)
+            if ctx.get(dut.error) and out["error"] is None:
+                out["error"] = n
+            if ctx.get(dut.snap.valid):
+                out["snap"].append(ctx.get(dut.snap.payload.value))
+            await ctx.tick()
+        ctx.set(dut.take, 0)
+        for _ in range(300):
+            if ctx.get(dut.gen_cfg.valid):
+                job = ctx.get(dut.gen_cfg.payload)
+                out["job"] = {
+                    "fields": [{k: int(getattr(f, k)) for k in ("taps", "seed", "galois", "take")}
+                               for f in job.fields],
+                    "count": int(job.count), "ramp_start": int(job.ramp_start),
+                    "ramp_len": int(job.ramp_len)}
+                break
+            await ctx.tick()
+
+    sim.add_testbench(bench)
+    sim.run()
+    return out["job"], out["snap"], out["error"]
+
+
+def test_rtl_crc_and_metadata_errors(simulator):
+    data = CONTAINERS["split-snap"]
+    end = _stored_crc_end(data)
+    stored = bytearray(data)
+    stored[end - 1] ^= 0x10                     # the stored CRC's top byte
+    files = {"crc-stored": bytes(stored), "crc-data": _ecs_flip(data, 3)}
+    files.update({f"meta-{n}": f for n, f in _bad_metadata(data).items()})
+    jobs = [tb.job(f, SHAPE, check=False, stall_seed=40 + k if k % 2 else None)
+            for k, f in enumerate(files.values())]
+    # RAW mode ignores the metadata: no CRC check, no metadata error.
+    jobs.append(tb.job(bytes(stored), SHAPE, raw=True))
+    assert jobs[0]["error"] == jobs[1]["error"] == gd.Error.CRC
+    assert all(j["error"] == gd.Error.METADATA for j in jobs[2:-1])
+    results = run_jobs(BENCH, SHAPE, jobs, simulator)
+    header = container.read_header(data)
+    for name, job, result in zip(files, jobs, results):
+        out = result["outputs"]["o"]
+        assert out[-1]["end"] == 1 and out[-1]["error"] == 1, name
+        if name != "crc-data":                  # nothing else is wrong with these files
+            assert out[-1]["code"] == job["error"], name
+        # Never a coordinate outside the matrix.
+        assert all(p["row"] < header.rows and p["col"] < header.cols for p in out[:-1]), name
+    out = results[-1]["outputs"]["o"]
+    assert out == [dict(e, code=0) for e in jobs[-1]["expected"]]
 
 
 def test_verilog_passes_lint():

@@ -1,0 +1,373 @@
+"""Container metadata reader: the ``CIMCODEC`` ``APP11`` payload (the marker parser's
+``APP`` events) in; the matrix size, the remap unit's configuration, the control-word
+generator's job and the snap table out.
+
+The reference model is :mod:`golden.appmeta`; its docstring lists the fields kept, the
+fields walked over and every check.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.container import FLAG_SNAP, MAX_NDIM, VERSION
+from golden.decompressor import DecompressorShape
+from golden.errors import CimcodecError
+from golden.jpeg import MAX_DIMENSION
+from golden.lfsr import MAXIMAL_TAPS, MIN_WIDTH
+
+from .lfsr import config_layout as generator_config_layout
+from .markers import EventKind, event_layout
+
+#: Snap-table entries.
+SNAP_ENTRIES = 256
+#: Codebook bytes per entry (``<b`` level, ``<f`` centroid) and quantization bytes per
+#: channel (``<f`` scale, ``<h`` zero point).
+BOOK_BYTES = 5
+QUANT_BYTES = 6
+
+
+class RemapScheme(enum.Enum, shape=2):
+    """The metadata's ``scheme`` byte (:data:`golden.appmeta.SCHEMES`)."""
+
+    NONE = 0
+    FULL = 1
+    SPLIT = 2
+    PROGRESSIVE = 3
+
+
+class _Field(enum.Enum, shape=5):
+    """The metadata field the next ``APP`` byte belongs to."""
+
+    CHUNK = 0
+    COUNT = 1
+    VERSION = 2
+    FLAGS = 3
+    ROWS = 4
+    COLS = 5
+    NDIM = 6
+    SHAPE0 = 7
+    SHAPE = 8
+    QSCHEME = 9
+    QRANGE = 10
+    NQ = 11
+    QPARAMS = 12
+    K = 13
+    BOOK = 14
+    SNAP = 15
+    SCHEME = 16
+    KIND = 17
+    STAGE = 18
+    NSEEDS = 19
+    SEED0 = 20
+    SEED1 = 21
+    CRC = 22
+    DONE = 23
+
+
+def snap_layout() -> data.StructLayout:
+    """One snap-table entry, ``last`` on the 256th."""
+    return data.StructLayout({"value": 8, "last": 1})
+
+
+def bit_length(value, bits):
+    """``value.bit_length()`` of a ``bits``-bit value, as a priority encoder."""
+    out = Const(0, range(bits + 1))
+    for k in range(bits):
+        out = Mux(value[k], k + 1, out)
+    return out
+
+
+class AppMeta(wiring.Component):
+    """Reads the metadata from the parser's events, exactly :func:`golden.appmeta.parse`.
+
+    Parameters
+    ----------
+    shape : DecompressorShape
+
+    Attributes
+    ----------
+    event : In(event_layout())
+        The parser's event.
+    take : In(1)
+        ``event`` is transferred this clock (and the file is not decoded as RAW).
+    present : Out(1)
+        An ``APP`` event was taken: the file is a container. Held.
+    error : Out(1)
+        Combinational with the event that breaks a check, then held.
+    rows, cols : Out(16)
+        The matrix size (valid from the end of the segment).
+    fits : Out(1)
+        ``rows x cols`` fits the shape's matrix.
+    remap, snap_on : Out(1)
+        A remap scheme other than none; a snap table present.
+    snap : Out(stream.Signature(snap_layout()))
+        The snap entries as they arrive, one per ``APP`` event; ``ready`` is ignored
+        (the consumer must take one per clock).
+    gen_cfg : Out(stream.Signature(generator config))
+        One job (:meth:`golden.remap.RemapShape.generator_config`) after the metadata
+        ended, for a remap other than none that fits: ``valid`` holds until the
+        transfer, the payload is of registers that no longer change.
+
+    Latency: the job is offered ``ceil(n_words / W) + 2`` clocks after the CRC's last
+    byte (the default progressive stage length is found by repeated subtraction).
+    """
+
+    def __init__(self, shape: DecompressorShape = DecompressorShape()):
+        if not isinstance(shape, DecompressorShape):
+            raise CimcodecError(
+                f"Metadata reader shape must be a DecompressorShape, not {shape!r}.")
+        self._shape = shape
+        self._gen = shape.remap.generator_shape()
+        super().__init__({
+            "event": In(event_layout()),
+            "take": In(1),
+            "present": Out(1),
+            "error": Out(1),
+            "rows": Out(16),
+            "cols": Out(16),
+            "fits": Out(1),
+            "remap": Out(1),
+            "snap_on": Out(1),
+            "snap": Out(stream.Signature(snap_layout())),
+            "gen_cfg": Out(stream.Signature(generator_config_layout(self._gen))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        shape, gen = self._shape, self._gen
+        ev = self.event
+        b = ev.value[:8]
+        is_app = ev.kind == EventKind.APP
+        app = self.take & is_app
+
+        field = Signal(_Field)
+        left = Signal(19)
+        word = Signal(24)                  # the previous three bytes, newest on top
+        v32 = Cat(word, b)                 # the last four bytes, little-endian
+        v16 = v32[16:]
+        flags = Signal(2)
+        ndim = Signal(4)
+        per_channel = Signal()
+        k = Signal(9)
+        scheme = Signal(RemapScheme)
+        galois = Signal()
+        stage = Signal(32)
+        seeds = [Signal(gen.lfsr_width, name=f"seed{i}") for i in range(2)]
+        frame = Signal()                   # the frame header went by
+        closed = Signal()                  # the segment ended
+        held = Signal()
+        bad = Signal()
+        m.d.comb += self.error.eq(bad | held)
+        with m.If(bad):
+            m.d.sync += held.eq(1)
+
+        # Geometry: W = max(bitlen(Rp - 1), bitlen(Cp - 1)), bitlen(8 * B - 1) being
+        # bitlen(B - 1) + 3.
+        rows, cols = self.rows, self.cols
+        block_rows = (rows + 7) >> 3
+        block_cols = (cols + 7) >> 3
+        w_rows = bit_length((block_rows - 1)[:13], 13) + 3
+        w_cols = bit_length((block_cols - 1)[:13], 13) + 3
+        width = Signal(range(17))
+        n_words = Signal(14)
+        m.d.comb += [width.eq(Mux(w_rows > w_cols, w_rows, w_cols)),
+                     n_words.eq(block_rows + block_cols)]
+        two = Signal()                     # split with W > 3: two LFSRs
+        m.d.comb += two.eq((scheme == RemapScheme.SPLIT) & (width > 3))
+        width0 = Signal(range(17))
+        width1 = Signal(range(17))
+        m.d.comb += [width0.eq(Mux(two, 3, width)),
+                     width1.eq(Mux(width < 3 + MIN_WIDTH, MIN_WIDTH, width - 3))]
+        nfields = Mux(scheme == RemapScheme.NONE, 0, Mux(two, 2, 1))
+        m.d.comb += [
+            self.fits.eq((rows <= shape.max_rows) & (cols <= shape.max_cols)),
+            self.remap.eq(scheme != RemapScheme.NONE),
+            self.snap_on.eq(flags[1]),
+        ]
+
+        def goto(target, length=1):
+            m.d.sync += [field.eq(target), left.eq(length)]
+
+        # ---- One APP byte: a field's bytes are counted down in ``left``; its checks and
+        # registers act on its last byte (``v32`` then holds it, right-aligned in the
+        # top bytes); a field of zero bytes is skipped by its predecessor.
+        with m.If(self.take & ~is_app & self.present):
+            m.d.sync += closed.eq(1)
+            with m.If(~closed & (field != _Field.DONE)):
+                m.d.comb += bad.eq(1)
+        with m.If(self.take & (ev.kind == EventKind.FRAME)):
+            m.d.sync += frame.eq(1)
+        with m.If(app):
+            m.d.sync += [self.present.eq(1), word.eq(v32[8:])]
+            with m.If(frame | closed | ((ev.index == 0) & self.present)):
+                m.d.comb += bad.eq(1)
+            with m.Elif(field == _Field.CHUNK):
+                with m.If((ev.index != 0) | (b != 0)):
+                    m.d.comb += bad.eq(1)
+                goto(_Field.COUNT)
+            with m.Elif(left != 1):
+                m.d.sync += left.eq(left - 1)
+                with m.If(field == _Field.SNAP):
+                    with m.If(b >= k):
+                        m.d.comb += bad.eq(1)
+            with m.Else():
+                with m.If(field == _Field.COUNT):
+                    with m.If(b != 1):
+                        m.d.comb += bad.eq(1)
+                    goto(_Field.VERSION, 2)
+                with m.Elif(field == _Field.VERSION):
+                    with m.If(v16 != VERSION):
+                        m.d.comb += bad.eq(1)
+                    goto(_Field.FLAGS, 2)
+                with m.Elif(field == _Field.FLAGS):
+                    with m.If((v16[2:] != 0) | (v16[:2] == FLAG_SNAP)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += flags.eq(v16[:2])
+                    goto(_Field.ROWS, 4)
+                with m.Elif((field == _Field.ROWS) | (field == _Field.COLS)):
+                    with m.If((v32 == 0) | (v32 > MAX_DIMENSION)):
+                        m.d.comb += bad.eq(1)
+                    with m.If(field == _Field.ROWS):
+                        m.d.sync += rows.eq(v32[:16])
+                        goto(_Field.COLS, 4)
+                    with m.Else():
+                        m.d.sync += cols.eq(v32[:16])
+                        goto(_Field.NDIM)
+                with m.Elif(field == _Field.NDIM):
+                    with m.If((b == 0) | (b > MAX_NDIM)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += ndim.eq(b)
+                    goto(_Field.SHAPE0, 4)
+                with m.Elif(field == _Field.SHAPE0):
+                    with m.If(v32 != rows):
+                        m.d.comb += bad.eq(1)
+                    with m.If(ndim > 1):
+                        goto(_Field.SHAPE, (ndim - 1) << 2)
+                    with m.Else():
+                        goto(_Field.QSCHEME)
+                with m.Elif(field == _Field.SHAPE):
+                    goto(_Field.QSCHEME)
+                with m.Elif(field == _Field.QSCHEME):
+                    with m.If(b > 3):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += per_channel.eq(b[1])
+                    goto(_Field.QRANGE, 2)
+                with m.Elif(field == _Field.QRANGE):
+                    goto(_Field.NQ, 4)
+                with m.Elif(field == _Field.NQ):
+                    with m.If(v32 != Mux(per_channel, rows, 1)):
+                        m.d.comb += bad.eq(1)
+                    goto(_Field.QPARAMS, v32[:16] * QUANT_BYTES)
+                with m.Elif(field == _Field.QPARAMS):
+                    goto(_Field.K, 2)
+                with m.Elif(field == _Field.K):
+                    with m.If((v16 > SNAP_ENTRIES) | ((v16 != 0) != flags[0])):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += k.eq(v16)
+                    with m.If(v16 != 0):
+                        goto(_Field.BOOK, v16[:9] * BOOK_BYTES)
+                    with m.Else():
+                        goto(_Field.SCHEME)
+                with m.Elif(field == _Field.BOOK):
+                    with m.If(flags[1]):
+                        goto(_Field.SNAP, SNAP_ENTRIES)
+                    with m.Else():
+                        goto(_Field.SCHEME)
+                with m.Elif(field == _Field.SNAP):
+                    with m.If(b >= k):
+                        m.d.comb += bad.eq(1)
+                    goto(_Field.SCHEME)
+                with m.Elif(field == _Field.SCHEME):
+                    with m.If(b > 3):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += scheme.eq(b[:2])
+                    goto(_Field.KIND)
+                with m.Elif(field == _Field.KIND):
+                    with m.If(b > 1):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += galois.eq(b[0])
+                    goto(_Field.STAGE, 4)
+                with m.Elif(field == _Field.STAGE):
+                    with m.If((v32 != 0) & (scheme != RemapScheme.PROGRESSIVE)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += stage.eq(v32)
+                    goto(_Field.NSEEDS)
+                with m.Elif(field == _Field.NSEEDS):
+                    with m.If(b != nfields):
+                        m.d.comb += bad.eq(1)
+                    with m.If(b != 0):
+                        goto(_Field.SEED0, 4)
+                    with m.Else():
+                        goto(_Field.CRC, 4)
+                with m.Elif(field == _Field.SEED0):
+                    with m.If((v32 == 0) | ((v32 >> width0) != 0)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += seeds[0].eq(v32)
+                    with m.If(two):
+                        goto(_Field.SEED1, 4)
+                    with m.Else():
+                        goto(_Field.CRC, 4)
+                with m.Elif(field == _Field.SEED1):
+                    with m.If((v32 == 0) | ((v32 >> width1) != 0)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += seeds[1].eq(v32)
+                    goto(_Field.CRC, 4)
+                with m.Elif(field == _Field.CRC):
+                    goto(_Field.DONE)
+                with m.Else():       # DONE: a byte after the CRC
+                        m.d.comb += bad.eq(1)
+
+        # ---- Snap entries as they go by.
+        snap_index = Signal(8)
+        m.d.comb += [
+            self.snap.valid.eq(app & (field == _Field.SNAP) & ~self.error),
+            self.snap.payload.value.eq(b),
+            self.snap.payload.last.eq(snap_index == SNAP_ENTRIES - 1),
+        ]
+        with m.If(self.snap.valid):
+            m.d.sync += snap_index.eq(snap_index + 1)
+
+        # ---- The generator job once the metadata is complete. The default progressive
+        # stage length ceil(n_words / W) is found by repeated subtraction.
+        started = Signal()
+        dividing = Signal()
+        remainder = Signal.like(n_words)
+        quotient = Signal.like(n_words)
+        pending = Signal()
+        with m.If((field == _Field.DONE) & ~started):
+            m.d.sync += [started.eq(1), dividing.eq(1), remainder.eq(n_words),
+                         quotient.eq(0)]
+        with m.If(dividing):
+            m.d.sync += quotient.eq(quotient + 1)
+            with m.If(remainder > width):
+                m.d.sync += remainder.eq(remainder - width)
+            with m.Else():
+                m.d.sync += [dividing.eq(0),
+                             pending.eq(self.remap & self.fits & ~self.error)]
+        limit = (1 << gen.count_bits) - 1
+        stage_len = Mux(stage == 0, quotient, Mux(stage > limit, limit, stage))
+        progressive = scheme == RemapScheme.PROGRESSIVE
+        job = self.gen_cfg.payload
+
+        def taps(w):
+            out = Const(0, gen.lfsr_width)
+            for n in range(MIN_WIDTH, gen.lfsr_width + 1):
+                out = Mux(w == n, MAXIMAL_TAPS[n], out)
+            return out
+
+        f0, f1 = job.fields[0], job.fields[1]
+        m.d.comb += [
+            self.gen_cfg.valid.eq(pending),
+            f0.taps.eq(taps(width0)), f0.seed.eq(seeds[0]), f0.galois.eq(galois),
+            f0.take.eq(width0),
+            job.count.eq(n_words),
+            job.ramp_start.eq(progressive),
+            job.ramp_len.eq(Mux(progressive, stage_len, 0)),
+        ]
+        with m.If(two):
+            m.d.comb += [f1.taps.eq(taps(width1)), f1.seed.eq(seeds[1]),
+                         f1.galois.eq(galois), f1.take.eq(width - 3)]
+        with m.If(self.gen_cfg.valid & self.gen_cfg.ready):
+            m.d.sync += pending.eq(0)
+        return m
