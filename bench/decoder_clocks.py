@@ -1,0 +1,56 @@
+"""Clocks per 8x8 block and per weight of the RTL decompressor on real files.
+
+    .venv/bin/python -m bench.decoder_clocks [--sim verilator|icarus]
+
+Files: the digits MLP's FC1 (128x64) through the codec at several settings, and
+Pillow-written grayscale JPEGs of weight-like noise. Each is decoded on the RTL (every
+sample checked against the golden decoder inside the simulation); the table gives the
+file size, 8x8 blocks, clocks from reset to the status event, clocks per block and per
+weight. Headers cost one clock per byte, so small files show more than the sample rate.
+"""
+
+import argparse
+import io
+import time
+
+import numpy as np
+from PIL import Image
+
+from golden import codec
+from golden.decompressor import DecompressorShape
+from golden.models import train_digits_mlp
+from sim.cli_decode import rtl_decode
+from sim.verilog import build_dir
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
+    args = p.parse_args()
+    t0 = time.time()
+    model, _ = train_digits_mlp((64, 128, 10), cache_dir=build_dir() / "cache")
+    weights = model.net[0].weight.detach().numpy()
+    files = []
+    for q, k, r in [(90, 0, "none"), (75, 16, "full"), (50, 16, "split")]:
+        data = codec.compress_matrix(weights, codec.Settings(quality=q, clusters=k, remap=r,
+                                                             budget=8)).data
+        files.append((f"FC1 q{q} k{k} {r}", data, False, 128 * 64))
+    rng = np.random.default_rng(0)
+    for q in (50, 95):
+        img = np.clip(rng.normal(128, 40, (128, 64)), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, "JPEG", quality=q)
+        files.append((f"Pillow noise q{q}", buf.getvalue(), True, img.size))
+    shape = DecompressorShape(256, 256)
+    print("| file | bytes | blocks | clocks | clocks/block | clocks/weight |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, data, raw, weights_n in files:
+        _, stats = rtl_decode(data, raw=raw, sim=args.sim, shape=shape)
+        blocks = weights_n // 64
+        print(f"| {name} | {len(data)} | {blocks} | {stats['clocks']} | "
+              f"{stats['clocks'] / blocks:.1f} | {stats['clocks'] / weights_n:.3f} |")
+    print(f"\n{args.sim}, {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
