@@ -338,3 +338,23 @@ def test_bad_shape_names_the_parameter():
     with pytest.raises(CimcodecError, match=r"Decompressor shape must be a "
                                             r"DecompressorShape"):
         Decompressor(4)
+
+
+def test_rtl_metadata_reader_on_both_simulators(simulator):
+    """hw.appmeta.AppMeta's own cocotb bench: the generator job, the snap table and the
+    error event, as the golden metadata reader gives them."""
+    from tb import test_appmeta
+
+    good = sorted(CONTAINERS.items())
+    bad = sorted(_bad_metadata(CONTAINERS["split-snap"]).items())
+    jobs = [test_appmeta.job(data) for _, data in good + bad]
+    results = run_jobs(test_appmeta.BENCH, SHAPE, jobs, simulator)
+    for (name, data), result in zip(good, results[:len(good)], strict=True):
+        header = container.read_header(data)
+        want_job = SHAPE.remap.generator_config(header.remap)
+        out = result["outputs"]
+        assert out["job"] == want_job and out["error"] is None, name
+        assert out["snap"] == ([] if header.snap is None else [int(v) for v in header.snap])
+    for (name, data), result in zip(bad, results[len(good):], strict=True):
+        want = appmeta.parse(markers.parse(data).events).error_event
+        assert result["outputs"]["error"] == want, name

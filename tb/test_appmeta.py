@@ -1,0 +1,65 @@
+"""cocotb testbench of :class:`hw.appmeta.AppMeta` against :mod:`golden.appmeta` and
+:meth:`golden.remap.RemapShape.generator_config`: the parser's events of a file in, one
+per clock; out the generator job, the snap entries and the event that raised
+``error``."""
+
+import json
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge
+
+from golden import markers
+from golden.decompressor import DecompressorShape
+from hw.appmeta import AppMeta, snap_layout
+from hw.lfsr import config_layout
+from hw.markers import event_layout
+from sim.cocotb_run import Bench
+from sim.payload import pack, unpack
+
+from .stream import reset
+
+#: The block as the co-simulation runner builds it.
+BENCH = Bench("appmeta", AppMeta, __name__)
+
+
+def job(data: bytes) -> dict:
+    """The parser's events of ``data`` as ``event`` payloads."""
+    return {"events": [markers.payload(e) for e in markers.parse(data).events]}
+
+
+@cocotb.test()
+async def appmeta(dut):
+    """Reports, per job, the generator job, the snap entries and the error event."""
+    with open(os.environ["CIMCODEC_VECTORS"]) as f:
+        spec = json.load(f)
+    shape = DecompressorShape(**spec["shape"])
+    job_layout = config_layout(shape.remap.generator_shape())
+    events = event_layout()
+    Clock(dut.clk, 10, unit="ns").start()
+    results = []
+    for job_spec in spec["jobs"]:
+        dut.take.value = 0
+        dut.gen_cfg__ready.value = 0
+        await reset(dut)
+        snap, error, gen = [], None, None
+        for n, event in enumerate(job_spec["events"]):
+            dut.event.value = pack(events, event)
+            dut.take.value = 1
+            await RisingEdge(dut.clk)
+            if dut.error.value and error is None:
+                error = n
+            if dut.snap__valid.value:
+                snap.append(unpack(snap_layout(), int(dut.snap__payload.value))["value"])
+        dut.take.value = 0
+        dut.gen_cfg__ready.value = 1
+        for _ in range(300):
+            await RisingEdge(dut.clk)
+            if dut.gen_cfg__valid.value:
+                gen = unpack(job_layout, int(dut.gen_cfg__payload.value))
+                break
+        results.append({"outputs": {"job": gen, "snap": snap, "error": error}, "clocks": 0})
+    with open(os.environ["CIMCODEC_RESULTS"], "w") as f:
+        json.dump({"jobs": results}, f)
+
