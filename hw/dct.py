@@ -8,8 +8,9 @@ inputs.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.dct import CONST_BITS, FIX, PASS1_BITS
@@ -44,48 +45,109 @@ def sample_layout() -> data.StructLayout:
     return data.StructLayout({"sample": 8, "last": 1})
 
 
-def _butterfly(m, i, name):
-    """The LLM inverse butterfly of :mod:`golden.dct` on Amaranth values: signals of the
-    eight un-descaled outputs ``o0..o7`` for inputs ``i0..i7``. Every intermediate is a
-    signal of its own, so each product exists once in the netlist."""
-    f = FIX
+class _Pipe:
+    """Registers of one pipeline stage: ``pipe.reg(value, name)`` is ``value`` one clock
+    later. The butterfly pipeline never stalls, so every register loads every clock."""
 
-    def node(value, label):
-        sig = Signal(value.shape(), name=f"{name}_{label}")
-        m.d.comb += sig.eq(value)
+    def __init__(self, m, prefix):
+        self._m, self._prefix = m, prefix
+
+    def reg(self, value, name):
+        value = Value.cast(value)
+        sig = Signal(value.shape(), name=f"{self._prefix}_{name}")
+        self._m.d.sync += sig.eq(value)
         return sig
 
-    z1 = node((i[2] + i[6]) * f["0_541196100"], "ez1")
-    t2 = node(z1 - i[6] * f["1_847759065"], "t2")
-    t3 = node(z1 + i[2] * f["0_765366865"], "t3")
-    t0 = node((i[0] + i[4]) << CONST_BITS, "t0")
-    t1 = node((i[0] - i[4]) << CONST_BITS, "t1")
-    t10, t13 = node(t0 + t3, "t10"), node(t0 - t3, "t13")
-    t11, t12 = node(t1 + t2, "t11"), node(t1 - t2, "t12")
 
+#: Width of the low part of a split constant product (17 bits: an 18x18 signed DSP
+#: multiplier takes it as a non-negative operand).
+_SPLIT = 17
+
+
+def _times(pipe, x, const, name):
+    """``x * const`` (``const`` positive, below ``2**17``) over two clocks with
+    :func:`_join`: the low ``_SPLIT`` bits and the signed high part of ``x`` are each
+    multiplied by the constant and registered (one DSP each, no adder behind it), then
+    the two products are added and registered. Exact for every ``x`` of up to 35 bits.
+    The butterfly's negative constants are applied as subtractions of these products."""
+    assert 0 < const < 1 << _SPLIT
+    lo = pipe.reg(x[:_SPLIT].as_unsigned() * const, f"{name}_lo")
+    hi = pipe.reg(x[_SPLIT:].as_signed() * const, f"{name}_hi")
+    return lo, hi
+
+
+def _join(pipe, parts, name):
+    lo, hi = parts
+    return pipe.reg((hi << _SPLIT) + lo, name)
+
+
+def _butterfly(m, i, round_const):
+    """The LLM inverse butterfly of :mod:`golden.dct` as a 7-stage pipeline (one set of
+    inputs per clock): returns the registers of the eight outputs ``o_k + round_const``
+    seven clocks after ``i`` (``round_const`` a value known with the inputs, added once
+    to every output through ``t0`` and ``t1``) and the pipeline depth."""
+    f = FIX
+    p = [_Pipe(m, f"bf{n}") for n in range(7)]
+    # 1: input sums.
     a0, a1, a2, a3 = i[7], i[5], i[3], i[1]
-    z1, z2 = node(a0 + a3, "z1"), node(a1 + a2, "z2")
-    z3, z4 = node(a0 + a2, "z3"), node(a1 + a3, "z4")
-    z5 = node((z3 + z4) * f["1_175875602"], "z5")
-    z1 = node(z1 * -f["0_899976223"], "z1m")
-    z2 = node(z2 * -f["2_562915447"], "z2m")
-    z3 = node(z3 * -f["1_961570560"] + z5, "z3m")
-    z4 = node(z4 * -f["0_390180644"] + z5, "z4m")
-    b0 = node(a0 * f["0_298631336"] + z1 + z3, "b0")
-    b1 = node(a1 * f["2_053119869"] + z2 + z4, "b1")
-    b2 = node(a2 * f["3_072711026"] + z2 + z3, "b2")
-    b3 = node(a3 * f["1_501321110"] + z1 + z4, "b3")
+    t0 = p[0].reg(i[0] + i[4], "t0")
+    t1 = p[0].reg(i[0] - i[4], "t1")
+    e = p[0].reg(i[2] + i[6], "e")
+    z1 = p[0].reg(a0 + a3, "z1")
+    z2 = p[0].reg(a1 + a2, "z2")
+    z3 = p[0].reg(a0 + a2, "z3")
+    z4 = p[0].reg(a1 + a3, "z4")
+    x2, x6 = p[0].reg(i[2], "i2"), p[0].reg(i[6], "i6")
+    b = [p[0].reg(v, f"a{k}") for k, v in enumerate((a0, a1, a2, a3))]
+    rnd = p[0].reg(round_const, "rnd")
+    # 2: partial products (two DSPs each) and z3 + z4.
+    z34 = p[1].reg(z3 + z4, "z34")
+    m_e = _times(p[1], e, f["0_541196100"], "me")
+    m_i6 = _times(p[1], x6, f["1_847759065"], "mi6")
+    m_i2 = _times(p[1], x2, f["0_765366865"], "mi2")
+    m_z1 = _times(p[1], z1, f["0_899976223"], "mz1")
+    m_z2 = _times(p[1], z2, f["2_562915447"], "mz2")
+    m_z3 = _times(p[1], z3, f["1_961570560"], "mz3")
+    m_z4 = _times(p[1], z4, f["0_390180644"], "mz4")
+    m_b = [_times(p[1], v, f[c], f"mb{k}") for k, (v, c) in enumerate(
+        zip(b, ("0_298631336", "2_053119869", "3_072711026", "1_501321110")))]
+    t0, t1, rnd = p[1].reg(t0, "t0"), p[1].reg(t1, "t1"), p[1].reg(rnd, "rnd")
+    # 3: whole products; partial products of z5 = (z3 + z4) * FIX_1_175875602.
+    pe, pi6, pi2 = _join(p[2], m_e, "pe"), _join(p[2], m_i6, "pi6"), _join(p[2], m_i2, "pi2")
+    pz1, pz2 = _join(p[2], m_z1, "pz1"), _join(p[2], m_z2, "pz2")
+    pz3, pz4 = _join(p[2], m_z3, "pz3"), _join(p[2], m_z4, "pz4")
+    pb = [_join(p[2], parts, f"pb{k}") for k, parts in enumerate(m_b)]
+    m_z5 = _times(p[2], z34, f["1_175875602"], "mz5")
+    t0 = p[2].reg((t0 << CONST_BITS) + rnd, "t0s")
+    t1 = p[2].reg((t1 << CONST_BITS) + rnd, "t1s")
+    # 4: even-part products combined; odd-part pairs that need no z5.
+    z5 = _join(p[3], m_z5, "z5")
+    t2 = p[3].reg(pe - pi6, "t2")
+    t3 = p[3].reg(pe + pi2, "t3")
+    q = [p[3].reg(pb[0] - pz1, "q0"), p[3].reg(pb[1] - pz2, "q1"),
+         p[3].reg(pb[2] - pz2, "q2"), p[3].reg(pb[3] - pz1, "q3")]
+    pz3, pz4 = p[3].reg(pz3, "pz3"), p[3].reg(pz4, "pz4")
+    t0, t1 = p[3].reg(t0, "t0s"), p[3].reg(t1, "t1s")
+    # 5: z3 and z4 with z5; the even outputs.
+    z3m = p[4].reg(z5 - pz3, "z3m")
+    z4m = p[4].reg(z5 - pz4, "z4m")
+    t10, t13 = p[4].reg(t0 + t3, "t10"), p[4].reg(t0 - t3, "t13")
+    t11, t12 = p[4].reg(t1 + t2, "t11"), p[4].reg(t1 - t2, "t12")
+    q = [p[4].reg(v, f"q{k}") for k, v in enumerate(q)]
+    # 6: the odd outputs.
+    b0 = p[5].reg(q[0] + z3m, "b0")
+    b1 = p[5].reg(q[1] + z4m, "b1")
+    b2 = p[5].reg(q[2] + z3m, "b2")
+    b3 = p[5].reg(q[3] + z4m, "b3")
+    t10, t11, t12, t13 = (p[5].reg(v, n) for v, n in
+                          ((t10, "t10"), (t11, "t11"), (t12, "t12"), (t13, "t13")))
+    # 7: the eight outputs.
     outs = [t10 + b3, t11 + b2, t12 + b1, t13 + b0, t13 - b0, t12 - b1, t11 - b2, t10 - b3]
-    return [node(o, f"o{k}") for k, o in enumerate(outs)]
-
-
-def _descale(x, n):
-    """``(x + 2**(n-1)) >> n``, arithmetic shift."""
-    return (x + (1 << (n - 1))) >> n
+    return [p[6].reg(o, f"o{k}") for k, o in enumerate(outs)], 7
 
 
 class Idct(wiring.Component):
-    """Dequantizes and inverse-transforms 8x8 blocks.
+    """Dequantizes and inverse-transforms 8x8 blocks at one sample per clock.
 
     Parameters
     ----------
@@ -100,17 +162,29 @@ class Idct(wiring.Component):
         64 samples per block in raster order (``8*y + x``), ``last`` on the final one:
         ``golden.dct.idct_islow`` bit for bit.
 
-    Dataflow: the coefficients fill the register file ``D`` (one per clock); the column
-    pass then takes 8 clocks, one column per clock through the shared butterfly, into the
-    32-bit workspace ``W``; the row pass takes 8 more, one row per clock, into the
-    sample buffer ``S``, which streams out one sample per clock. ``D`` takes the next
-    block as soon as the column pass has read it, so blocks overlap: steady state
-    72 clocks per 64 samples (1.125 clocks per sample). One butterfly (12 constant
-    multipliers) serves both passes; widening to 8 samples per clock means one
-    butterfly per pass and double buffers.
+    Dataflow, every stage overlapped with the others:
 
-    Stream rules: ``o.valid`` never waits for ``o.ready``; ``o.payload`` is read from
-    registers that change only on a transfer. ``i.ready`` depends on state only.
+    * **Load**: one coefficient per clock is dequantized (one DSP multiplier, one
+      register) and written into the coefficient store ``D``: two block buffers in 8
+      memory banks, bank ``v`` holding row ``v`` of each block, so that one read of all
+      eight banks gives a whole column.
+    * **Transform**: one pipelined butterfly (:func:`_butterfly`, 7 stages, 12 constant
+      products on two DSPs each) takes one column or one row per clock. The sequencer
+      issues the 8 columns of a full ``D`` buffer (pass 1), waits until the last column
+      is in the 32-bit workspace ``W`` (a register file: a column is written in one
+      clock, a row read in one), then issues the 8 rows (pass 2) into a free buffer of
+      the double-buffered sample store ``S`` (8 memory banks, bank ``x`` holding column
+      ``x``, so a row is one write). A block occupies the butterfly 16 clocks of every
+      64.
+    * **Output**: ``S`` streams out one sample per clock through an output register.
+
+    Steady state: 64 clocks per block (one sample per clock), the rate of the
+    coefficient decoder in front of it. Widening to 8 samples per clock means one
+    butterfly issue per clock for both passes (already possible: the pipeline takes a
+    new set of inputs every clock) and 8-sample-wide load and output ports.
+
+    Stream rules: ``o.valid`` never waits for ``o.ready``; ``o.payload`` is a register
+    that changes only on a transfer. ``i.ready`` depends on state only.
     """
 
     def __init__(self, shape: IdctShape = IdctShape()):
@@ -131,65 +205,161 @@ class Idct(wiring.Component):
         shape = self._shape
         d_shape = signed(shape.coef_bits + shape.q_bits + 1)
 
-        d = [Signal(d_shape, name=f"d{n}") for n in range(64)]
-        w = [Signal(signed(32), name=f"w{n}") for n in range(64)]
-        s = [Signal(8, name=f"s{n}") for n in range(64)]
-
-        # Load: one dequantized coefficient per clock into D.
+        # Load: dequantize, register, write into bank v of the loading buffer.
+        load_buf = Signal()
         load_index = Signal(range(64))
-        d_full = Signal()
-        m.d.comb += self.i.ready.eq(~d_full)
+        d_full = Signal(2)
+        m.d.comb += self.i.ready.eq(~d_full.bit_select(load_buf, 1))
+        product = Signal(d_shape)
+        write_bank = Signal(range(8))
+        write_addr = Signal(4)
+        write_en = Signal()
+        write_last = Signal()
+        m.d.sync += write_en.eq(0)
         with m.If(self.i.valid & self.i.ready):
-            product = self.i.payload.coef * self.i.payload.q
-            for n in range(64):
-                with m.If(load_index == n):
-                    m.d.sync += d[n].eq(product)
-            m.d.sync += load_index.eq(load_index + 1)
+            m.d.sync += [
+                product.eq(self.i.payload.coef * self.i.payload.q),
+                write_bank.eq(load_index[3:]),
+                write_addr.eq(Cat(load_index[:3], load_buf)),
+                write_en.eq(1),
+                write_last.eq(load_index == 63),
+                load_index.eq(load_index + 1),
+            ]
             with m.If(load_index == 63):
-                m.d.sync += d_full.eq(1)
+                m.d.sync += load_buf.eq(~load_buf)
 
-        # Transform: 8 column steps then 8 row steps through one butterfly.
+        seq_buf = Signal()
+        read_addr = Signal(4)
+        d_read = []
+        for v in range(8):
+            bank = Memory(shape=d_shape, depth=16, init=[])
+            m.submodules[f"d_bank{v}"] = bank
+            wp, rp = bank.write_port(), bank.read_port()
+            m.d.comb += [wp.addr.eq(write_addr), wp.data.eq(product),
+                         wp.en.eq(write_en & (write_bank == v)), rp.addr.eq(read_addr)]
+            d_read.append(rp.data)
+
+        w = [Signal(signed(32), name=f"w{n}") for n in range(64)]
+        s_full = Signal(2)
+
+        # Sequencer: 8 column issues, wait for W, 8 row issues.
+        issue = Signal()
+        issue_rows = Signal()
         step = Signal(range(8))
-        rows_pass = Signal()
-        busy = Signal()
-        s_full = Signal()
-        col_in = [Array(d[8 * k:8 * k + 8])[step] for k in range(8)]
-        row_in = [Array(w[k::8])[step] for k in range(8)]
+        s_buf = Signal()
+        w_ready = Signal()
+        m.d.comb += read_addr.eq(Cat(step, seq_buf))
+        rows_phase = Signal()
+        with m.If(~rows_phase):
+            with m.If(d_full.bit_select(seq_buf, 1)):
+                m.d.comb += issue.eq(1)
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == 7):
+                    m.d.sync += [seq_buf.eq(~seq_buf), rows_phase.eq(1)]
+        with m.Elif(w_ready & ~s_full.bit_select(s_buf, 1)):
+            m.d.comb += [issue.eq(1), issue_rows.eq(1)]
+            m.d.sync += step.eq(step + 1)
+            with m.If(step == 7):
+                m.d.sync += [s_buf.eq(~s_buf), rows_phase.eq(0)]
+
+        # D buffer bookkeeping: full after its 64th write, free after its 8th column
+        # read was issued (the read port samples it on that clock edge).
+        for k in range(2):
+            with m.If(write_en & write_last & (write_addr[3] == k)):
+                m.d.sync += d_full[k].eq(1)
+            with m.If(issue & ~issue_rows & (step == 7) & (seq_buf == k)):
+                m.d.sync += d_full[k].eq(0)
+
+        # Issue clock: the D read ports take the column's address; each lane of the W
+        # row read registers a select of its own (``step + k``, so that no register
+        # drives all 256 multiplexers). Next clock: the column arrives from the read
+        # ports and the row through the lane selects, both registered; one clock later
+        # the butterfly's inputs are chosen and registered.
+        tag = data.StructLayout({"valid": 1, "rows": 1, "step": 3, "buf": 1})
+        tag0 = Signal(tag)
+        m.d.sync += [tag0.valid.eq(issue), tag0.rows.eq(issue_rows), tag0.step.eq(step),
+                     tag0.buf.eq(s_buf)]
+        w_row, d_col = [], []
+        for k in range(8):
+            sel = Signal(3, name=f"w_sel{k}")
+            m.d.sync += sel.eq(step + k)
+            row = Signal(signed(32), name=f"w_row{k}")
+            m.d.sync += row.eq(Array(w[8 * ((j - k) % 8) + k] for j in range(8))[sel])
+            col = Signal(d_shape, name=f"d_col{k}")
+            m.d.sync += col.eq(d_read[k])
+            w_row.append(row)
+            d_col.append(col)
+        tag1 = Signal(tag)
+        m.d.sync += tag1.eq(tag0)
         ins = [Signal(signed(32), name=f"bf_i{k}") for k in range(8)]
-        m.d.comb += [v.eq(Mux(rows_pass, r, c)) for v, r, c in zip(ins, row_in, col_in)]
-        outputs = _butterfly(m, ins, "bf")
+        m.d.sync += [v.eq(Mux(tag1.rows, r, c)) for v, r, c in zip(ins, w_row, d_col)]
+        tag2 = Signal(tag)
+        m.d.sync += tag2.eq(tag1)
+        # Rounding of the descale, added once to every output (see _butterfly).
+        round_const = Mux(tag2.rows, 1 << (CONST_BITS + PASS1_BITS + 3 - 1),
+                          1 << (CONST_BITS - PASS1_BITS - 1))
+        outputs, depth = _butterfly(m, ins, round_const)
+        tags = [tag2]
+        for n in range(depth):
+            nxt = Signal(tag, name=f"tag{n + 3}")
+            m.d.sync += nxt.eq(tags[-1])
+            tags.append(nxt)
+        done = tags[-1]
 
-        with m.If(~busy & d_full):
-            m.d.sync += [busy.eq(1), rows_pass.eq(0), step.eq(0)]
-        with m.If(busy & ~rows_pass):
+        # Write-back: a column into W, or a row of samples into S.
+        with m.If(done.valid & ~done.rows):
             for u in range(8):
-                with m.If(step == u):
-                    m.d.sync += [w[8 * y + u].eq(_descale(o, CONST_BITS - PASS1_BITS))
+                with m.If(done.step == u):
+                    m.d.sync += [w[8 * y + u].eq(o >> (CONST_BITS - PASS1_BITS))
                                  for y, o in enumerate(outputs)]  # wraps to 32 bits
-            m.d.sync += step.eq(step + 1)
-            with m.If(step == 7):
-                m.d.sync += [rows_pass.eq(1), d_full.eq(0)]
-        with m.If(busy & rows_pass & ~s_full):
-            samples = []
-            for o in outputs:
-                v = _descale(o, CONST_BITS + PASS1_BITS + 3)
-                samples.append(Mux(v < -128, 0, Mux(v > 127, 255, v + 128)))
-            for y in range(8):
-                with m.If(step == y):
-                    m.d.sync += [s[8 * y + x].eq(v) for x, v in enumerate(samples)]
-            m.d.sync += step.eq(step + 1)
-            with m.If(step == 7):
-                m.d.sync += [busy.eq(0), s_full.eq(1)]
-
-        # Output: stream S in raster order.
+            with m.If(done.step == 7):
+                m.d.sync += w_ready.eq(1)
+        with m.If(issue_rows & (step == 7)):
+            m.d.sync += w_ready.eq(0)
+        # Pass 2 results: level shift and saturation in one more pipeline stage. ``v``
+        # is in -128..127 exactly when its bits from 7 up are all equal; then
+        # ``v + 128`` is its low byte with bit 7 inverted, else 0 or 255 by its sign.
+        samples = []
+        for x, o in enumerate(outputs):
+            v = o[CONST_BITS + PASS1_BITS + 3:]
+            top = v[7:]
+            sample = Signal(8, name=f"sample{x}")
+            m.d.sync += sample.eq(Mux(~top.any() | top.all(), Cat(v[:7], ~v[7]),
+                                      Mux(v[-1], 0, 255)))
+            samples.append(sample)
+        done_s = Signal(tag)
+        m.d.sync += done_s.eq(done)
+        # S: bank x holds column x of both sample buffers (address: buffer, row), so a
+        # row is written in one clock and the output reads one bank (asynchronously).
+        out_buf = Signal()
         out_index = Signal(range(64))
-        m.d.comb += [
-            self.o.valid.eq(s_full),
-            self.o.payload.sample.eq(Array(s)[out_index]),
-            self.o.payload.last.eq(out_index == 63),
-        ]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += out_index.eq(out_index + 1)
+        s_read = []
+        for x, v in enumerate(samples):
+            bank = Memory(shape=8, depth=16, init=[])
+            m.submodules[f"s_bank{x}"] = bank
+            wp, rp = bank.write_port(), bank.read_port(domain="comb")
+            m.d.comb += [wp.addr.eq(Cat(done_s.step, done_s.buf)), wp.data.eq(v),
+                         wp.en.eq(done_s.valid & done_s.rows),
+                         rp.addr.eq(Cat(out_index[3:], out_buf))]
+            s_read.append(rp.data)
+        with m.If(done_s.valid & done_s.rows & (done_s.step == 7)):
+            for k in range(2):
+                with m.If(done_s.buf == k):
+                    m.d.sync += s_full[k].eq(1)
+
+        # Output: S through one register, raster order.
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If((~self.o.valid | self.o.ready) & s_full.bit_select(out_buf, 1)):
+            m.d.sync += [
+                self.o.valid.eq(1),
+                self.o.payload.sample.eq(Array(s_read)[out_index[:3]]),
+                self.o.payload.last.eq(out_index == 63),
+                out_index.eq(out_index + 1),
+            ]
             with m.If(out_index == 63):
-                m.d.sync += s_full.eq(0)
+                m.d.sync += out_buf.eq(~out_buf)
+                for k in range(2):
+                    with m.If(out_buf == k):
+                        m.d.sync += s_full[k].eq(0)
         return m

@@ -248,9 +248,10 @@ class Decompressor(wiring.Component):
     code : Out(ErrorCode)
         The first error's code.
 
-    Throughput: the marker parser takes one byte per clock and the Huffman decoder one
-    8-bit chunk per clock, so entropy-coded data never limits a file whose symbols
-    average more than 8 bits; the IDCT sets the pace at 72 clocks per 64 samples.
+    Throughput: the coefficient decoder and the IDCT each take 64 clocks per 8x8
+    block, so samples leave at one per clock; the marker parser takes one byte per
+    clock, so a block whose entropy-coded data is longer than 64 bytes (quality near
+    100) is paced by its bytes instead.
     Errors found after the last byte (entropy data that ends inside a block) are caught
     by a watchdog: :data:`golden.decompressor.WATCHDOG` clocks after ``EOI`` without a
     sample while ``o`` is not stalled.

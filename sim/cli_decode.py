@@ -40,9 +40,14 @@ def rtl_decode(data: bytes, *, raw: bool, sim: str, shape=None, integer: bool = 
             else str(end["code"])
         raise CimcodecError(f"The RTL decoder stopped with error {name} on this file.")
     samples = [(o["row"], o["col"], o["sample"]) for o in items[:-1]]
+    # Whole file: clocks from reset to the status event. Sample phase: from the first
+    # weight to the status event, the rate once the headers are read.
+    phase = result["clocks"] - (result["first_clock"] or 0)
     stats = {"sim": sim, "clocks": result["clocks"], "weights": len(samples),
              "file_bytes": len(data),
-             "clocks_per_weight": round(result["clocks"] / max(1, len(samples)), 4)}
+             "clocks_per_weight": round(result["clocks"] / max(1, len(samples)), 4),
+             "sample_phase_clocks": phase,
+             "sample_phase_clocks_per_weight": round(phase / max(1, len(samples)), 4)}
     if raw:
         from golden.jpeg_fast import decode_full
 

