@@ -13,6 +13,7 @@ with remap and snap), the output order and the status codes.
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -302,7 +303,20 @@ class Decompressor(wiring.Component):
         ]
         wiring.connect(m, parser.o, router.i)
         wiring.connect(m, router.table, huffman.table)
-        wiring.connect(m, router.bits, huffman.bits)
+        # The entropy bytes reach the Huffman decoder through a 2-entry queue: its
+        # ready and valid are registers, so no handshake path runs from the Huffman
+        # decoder's code lookup back into the router, the parser and the metadata
+        # reader (it did: 54 ns, the whole decompressor's critical path). Full rate.
+        m.submodules.bits_queue = bits_queue = SyncFIFO(
+            width=bits_layout(HUFFMAN_SHAPE).size, depth=2)
+        m.d.comb += [
+            bits_queue.w_data.eq(router.bits.payload),
+            bits_queue.w_en.eq(router.bits.valid),
+            router.bits.ready.eq(bits_queue.w_rdy),
+            huffman.bits.payload.eq(bits_queue.r_data),
+            huffman.bits.valid.eq(bits_queue.r_rdy),
+            bits_queue.r_en.eq(huffman.bits.ready),
+        ]
         wiring.connect(m, router.qtable, coef.qtable)
         wiring.connect(m, huffman.sym, coef.sym)
         wiring.connect(m, coef.o, idct.i)
@@ -384,7 +398,7 @@ class Decompressor(wiring.Component):
             with m.Else():
                 m.d.sync += started.eq(started + 1)
         ri = router.restart_interval
-        with m.If(router.bits.valid & router.bits.ready & router.bits.payload.first):
+        with m.If(huffman.bits.valid & huffman.bits.ready & huffman.bits.payload.first):
             m.d.sync += opened.eq(1)
             with m.If(opened):
                 m.d.sync += boundary.eq(boundary + ri)
