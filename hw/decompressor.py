@@ -302,21 +302,24 @@ class Decompressor(wiring.Component):
             self.i.ready.eq(parser.i.ready & ~error),
         ]
         wiring.connect(m, parser.o, router.i)
-        wiring.connect(m, router.table, huffman.table)
-        # The entropy bytes reach the Huffman decoder through a 2-entry queue: its
-        # ready and valid are registers, so no handshake path runs from the Huffman
-        # decoder's code lookup back into the router, the parser and the metadata
-        # reader (it did: 54 ns, the whole decompressor's critical path). Full rate.
-        m.submodules.bits_queue = bits_queue = SyncFIFO(
-            width=bits_layout(HUFFMAN_SHAPE).size, depth=2)
-        m.d.comb += [
-            bits_queue.w_data.eq(router.bits.payload),
-            bits_queue.w_en.eq(router.bits.valid),
-            router.bits.ready.eq(bits_queue.w_rdy),
-            huffman.bits.payload.eq(bits_queue.r_data),
-            huffman.bits.valid.eq(bits_queue.r_rdy),
-            bits_queue.r_en.eq(huffman.bits.ready),
-        ]
+        # The DHT bytes and the entropy bytes reach the Huffman decoder through 2-entry
+        # queues: their ready and valid are registers, so no handshake path runs from
+        # the Huffman decoder's code lookup back into the router, the parser and the
+        # metadata reader (one did: 54 ns, the whole decompressor's critical path).
+        # Both run at full rate. Order holds: a scan's first entropy byte follows its
+        # SOS segment, so every DHT byte before it has left its queue.
+        for name, src, dst, layout in (
+                ("table_queue", router.table, huffman.table, table_layout(HUFFMAN_SHAPE)),
+                ("bits_queue", router.bits, huffman.bits, bits_layout(HUFFMAN_SHAPE))):
+            m.submodules[name] = queue = SyncFIFO(width=layout.size, depth=2)
+            m.d.comb += [
+                queue.w_data.eq(src.payload),
+                queue.w_en.eq(src.valid),
+                src.ready.eq(queue.w_rdy),
+                dst.payload.eq(queue.r_data),
+                dst.valid.eq(queue.r_rdy),
+                queue.r_en.eq(dst.ready),
+            ]
         wiring.connect(m, router.qtable, coef.qtable)
         wiring.connect(m, huffman.sym, coef.sym)
         wiring.connect(m, coef.o, idct.i)
