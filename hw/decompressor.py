@@ -27,7 +27,7 @@ from .appmeta import AppMeta
 from .coef import CoefDecoder, CoefShape, qtable_layout
 from .crc import ScanCrc
 from .dct import Idct
-from .huffman import HuffmanDecoder, HuffmanShape, bits_layout, table_layout
+from .huffman import HuffmanDecoder, HuffmanShape, bits_layout, symbol_layout, table_layout
 from .markers import EventKind, MarkerParser, byte_layout, event_layout
 from .remap import RemapEngine
 
@@ -308,9 +308,12 @@ class Decompressor(wiring.Component):
         # metadata reader (one did: 54 ns, the whole decompressor's critical path).
         # Both run at full rate. Order holds: a scan's first entropy byte follows its
         # SOS segment, so every DHT byte before it has left its queue.
+        # The symbols leave it through a third, so the coefficient decoder's ready does
+        # not reach back into the code lookup either.
         for name, src, dst, layout in (
                 ("table_queue", router.table, huffman.table, table_layout(HUFFMAN_SHAPE)),
-                ("bits_queue", router.bits, huffman.bits, bits_layout(HUFFMAN_SHAPE))):
+                ("bits_queue", router.bits, huffman.bits, bits_layout(HUFFMAN_SHAPE)),
+                ("sym_queue", huffman.sym, coef.sym, symbol_layout())):
             m.submodules[name] = queue = SyncFIFO(width=layout.size, depth=2)
             m.d.comb += [
                 queue.w_data.eq(src.payload),
@@ -321,7 +324,6 @@ class Decompressor(wiring.Component):
                 queue.r_en.eq(dst.ready),
             ]
         wiring.connect(m, router.qtable, coef.qtable)
-        wiring.connect(m, huffman.sym, coef.sym)
         wiring.connect(m, coef.o, idct.i)
         # ---- Container metadata from the APP events (ignored in RAW mode).
         m.submodules.meta = meta = AppMeta(shape)
