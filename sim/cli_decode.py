@@ -42,7 +42,7 @@ def rtl_decode(data: bytes, *, raw: bool, sim: str, shape=None, integer: bool = 
     samples = [(o["row"], o["col"], o["sample"]) for o in items[:-1]]
     # Whole file: clocks from reset to the status event. Sample phase: from the first
     # weight to the status event, the rate once the headers are read.
-    phase = result["clocks"] - (result["first_clock"] or 0)
+    phase = result["clocks"] - result["first_clock"]
     stats = {"sim": sim, "clocks": result["clocks"], "weights": len(samples),
              "file_bytes": len(data),
              "clocks_per_weight": round(result["clocks"] / max(1, len(samples)), 4),

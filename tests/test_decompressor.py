@@ -79,6 +79,14 @@ def _samples(result):
     return [(p["row"], p["col"], p["sample"]) for p in result["outputs"]["o"][:-1]]
 
 
+def _assert_pillows(data, result, label):
+    """Every pixel of the JPEG ``data``, as Pillow decodes it, came out at its place."""
+    image = np.asarray(Image.open(io.BytesIO(data)))
+    rows, cols, values = np.array(_samples(result)).T
+    assert len(values) == image.size, label
+    np.testing.assert_array_equal(values, image[rows, cols], err_msg=str(label))
+
+
 @pytest.mark.parametrize("name", sorted(RAW_FILES))
 def test_golden_raw_stream_is_pillow_in_block_order(name):
     data = RAW_FILES[name]
@@ -162,10 +170,7 @@ def test_rtl_matches_golden(simulator):
     # The samples equal Pillow's / the codec's at their coordinates.
     for name, result in zip(names, results):
         if name in RAW_FILES:
-            image = np.asarray(Image.open(io.BytesIO(RAW_FILES[name])))
-            rows, cols, values = np.array(_samples(result)).T
-            assert len(values) == image.size
-            np.testing.assert_array_equal(values, image[rows, cols])
+            _assert_pillows(RAW_FILES[name], result, name)
 
     # Throughput. Whole file: the parser's one byte per clock, then one sample per
     # clock (padding included) plus the pipeline's fill. Sample phase of the files
@@ -203,10 +208,7 @@ def test_rtl_matches_pillow_at_every_quality(simulator):
     results = run_jobs(BENCH, SHAPE, jobs, simulator)
     for quality, (data, job, result) in enumerate(zip(files, jobs, results, strict=True), 1):
         assert result["outputs"]["o"] == [dict(e, code=0) for e in job["expected"]], quality
-        image = np.asarray(Image.open(io.BytesIO(data)))
-        rows, cols, values = np.array(_samples(result)).T
-        assert len(values) == image.size, quality
-        np.testing.assert_array_equal(values, image[rows, cols], err_msg=f"quality {quality}")
+        _assert_pillows(data, result, f"quality {quality}")
 
 
 def _stored_crc_end(data):
