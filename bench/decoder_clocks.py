@@ -7,7 +7,9 @@ Pillow-written grayscale JPEGs of weight-like noise. Each is decoded on the RTL 
 sample checked against the golden decoder inside the simulation); the table gives the
 file size, 8x8 blocks, clocks from reset to the status event, clocks per block and per
 weight, and the sample phase (first weight to the status event) on its own. Headers
-cost one clock per byte, so the whole-file figure is above the sample rate.
+cost one clock per byte, so the whole-file figure is above the sample rate. The last
+columns are the file's Huffman symbols per block (golden model), mean and largest: the
+Huffman decoder's one symbol per clock has to keep up with the IDCT's 64 clocks.
 """
 
 import argparse
@@ -21,6 +23,7 @@ from tqdm import tqdm
 
 from golden import codec
 from golden.decompressor import DecompressorShape
+from golden.huffman_stream import jpeg_scan, scan_symbols
 from golden.models import train_digits_mlp
 from sim.cli_decode import rtl_decode
 from sim.verilog import build_dir
@@ -46,8 +49,8 @@ def main() -> None:
         files.append((f"Pillow noise q{q}", buf.getvalue(), True, img.size))
     shape = DecompressorShape(256, 256)
     print("| file | bytes | blocks | clocks | clocks/block | clocks/weight "
-          "| sample-phase clocks | sample-phase clocks/weight |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| sample-phase clocks | sample-phase clocks/weight | symbols/block | most in a block |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, data, raw, weights_n in tqdm(files, desc="decoding", unit="file",
                                            file=sys.stderr):
         _, stats = rtl_decode(data, raw=raw, sim=args.sim, shape=shape)
@@ -55,8 +58,20 @@ def main() -> None:
         phase = stats["sample_phase_clocks"]
         print(f"| {name} | {len(data)} | {blocks} | {stats['clocks']} | "
               f"{stats['clocks'] / blocks:.1f} | {stats['clocks'] / weights_n:.3f} | "
-              f"{phase} | {phase / weights_n:.3f} |")
+              f"{phase} | {phase / weights_n:.3f} | {_symbols_per_block(data)} |")
     print(f"\n{args.sim}, {time.time() - t0:.0f} s")
+
+
+def _symbols_per_block(data: bytes) -> str:
+    """Mean and largest Huffman symbols per 8x8 block of a file's scan."""
+    dc, ac, intervals = jpeg_scan(data)
+    symbols, _ = scan_symbols(intervals, dc, ac)
+    counts = []
+    for s in symbols:
+        if s.dc:
+            counts.append(0)
+        counts[-1] += 1
+    return f"{len(symbols) / len(counts):.1f} | {max(counts)}"
 
 
 if __name__ == "__main__":

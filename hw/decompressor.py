@@ -32,7 +32,7 @@ from .markers import EventKind, MarkerParser, byte_layout, event_layout
 from .remap import RemapEngine
 
 #: Table slots of the Huffman decoder: ``slot = Cat(id[0], class)``.
-HUFFMAN_SHAPE = HuffmanShape(tables=4, chunk_bits=8)
+HUFFMAN_SHAPE = HuffmanShape(tables=4, chunk_bits=8, reserve_bits=32)
 COEF_SHAPE = CoefShape()
 #: Quantization tables the parser can define (ids 0..3), 64 entries each.
 QTABLES = 4

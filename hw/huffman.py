@@ -8,7 +8,7 @@ scan: symbols, extra bits, block grammar, restart intervals, the error).
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -19,9 +19,8 @@ from golden.huffman_stream import BLOCK_SIZE
 
 #: Widest extra-bit field: ``size = symbol & 15``.
 MAX_EXTRA = 15
-#: Bits the buffer keeps beyond one chunk: a code and its extra bits need at most 31,
-#: and a chunk is taken whenever at most this many are left (see HuffmanDecoder).
-_RESERVE = 64
+#: Most bits one symbol takes: a 16-bit code and 15 extra bits.
+MAX_SYMBOL_BITS = MAX_CODE_LENGTH + MAX_EXTRA
 
 
 @dataclass(frozen=True)
@@ -35,13 +34,20 @@ class HuffmanShape:
         one component uses one of each).
     chunk_bits : int
         Width of the ``bits`` input, 1..32 bits per transfer.
+    reserve_bits : int
+        The bit buffer takes a chunk whenever it holds at most this many bits, so it is
+        ``reserve_bits + chunk_bits`` wide; 31..64. With 64 and full 32-bit chunks every
+        clock it never runs dry (a symbol takes at most 31 bits). The decompressor,
+        whose entropy bytes arrive at one per clock, uses 32: its buffer is 40 bits.
     """
 
     tables: int = 2
     chunk_bits: int = 32
+    reserve_bits: int = 64
 
     def __post_init__(self):
-        for name, low, top in (("tables", 2, 4), ("chunk_bits", 1, 32)):
+        for name, low, top in (("tables", 2, 4), ("chunk_bits", 1, 32),
+                               ("reserve_bits", MAX_SYMBOL_BITS, 64)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
                 raise CimcodecError(
@@ -90,17 +96,20 @@ class HuffmanDecoder(wiring.Component):
     table : In(stream.Signature(table_layout(shape)))
         A DHT table body: 16 ``BITS`` counts then the ``HUFFVAL`` symbols (at most 256),
         ``last`` on its final byte, ``slot`` naming where it goes (read on the first
-        byte). One byte per clock. A table is accepted only while no symbol is offered
-        on ``sym``; decoding pauses until its last byte.
+        byte). One byte per clock. A table's first byte waits until the decoder has
+        been idle for a clock (no symbol offered, no bits or table byte taken);
+        decoding pauses until its last byte.
     bits : In(stream.Signature(bits_layout(shape)))
         The scan's bits, after byte un-stuffing and without markers. A chunk with
         ``first`` set starts a restart interval: it waits until the buffered bits hold
-        no complete symbol, then replaces them (the padding of the previous interval)
-        and the next symbol is a DC category.
+        no complete symbol (the decoder idle for a clock, as for a table), then
+        replaces them (the padding of the previous interval) and the next symbol is a
+        DC category.
     sym : Out(stream.Signature(symbol_layout()))
         :func:`golden.huffman_stream.scan_symbols`, symbol for symbol.
     dc_slot, ac_slot : In(range(shape.tables))
-        The table slots of the scan's DC and AC tables; hold them while decoding.
+        The table slots of the scan's DC and AC tables; hold them while decoding (a
+        change takes effect one clock later).
     error : Out(1)
         A code of 16 bits is in none of its table's lengths. Decoding stops (``bits``
         and ``sym`` stay idle) and the flag holds until reset.
@@ -115,25 +124,30 @@ class HuffmanDecoder(wiring.Component):
     of the length when it has none) and ``OFFSET[L] = VALPTR[L] - MINCODE[L]`` modulo
     256; ``HUFFVAL`` goes to a memory of 256 bytes per slot.
 
-    Decoding: a buffer of ``64 + chunk_bits`` bits; its top 16 bits are compared with
-    all 16 ``LIMIT`` registers at once, and the shortest length ``L`` whose code is
-    below its limit (the same as Annex F's first ``code <= MAXCODE[L]``: when
-    ``L`` has no codes, a code below its limit has a prefix that matched earlier)
-    gives the symbol at ``HUFFVAL[code + OFFSET[L]]`` (asynchronous read); the
+    Decoding: a buffer of ``reserve_bits + chunk_bits`` bits; its top 16 bits are
+    compared with all 16 ``LIMIT`` registers at once, and the shortest length ``L``
+    whose code is below its limit (the same as Annex F's first ``code <= MAXCODE[L]``:
+    when ``L`` has no codes, a code below its limit has a prefix that matched earlier)
+    gives the symbol at ``HUFFVAL[code + OFFSET[L]]`` (asynchronous read; the 16 sums
+    are formed beside the compares and the shortest length's is picked one-hot); the
     ``size`` bits after the code are the extra bits. A transfer on ``sym`` removes
-    ``L + size`` bits, one symbol per clock. The buffer takes a chunk whenever it holds
-    at most 64 bits. With full 32-bit chunks offered every clock it therefore never
-    runs dry: a symbol takes at most 31 bits, so after the first chunk the buffer
-    always holds at least 32 and ``sym`` offers one symbol per clock whatever the
-    codes (restart intervals cost two clocks each: the ``first`` chunk enters only
-    after the interval's last symbol left).
+    ``L + size`` bits, one symbol per clock: the buffer is shifted past the code
+    (beside the table read) and then past ``size`` bits, and that is the
+    only path from the buffer back into it through the table. The buffer takes a
+    chunk whenever it holds at most ``reserve_bits``, written below its valid bits
+    before the shift. With full 32-bit chunks every clock and ``reserve_bits = 64``
+    it never runs dry: a symbol takes at most 31 bits, so after the first chunk the
+    buffer always holds at least 32 and ``sym`` offers one symbol per clock whatever
+    the codes (a restart interval costs two clocks: its ``first`` chunk enters once
+    the decoder was idle for a clock after the last symbol).
 
-    Latency: a symbol is offered in the clock after the chunk holding its last bit.
+    Latency: a symbol is offered in the clock after the chunk holding its last bit when
+    the buffer then holds 15 bits beyond its code (``roomy``), one clock later otherwise.
 
     Stream rules: ``sym.valid`` never waits for ``sym.ready``. ``sym.payload`` is a
     function of registers that change on a transfer; chunks append bits only after the
     ones the offered symbol reads, so it holds while ``valid``. ``bits.ready`` and
-    ``table.ready`` depend on state and on the offered chunk's ``first`` only.
+    ``table.ready`` depend on registers and on the offered chunk's ``first`` only.
     """
 
     def __init__(self, shape: HuffmanShape = HuffmanShape()):
@@ -159,14 +173,20 @@ class HuffmanDecoder(wiring.Component):
         shape = self._shape
         slots = shape.tables
         chunk = shape.chunk_bits
-        width = _RESERVE + chunk
+        width = shape.reserve_bits + chunk
         lengths = range(1, MAX_CODE_LENGTH + 1)
 
         limit = [[Signal(n, name=f"limit{s}_{n}") for n in lengths] for s in range(slots)]
         offset = [[Signal(8, name=f"offset{s}_{n}") for n in lengths] for s in range(slots)]
-        m.submodules.huffval = huffval = Memory(shape=8, depth=MAX_SYMBOLS * slots, init=[])
-        value_write = huffval.write_port()
-        value_read = huffval.read_port(domain="comb")
+        # One value memory per slot, so the slot (known early) picks among four reads
+        # at the end rather than widening every read's address.
+        value_writes, value_reads = [], []
+        for s in range(slots):
+            m.submodules[f"huffval{s}"] = huffval = Memory(shape=8, depth=MAX_SYMBOLS, init=[])
+            value_writes.append(huffval.write_port())
+            value_reads.append(huffval.read_port(domain="comb"))
+
+        stuck = Signal()                                # see the bit buffer below
 
         # ---- Table build: one DHT byte per clock.
         building = Signal()
@@ -189,7 +209,7 @@ class HuffmanDecoder(wiring.Component):
         total_after = Mux(is_count, cur_total + t.payload.data, cur_total)
         values_after = cur_values + ~is_count
 
-        m.d.comb += t.ready.eq(building | ~self.sym.valid)
+        m.d.comb += t.ready.eq(building | stuck)
         with m.If(t.valid & t.ready):
             m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
                          b_counts.eq(counts_after), b_total.eq(total_after),
@@ -205,49 +225,116 @@ class HuffmanDecoder(wiring.Component):
                                 m.d.sync += [limit[s][n - 1].eq(next_code),
                                              offset[s][n - 1].eq(cur_total - first_code)]
             with m.Else():
-                m.d.comb += [value_write.addr.eq(Cat(cur_values[:8], cur_slot)),
-                             value_write.data.eq(t.payload.data),
-                             value_write.en.eq(cur_values < MAX_SYMBOLS)]
+                for s, port in enumerate(value_writes):
+                    m.d.comb += [port.addr.eq(cur_values[:8]), port.data.eq(t.payload.data),
+                                 port.en.eq((cur_values < MAX_SYMBOLS) & (cur_slot == s))]
             with m.If(t.payload.last & ((counts_after != MAX_CODE_LENGTH)
                                         | (values_after != total_after)
                                         | (total_after > MAX_SYMBOLS))):
                 m.d.sync += table_error.eq(1)
 
-        # ---- Lookup of the symbol at the top of the bit buffer.
+        # ---- Lookup of the symbol at the top of the bit buffer. Every path that feeds
+        # back into ``buf`` is: compare the window with the limits (carry chains), pick
+        # the shortest length (priority), read the value table at the index added for
+        # that length ahead of time, and shift by the value's ``size``; the shift by the
+        # code length runs beside the table read, and everything else (the refill, the
+        # take decision, the table and restart handshakes) is off that path.
         buf = Signal(width)                             # next bit at the MSB, zeros below
         count = Signal(range(width + 1))                # valid bits in buf
         dc = Signal(init=1)                             # next symbol is a DC category
         index = Signal(range(BLOCK_SIZE + 16))          # coefficient index in the block
         error = Signal()
         slot = Mux(dc, self.dc_slot, self.ac_slot)
+        # The scan's DC and AC tables, copied from their slots every clock (so a new
+        # table or slot takes effect one clock later: ``settling`` holds decoding for
+        # that clock after a table's last byte); the window is compared with both sets
+        # and ``dc`` picks the result, so no slot multiplexer sits before the compares.
+        settling = Signal()
+        m.d.sync += settling.eq(building)
+        copies = {}
+        for kind, which in (("dc", self.dc_slot), ("ac", self.ac_slot)):
+            copies[kind] = ([Signal(n, name=f"{kind}_limit{n}") for n in lengths],
+                            [Signal(8, name=f"{kind}_offset{n}") for n in lengths])
+            for n in lengths:
+                m.d.sync += [
+                    copies[kind][0][n - 1].eq(Array(limit[s][n - 1] for s in range(slots))[which]),
+                    copies[kind][1][n - 1].eq(Array(offset[s][n - 1] for s in range(slots))[which]),
+                ]
         window = buf[width - MAX_CODE_LENGTH:]
-        found = Signal()
-        length = Signal(range(MAX_CODE_LENGTH + 1))
-        value_index = Signal(8)
-        # A priority chain from length 1: the first length whose code is below its limit.
+        below = Signal(MAX_CODE_LENGTH)                 # bit n-1: the n-bit code is below LIMIT[n]
+        pick = Signal(MAX_CODE_LENGTH)                  # one-hot: the shortest such length
+        below_dc = Cat(window[MAX_CODE_LENGTH - n:] < copies["dc"][0][n - 1] for n in lengths)
+        below_ac = Cat(window[MAX_CODE_LENGTH - n:] < copies["ac"][0][n - 1] for n in lengths)
+        m.d.comb += below.eq(Mux(dc, below_dc, below_ac))
+        m.d.comb += pick.eq(below & ~_smear(below))
+        found = below.any()
+
+        def one_hot(values):
+            """The value of the picked length (an AND-OR, no priority chain)."""
+            return _or_all(Mux(pick[n - 1], v, 0) for n, v in zip(lengths, values))
+
+        # The 16 sums are separate (kept) signals, so Yosys does not share one adder
+        # behind the pick.
+        sums = []
         for n in lengths:
-            code = window[MAX_CODE_LENGTH - n:]
-            code_limit = Array(limit[s][n - 1] for s in range(slots))[slot]
-            code_offset = Array(offset[s][n - 1] for s in range(slots))[slot]
-            with (m.If if n == 1 else m.Elif)(code < code_limit):
-                m.d.comb += [found.eq(1), length.eq(n), value_index.eq(code + code_offset)]
-        m.d.comb += value_read.addr.eq(Cat(value_index, slot))
-        symbol = value_read.data
+            total = Signal(8, name=f"index{n}", attrs={"keep": 1})
+            m.d.comb += total.eq(window[MAX_CODE_LENGTH - n:][:8]
+                                 + Mux(dc, copies["dc"][1][n - 1], copies["ac"][1][n - 1]))
+            sums.append(total)
+        value_index = Signal(8)
+        m.d.comb += value_index.eq(one_hot(sums))
+        length = Signal(range(MAX_CODE_LENGTH + 1))
+        m.d.comb += length.eq(one_hot(Const(n, len(length)) for n in lengths))
+        room = Signal(range(width + 1))                 # bits after the code (when it fits)
+        m.d.comb += room.eq(one_hot((count - n)[:len(room)] for n in lengths))
+        fits = Signal()                                 # the code itself is in the buffer
+        m.d.comb += fits.eq(one_hot(count >= n for n in lengths))
+        roomy = Signal()                                # so are any 15 extra bits after it
+        m.d.comb += roomy.eq(one_hot(count >= n + MAX_EXTRA for n in lengths))
+        m.d.comb += [port.addr.eq(value_index) for port in value_reads]
+        symbol = Array(port.data for port in value_reads)[slot]
         size = symbol[:4]
-        after = (buf << length)[width - MAX_EXTRA:width]
-        needed = length + size
-        decodable = found & (needed <= count)
-        halted = building | error
+        halted = building | settling | error
+        decodable = found & fits & (size <= room)
+        # Whether the symbol is complete is known before the table read when the buffer
+        # is ``roomy``; otherwise (the end of an interval, a stalled input) it is
+        # registered in ``ok`` and used a clock later, when ``checked`` says nothing
+        # changed since. So no path runs from the table read into the take decision.
+        checked = Signal(init=1)                        # (after reset: empty)
+        ok = Signal()
+        m.d.comb += stuck.eq(checked & ~ok)
+
+        # The buffer with this clock's chunk below its valid bits, and that shifted past
+        # the code (beside the table read) then past the extra bits.
+        b = self.bits
+        top_bits = b.payload.data & ~(Const((1 << chunk) - 1, chunk) >> b.payload.count)
+        aligned = Cat(Const(0, width - chunk), top_bits)
+        refill = Signal()
+        m.d.comb += [
+            b.ready.eq(~halted & Mux(b.payload.first, stuck, count <= width - chunk)),
+            refill.eq(b.valid & b.ready & ~b.payload.first),
+        ]
+        filled = Signal(width)
+        m.d.comb += filled.eq(buf | Mux(refill, aligned >> count, 0))
+        past_code = Signal(width)
+        m.d.comb += past_code.eq((filled << length)[:width])
+        past_extra = Signal(width)
+        m.d.comb += past_extra.eq((past_code << size)[:width])
+        after = past_code[width - MAX_EXTRA:]
 
         s = self.sym
         next_index = index + symbol[4:] + 1
+        # The block ends when index + run + 1 reaches 64: ``run >= cap`` with ``cap``
+        # from the index register, so no adder follows the table read there.
+        cap = Signal(5)
+        m.d.comb += cap.eq(Mux(index >= BLOCK_SIZE - 1 - 16, BLOCK_SIZE - 1 - index, 16))
         m.d.comb += [
-            s.valid.eq(decodable & ~halted),
+            s.valid.eq(~halted & found & (roomy | (checked & ok))),
             s.payload.symbol.eq(symbol),
             s.payload.extra.eq(after >> (MAX_EXTRA - size).as_unsigned()),
             s.payload.size.eq(size),
             s.payload.dc.eq(dc),
-            s.payload.last.eq(~dc & ((symbol == 0) | (next_index >= BLOCK_SIZE))),
+            s.payload.last.eq(~dc & ((symbol == 0) | (symbol[4:] >= cap))),
         ]
         take = s.valid & s.ready
         with m.If(take):
@@ -261,21 +348,37 @@ class HuffmanDecoder(wiring.Component):
             m.d.sync += error.eq(1)
 
         # ---- Bit buffer: remove the symbol taken, append the chunk below what is left.
-        b = self.bits
-        kept = Signal(range(width + 1))                 # bits left after the transfer
-        consumed = Mux(take, needed, 0)
-        m.d.comb += kept.eq(count - consumed)
-        shifted = (buf << consumed)[:width]
-        top_bits = b.payload.data & ~(Const((1 << chunk) - 1, chunk) >> b.payload.count)
-        aligned = Cat(Const(0, width - chunk), top_bits)
-        m.d.comb += b.ready.eq(~halted & Mux(b.payload.first, ~decodable,
-                                             count <= width - chunk))
+        # ``stuck``: nothing changed since the last clock, whose buffer held no complete
+        # symbol; a table byte or a restart interval's first chunk waits for it.
+        added = Mux(refill, b.payload.count, 0)
+        m.d.sync += [
+            checked.eq(~take & ~(b.valid & b.ready) & ~(t.valid & t.ready)
+                       & ~building & ~settling),
+            ok.eq(decodable),
+        ]
         with m.If(b.valid & b.ready & b.payload.first):
             m.d.sync += [buf.eq(aligned), count.eq(b.payload.count), dc.eq(1), index.eq(0)]
-        with m.Elif(b.valid & b.ready):
-            m.d.sync += [buf.eq(shifted | (aligned >> kept)), count.eq(kept + b.payload.count)]
+        with m.Elif(take):
+            m.d.sync += [buf.eq(past_extra), count.eq(room - size + added)]
         with m.Else():
-            m.d.sync += [buf.eq(shifted), count.eq(kept)]
+            m.d.sync += [buf.eq(filled), count.eq(count + added)]
 
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
         return m
+
+
+def _smear(bits: Value) -> Value:
+    """Bit i set when any bit below i (not i itself) is set."""
+    out = [Const(0, 1)]
+    for i in range(1, len(bits)):
+        out.append(bits[:i].any())
+    return Cat(*out)
+
+
+def _or_all(values) -> Value:
+    """The bitwise OR of ``values``."""
+    values = list(values)
+    result = values[0]
+    for v in values[1:]:
+        result = result | v
+    return result

@@ -93,8 +93,8 @@ def _blocks(args) -> dict:
     from hw.cim import CimArray
     from hw.coef import CoefDecoder, CoefShape
     from hw.dct import Idct, IdctShape
-    from hw.decompressor import Decompressor
-    from hw.huffman import HuffmanDecoder, HuffmanShape
+    from hw.decompressor import HUFFMAN_SHAPE, Decompressor
+    from hw.huffman import HuffmanDecoder
     from hw.lfsr import ControlWordGenerator
     from hw.markers import MarkerParser
     from hw.remap import RemapEngine
@@ -102,7 +102,7 @@ def _blocks(args) -> dict:
     table = {"lfsr": (ControlWordGenerator, GeneratorShape()),
              "remap": (RemapEngine, RemapShape()),
              "markers": (MarkerParser, MarkerShape()),
-             "huffman": (HuffmanDecoder, HuffmanShape()),
+             "huffman": (HuffmanDecoder, HUFFMAN_SHAPE),
              "coef": (CoefDecoder, CoefShape()),
              "idct": (Idct, IdctShape()),
              "decompressor": (Decompressor, DecompressorShape()),

@@ -22,6 +22,11 @@ def test_harness_has_two_pins_and_keeps_the_core():
     inputs = sum(len(Value.cast(v)) for _, m, v in core.signature.flatten(core)
                  if m.flow.name == "In")
     assert f"reg [{inputs - 1}:0] chain" in text
+    # Every core output bit registered, then folded four to one per level.
+    outputs = sum(len(Value.cast(v)) for _, m, v in core.signature.flatten(core)
+                  if m.flow.name == "Out")
+    assert f"reg [{outputs - 1}:0] fold0" in text
+    assert f"reg [{(outputs + 3) // 4 - 1}:0] fold1" in text or (outputs + 3) // 4 == 1
 
 
 def test_cell_counts_parse_the_last_stat_report():
