@@ -19,6 +19,8 @@ from golden.huffman_stream import BLOCK_SIZE
 
 #: Widest extra-bit field: ``size = symbol & 15``.
 MAX_EXTRA = 15
+#: A ring entry: ``LIMIT`` (16 bits, only ``L`` of them used) and ``OFFSET`` (8 bits).
+_ENTRY = 16 + 8
 #: Most bits one symbol takes: a 16-bit code and 15 extra bits.
 MAX_SYMBOL_BITS = MAX_CODE_LENGTH + MAX_EXTRA
 
@@ -97,19 +99,22 @@ class HuffmanDecoder(wiring.Component):
         A DHT table body: 16 ``BITS`` counts then the ``HUFFVAL`` symbols (at most 256),
         ``last`` on its final byte, ``slot`` naming where it goes (read on the first
         byte). One byte per clock. A table's first byte waits until the decoder has
-        been idle for a clock (no symbol offered, no bits or table byte taken);
-        decoding pauses until its last byte.
+        been idle for a clock (no symbol offered, no bits or table byte taken) or
+        has tables to copy, and not while it copies them; decoding pauses until
+        the tables are copied again (see Tables).
     bits : In(stream.Signature(bits_layout(shape)))
         The scan's bits, after byte un-stuffing and without markers. A chunk with
         ``first`` set starts a restart interval: it waits until the buffered bits hold
         no complete symbol (the decoder idle for a clock, as for a table), then
         replaces them (the padding of the previous interval) and the next symbol is a
-        DC category.
+        DC category. An offered chunk starts the copy of the scan's tables when a
+        table was built or a slot changed since the last copy; ``ready`` stays low
+        for its 16 clocks.
     sym : Out(stream.Signature(symbol_layout()))
         :func:`golden.huffman_stream.scan_symbols`, symbol for symbol.
     dc_slot, ac_slot : In(range(shape.tables))
         The table slots of the scan's DC and AC tables; hold them while decoding (a
-        change takes effect one clock later).
+        change stops decoding until the tables are copied again).
     error : Out(1)
         A code of 16 bits is in none of its table's lengths. Decoding stops (``bits``
         and ``sym`` stay idle) and the flag holds until reset.
@@ -119,10 +124,17 @@ class HuffmanDecoder(wiring.Component):
         counts that over-subscribe a length or need an all-ones code
         (:class:`golden.huffman.HuffmanTable`'s checks). Holds until reset.
 
-    Tables: each byte of ``BITS`` sets one code length's registers, ``LIMIT[L]`` (the
+    Tables: each byte of ``BITS`` gives one code length's pair, ``LIMIT[L]`` (the
     first code of length ``L`` past its codes, ``MAXCODE[L] + 1``, or the first code
     of the length when it has none) and ``OFFSET[L] = VALPTR[L] - MINCODE[L]`` modulo
-    256; ``HUFFVAL`` goes to a memory of 256 bytes per slot.
+    256, and shifts it into the tail of its slot's ring of 16 pairs; ``HUFFVAL`` goes
+    to a memory of 256 bytes per slot. The decoder compares with copies of the DC and
+    AC slots' pairs, made in 16 clocks by rotating every ring once round (the heads
+    of the two slots shift into the copies): no register is chosen by slot and
+    length, which cost a 4-way multiplexer on each of 528 bits. The copy runs when a
+    chunk is offered after a table was built or a slot changed, so once per scan in
+    a decompressor. A table body that ends before its 16th count (``table_error``)
+    leaves its slot's ring turned.
 
     Decoding: a buffer of ``reserve_bits + chunk_bits`` bits; its top 16 bits are
     compared with all 16 ``LIMIT`` registers at once, and the shortest length ``L``
@@ -176,8 +188,11 @@ class HuffmanDecoder(wiring.Component):
         width = shape.reserve_bits + chunk
         lengths = range(1, MAX_CODE_LENGTH + 1)
 
-        limit = [[Signal(n, name=f"limit{s}_{n}") for n in lengths] for s in range(slots)]
-        offset = [[Signal(8, name=f"offset{s}_{n}") for n in lengths] for s in range(slots)]
+        # Each slot's 16 (LIMIT, OFFSET) pairs sit in a ring of registers, length 1 at
+        # the head: a table's BITS bytes shift their pairs in at the tail, and a copy
+        # rotates every ring once round, so no register is ever chosen by length and
+        # slot (see ``copies`` below).
+        ring = [[Signal(_ENTRY, name=f"ring{s}_{n}") for n in lengths] for s in range(slots)]
         # One value memory per slot, so the slot (known early) picks among four reads
         # at the end rather than widening every read's address.
         value_writes, value_reads = [], []
@@ -209,21 +224,21 @@ class HuffmanDecoder(wiring.Component):
         total_after = Mux(is_count, cur_total + t.payload.data, cur_total)
         values_after = cur_values + ~is_count
 
-        m.d.comb += t.ready.eq(building | stuck)
+        copying = Signal()                              # see the copies below
+        dirty = Signal()
+        m.d.comb += t.ready.eq(~copying & (building | dirty | stuck))
+        shift_in = Signal(range(slots + 1))             # the ring taking a pair, or none
+        m.d.comb += shift_in.eq(slots)
         with m.If(t.valid & t.ready):
             m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
                          b_counts.eq(counts_after), b_total.eq(total_after),
                          b_values.eq(values_after)]
             with m.If(is_count):
                 m.d.sync += b_code.eq(next_code)
+                m.d.comb += shift_in.eq(cur_slot)
                 for n in lengths:
-                    with m.If(cur_counts == n - 1):
-                        with m.If(next_code >= (1 << n)):
-                            m.d.sync += table_error.eq(1)
-                        for s in range(slots):
-                            with m.If(cur_slot == s):
-                                m.d.sync += [limit[s][n - 1].eq(next_code),
-                                             offset[s][n - 1].eq(cur_total - first_code)]
+                    with m.If((cur_counts == n - 1) & (next_code >= (1 << n))):
+                        m.d.sync += table_error.eq(1)
             with m.Else():
                 for s, port in enumerate(value_writes):
                     m.d.comb += [port.addr.eq(cur_values[:8]), port.data.eq(t.payload.data),
@@ -245,26 +260,44 @@ class HuffmanDecoder(wiring.Component):
         index = Signal(range(BLOCK_SIZE + 16))          # coefficient index in the block
         error = Signal()
         slot = Mux(dc, self.dc_slot, self.ac_slot)
-        # The scan's DC and AC tables, copied from their slots every clock (so a new
-        # table or slot takes effect one clock later: ``settling`` holds decoding for
-        # that clock after a table's last byte); the window is compared with both sets
-        # and ``dc`` picks the result, so no slot multiplexer sits before the compares.
-        settling = Signal()
-        m.d.sync += settling.eq(building)
+        # The scan's DC and AC tables are copies of their slots' rings: the window is
+        # compared with both sets and ``dc`` picks the result, so no slot multiplexer
+        # sits before the compares. A copy takes 16 clocks (every ring rotates once, the
+        # copies shift in the DC and AC slots' heads); it starts when a chunk of bits is
+        # offered and the copies are ``dirty``: a table was built, or a slot changed,
+        # since the last. Decoding waits for it.
+        copied = [Signal(range(slots), name="copied_dc"), Signal(range(slots), name="copied_ac")]
+        step = Signal(range(MAX_CODE_LENGTH))
+        new_slots = (self.dc_slot != copied[0]) | (self.ac_slot != copied[1])
+        stale = Signal(init=1)                          # a table built since the last copy
+        m.d.comb += dirty.eq(stale | new_slots)
+        new_pair = Cat(next_code[:MAX_CODE_LENGTH], (cur_total - first_code)[:8])
         copies = {}
         for kind, which in (("dc", self.dc_slot), ("ac", self.ac_slot)):
-            copies[kind] = ([Signal(n, name=f"{kind}_limit{n}") for n in lengths],
-                            [Signal(8, name=f"{kind}_offset{n}") for n in lengths])
-            for n in lengths:
-                m.d.sync += [
-                    copies[kind][0][n - 1].eq(Array(limit[s][n - 1] for s in range(slots))[which]),
-                    copies[kind][1][n - 1].eq(Array(offset[s][n - 1] for s in range(slots))[which]),
-                ]
+            copies[kind] = [Signal(_ENTRY, name=f"{kind}_pair{n}") for n in lengths]
+            with m.If(copying):
+                m.d.sync += [a.eq(b) for a, b in zip(copies[kind], copies[kind][1:])]
+                m.d.sync += copies[kind][-1].eq(Array(r[0] for r in ring)[which])
+        for s_, r in enumerate(ring):
+            with m.If(copying | (shift_in == s_)):
+                m.d.sync += [a.eq(b) for a, b in zip(r, r[1:])]
+                m.d.sync += r[-1].eq(Mux(copying, r[0], new_pair))
+        with m.If(t.valid & t.ready & t.payload.last):
+            m.d.sync += stale.eq(1)
+        with m.If(copying):
+            m.d.sync += step.eq(step + 1)
+            with m.If(step == MAX_CODE_LENGTH - 1):
+                m.d.sync += copying.eq(0)
+        with m.Elif(dirty & ~building & self.bits.valid & ~error):
+            m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0),
+                         copied[0].eq(self.dc_slot), copied[1].eq(self.ac_slot)]
+        limits = {k: [c[:n] for n, c in zip(lengths, v)] for k, v in copies.items()}
+        offsets = {k: [c[MAX_CODE_LENGTH:] for c in v] for k, v in copies.items()}
         window = buf[width - MAX_CODE_LENGTH:]
         below = Signal(MAX_CODE_LENGTH)                 # bit n-1: the n-bit code is below LIMIT[n]
         pick = Signal(MAX_CODE_LENGTH)                  # one-hot: the shortest such length
-        below_dc = Cat(window[MAX_CODE_LENGTH - n:] < copies["dc"][0][n - 1] for n in lengths)
-        below_ac = Cat(window[MAX_CODE_LENGTH - n:] < copies["ac"][0][n - 1] for n in lengths)
+        below_dc = Cat(window[MAX_CODE_LENGTH - n:] < limits["dc"][n - 1] for n in lengths)
+        below_ac = Cat(window[MAX_CODE_LENGTH - n:] < limits["ac"][n - 1] for n in lengths)
         m.d.comb += below.eq(Mux(dc, below_dc, below_ac))
         m.d.comb += pick.eq(below & ~_smear(below))
         found = below.any()
@@ -279,7 +312,7 @@ class HuffmanDecoder(wiring.Component):
         for n in lengths:
             total = Signal(8, name=f"index{n}", attrs={"keep": 1})
             m.d.comb += total.eq(window[MAX_CODE_LENGTH - n:][:8]
-                                 + Mux(dc, copies["dc"][1][n - 1], copies["ac"][1][n - 1]))
+                                 + Mux(dc, offsets["dc"][n - 1], offsets["ac"][n - 1]))
             sums.append(total)
         value_index = Signal(8)
         m.d.comb += value_index.eq(one_hot(sums))
@@ -294,7 +327,7 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += [port.addr.eq(value_index) for port in value_reads]
         symbol = Array(port.data for port in value_reads)[slot]
         size = symbol[:4]
-        halted = building | settling | error
+        halted = building | copying | dirty | error
         decodable = found & fits & (size <= room)
         # Whether the symbol is complete is known before the table read when the buffer
         # is ``roomy``; otherwise (the end of an interval, a stalled input) it is
@@ -353,7 +386,7 @@ class HuffmanDecoder(wiring.Component):
         added = Mux(refill, b.payload.count, 0)
         m.d.sync += [
             checked.eq(~take & ~(b.valid & b.ready) & ~(t.valid & t.ready)
-                       & ~building & ~settling),
+                       & ~halted),
             ok.eq(decodable),
         ]
         with m.If(b.valid & b.ready & b.payload.first):
