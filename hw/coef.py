@@ -17,7 +17,7 @@ from golden import coef as golden
 from golden.coef import EOB, MAX_AC_SIZE, MAX_DC_CATEGORY, RESTART_BITS, ZRL
 from golden.errors import CimcodecError
 from golden.huffman_stream import BLOCK_SIZE
-from golden.zigzag import ZIGZAG
+from golden.zigzag import NATURAL, ZIGZAG
 from hw.dct import IdctShape, coef_layout
 from hw.huffman import symbol_layout
 
@@ -97,10 +97,11 @@ class CoefDecoder(wiring.Component):
         Which error (:class:`golden.coef.Error`); ``NONE`` while ``error`` is low.
 
     Dataflow: two banks of 64 coefficients (one 128-entry memory) and a 64-bit
-    ``written`` mask per bank. The symbol side decodes into one bank, writing each
-    nonzero coefficient at its natural address (a zigzag ROM) and setting its mask bit;
-    the output side sends the other bank in natural order, a coefficient whose mask bit
-    is clear reads as 0, and clears the mask when its 64th coefficient leaves. So no
+    ``written`` mask per bank, in zigzag order. The symbol side decodes into one bank,
+    writing each nonzero coefficient at its natural address (a zigzag ROM) and setting
+    the mask bit of its zigzag position; the output side sends the other bank in
+    natural order, a coefficient whose mask bit (found through the inverse ROM) is
+    clear reads as 0, and clears the mask when its 64th coefficient leaves. So no
     clock is spent zeroing a block, and a reset empties both banks.
 
     Throughput: a block of ``S`` symbols (2..64) takes ``S`` clocks to decode and 64 to
@@ -255,7 +256,7 @@ class CoefDecoder(wiring.Component):
                 with m.If(bank_w == b):
                     with m.If(write):
                         m.d.sync += written[b].eq(written[b] | (Const(1, BLOCK_SIZE)
-                                                                << zz_coef.data))
+                                                                << position))
                     with m.If(done):
                         m.d.sync += full[b].eq(1)
 
@@ -264,9 +265,17 @@ class CoefDecoder(wiring.Component):
         o = self.o
         n = Signal(6)
         written_o = Mux(bank_o, written[1], written[0])
+        # The masks are in zigzag order (bit k: position k was written), so marking
+        # decodes the position itself rather than the zigzag ROM's output (that cost
+        # about 700 LUT4); the output side looks its natural index up in the inverse.
+        m.submodules.natural = natural = Memory(shape=6, depth=BLOCK_SIZE,
+                                                init=[int(k) for k in NATURAL])
+        zz_out = natural.read_port(domain="comb")
+        m.d.comb += zz_out.addr.eq(n)
         m.d.comb += [c_read.addr.eq(Cat(n, bank_o)), q_read.addr.eq(n),
                      o.valid.eq(Mux(bank_o, full[1], full[0])),
-                     o.payload.coef.eq(Mux(written_o.bit_select(n, 1), c_read.data, 0)),
+                     o.payload.coef.eq(Mux(written_o.bit_select(zz_out.data, 1),
+                                           c_read.data, 0)),
                      o.payload.q.eq(q_read.data)]
         with m.If(o.valid & o.ready):
             m.d.sync += n.eq(n + 1)
