@@ -315,14 +315,8 @@ class Decompressor(wiring.Component):
                 ("bits_queue", router.bits, huffman.bits, bits_layout(HUFFMAN_SHAPE)),
                 ("sym_queue", huffman.sym, coef.sym, symbol_layout())):
             m.submodules[name] = queue = SyncFIFO(width=layout.size, depth=2)
-            m.d.comb += [
-                queue.w_data.eq(src.payload),
-                queue.w_en.eq(src.valid),
-                src.ready.eq(queue.w_rdy),
-                dst.payload.eq(queue.r_data),
-                dst.valid.eq(queue.r_rdy),
-                queue.r_en.eq(dst.ready),
-            ]
+            wiring.connect(m, src, queue.w_stream)
+            wiring.connect(m, queue.r_stream, dst)
         wiring.connect(m, router.qtable, coef.qtable)
         wiring.connect(m, coef.o, idct.i)
         # ---- Container metadata from the APP events (ignored in RAW mode).

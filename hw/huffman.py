@@ -6,7 +6,9 @@ Annex F.2.2.3 lookup) and :mod:`golden.huffman_stream` (what the block emits for
 scan: symbols, extra bits, block grammar, restart intervals, the error).
 """
 
+import operator
 from dataclasses import dataclass
+from functools import reduce
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
@@ -299,12 +301,12 @@ class HuffmanDecoder(wiring.Component):
         below_dc = Cat(window[MAX_CODE_LENGTH - n:] < limits["dc"][n - 1] for n in lengths)
         below_ac = Cat(window[MAX_CODE_LENGTH - n:] < limits["ac"][n - 1] for n in lengths)
         m.d.comb += below.eq(Mux(dc, below_dc, below_ac))
-        m.d.comb += pick.eq(below & ~_smear(below))
+        m.d.comb += pick.eq(below & ~_any_below(below))
         found = below.any()
 
         def one_hot(values):
             """The value of the picked length (an AND-OR, no priority chain)."""
-            return _or_all(Mux(pick[n - 1], v, 0) for n, v in zip(lengths, values))
+            return reduce(operator.or_, (Mux(pick[n - 1], v, 0) for n, v in zip(lengths, values)))
 
         # The 16 sums are separate (kept) signals, so Yosys does not share one adder
         # behind the pick.
@@ -400,18 +402,9 @@ class HuffmanDecoder(wiring.Component):
         return m
 
 
-def _smear(bits: Value) -> Value:
+def _any_below(bits: Value) -> Value:
     """Bit i set when any bit below i (not i itself) is set."""
     out = [Const(0, 1)]
     for i in range(1, len(bits)):
         out.append(bits[:i].any())
     return Cat(*out)
-
-
-def _or_all(values) -> Value:
-    """The bitwise OR of ``values``."""
-    values = list(values)
-    result = values[0]
-    for v in values[1:]:
-        result = result | v
-    return result
