@@ -29,7 +29,11 @@ ends the scan; a mismatch is :data:`Error.CRC`. As that check comes
 at the end of the scan, a file whose entropy-coded data is damaged may instead end with
 an error the decoding stages find earlier (``HUFFMAN_CODE``, ``COEFFICIENT``,
 ``EXCESS``, ``INTERVAL``): :func:`expected` says ``CRC`` for such a file, and only
-``error = 1`` is certain.
+``error = 1`` is certain. The same holds for damaged entropy-coded data in RAW mode:
+the hardware's stages run concurrently and the first to meet the damage sets the code
+(a scan cut short is ``STARVED`` in hardware, ``HUFFMAN_CODE`` here, as the golden
+decoder reads on past the cut). Damage before the scan (the parser's, the metadata,
+table and frame checks) gives exactly the code :func:`expected` gives.
 """
 
 from __future__ import annotations

@@ -258,8 +258,15 @@ def _block_options(p) -> None:
     p.add_argument("--cim-adc-bits", type=_int, default=5, help="CIM ADC bits (default 5)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (the usage is in ``--help``)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cimcodec", description=__doc__.splitlines()[0])
+    p = _Parser(prog="cimcodec", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="train a digits MLP and check its FC1 remap on the RTL")
@@ -307,12 +314,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .cocotb_run import RtlMismatch
+
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (CimcodecError, ToolError) as e:
         print(f"cimcodec: error: {e}", file=sys.stderr)
         return 2
+    except RtlMismatch as e:
+        print(f"cimcodec: error: the RTL disagreed with the golden model or the simulator "
+              f"failed: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 1
     except OSError as e:
         print(f"cimcodec: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
               file=sys.stderr)

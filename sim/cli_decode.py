@@ -79,6 +79,10 @@ def cmd_rtl_decode(args) -> int:
 
     data = _read_bytes(args.input)
     shape = gd.DecompressorShape(max_rows=args.max_rows, max_cols=args.max_cols)
+    if not args.raw:
+        from golden import container
+
+        container.read_header(data)             # refuse what decompress refuses, early
     out, stats = rtl_decode(data, raw=args.raw, sim=args.sim, shape=shape,
                             integer=args.integer)
     np.save(args.output, out)

@@ -6,7 +6,8 @@ Amaranth names a stream port ``x`` as ``x__valid``, ``x__ready`` and ``x__payloa
 
 Stalls: a *pause generator* yields ``True`` on cycles a source idles (``valid`` low)
 or a sink refuses (``ready`` low). :func:`random_pauses` draws them from a seeded
-``random.Random``; the seed is logged so a failing run can be replayed.
+``random.Random``, :func:`bursty_pauses` long runs of them; the seed is logged so a
+failing run can be replayed.
 
 Jobs
 ----
@@ -48,6 +49,15 @@ def random_pauses(seed, probability=0.3):
         yield rng.random() < probability
 
 
+def bursty_pauses(seed, longest=300):
+    """Runs of pauses and of go, each 1..``longest`` cycles long (uniform), from
+    ``random.Random(seed)``: long enough to fill every queue behind a stalled sink."""
+    rng = random.Random(seed)
+    while True:
+        yield from itertools.repeat(True, rng.randint(1, longest))
+        yield from itertools.repeat(False, rng.randint(1, longest))
+
+
 class _StreamPort:
     """The three signals of the DUT's stream port ``name``, its payload layout, the
     clock, a pause generator and a logger (``cocotb.tb.<role>.<name>``)."""
@@ -62,23 +72,34 @@ class _StreamPort:
 
 
 class StreamSource(_StreamPort):
-    """Drives payloads into the DUT's input stream ``name``."""
+    """Drives payloads into the DUT's input stream ``name``.
+
+    ``sent`` counts the transfers so far and ``last_cycle`` is the clock of the latest
+    one, counted like a sink's (clock edges since the first ``send``), so a source and
+    a sink started together agree on the numbers."""
 
     def __init__(self, dut, name, layout, clk, pause=None):
         super().__init__(dut, name, layout, clk, pause, "source")
         self.valid.value = 0
+        self.sent, self.cycle, self.last_cycle = 0, 0, None
+
+    async def _edge(self):
+        await RisingEdge(self.clk)
+        self.cycle += 1
 
     async def send(self, payloads):
         """Send every payload; returns after the last transfer."""
         for payload in payloads:
             while next(self.pause):
                 self.valid.value = 0
-                await RisingEdge(self.clk)
+                await self._edge()
             self.valid.value = 1
             self.payload.value = pack(self.layout, payload)
-            await RisingEdge(self.clk)
+            await self._edge()
             while not self.ready.value:
-                await RisingEdge(self.clk)
+                await self._edge()
+            self.sent += 1
+            self.last_cycle = self.cycle
         self.valid.value = 0
 
 

@@ -1,7 +1,8 @@
 """cocotb testbench of :class:`hw.appmeta.AppMeta` against :mod:`golden.appmeta` and
 :meth:`golden.remap.RemapShape.generator_config`: the parser's events of a file in, one
 per clock; out the generator job, the snap entries and the event that raised
-``error``."""
+``error``. A job with a ``stall_seed`` has random idle clocks between the events
+(``take`` low) and random backpressure on ``gen_cfg`` from the first clock."""
 
 import json
 import os
@@ -18,15 +19,28 @@ from hw.markers import event_layout
 from sim.cocotb_run import Bench
 from sim.payload import pack, unpack
 
-from .stream import reset
+from .stream import never_pause, random_pauses, reset
 
 #: The block as the co-simulation runner builds it.
 BENCH = Bench("appmeta", AppMeta, __name__)
 
 
-def job(data: bytes) -> dict:
+def job(data: bytes, stall_seed=None) -> dict:
     """The parser's events of ``data`` as ``event`` payloads."""
-    return {"events": [markers.payload(e) for e in markers.parse(data).events]}
+    return {"events": [markers.payload(e) for e in markers.parse(data).events],
+            "stall_seed": stall_seed}
+
+
+async def _take_job(dut, layout, pause, out):
+    """Accept one ``gen_cfg`` transfer, ``ready`` low on the clocks ``pause`` says."""
+    while True:
+        ready = 0 if next(pause) else 1
+        dut.gen_cfg__ready.value = ready
+        await RisingEdge(dut.clk)
+        if ready and dut.gen_cfg__valid.value:
+            out.append(unpack(layout, int(dut.gen_cfg__payload.value)))
+            dut.gen_cfg__ready.value = 0
+            return
 
 
 @cocotb.test()
@@ -43,8 +57,16 @@ async def appmeta(dut):
         dut.take.value = 0
         dut.gen_cfg__ready.value = 0
         await reset(dut)
-        snap, error, gen = [], None, None
+        snap, error, gen = [], None, []
+        seed = job_spec.get("stall_seed")
+        idle = random_pauses(seed) if seed is not None else never_pause()
+        sink = cocotb.start_soon(_take_job(
+            dut, job_layout, random_pauses(seed + 1) if seed is not None else never_pause(),
+            gen))
         for n, event in enumerate(job_spec["events"]):
+            while next(idle):
+                dut.take.value = 0
+                await RisingEdge(dut.clk)
             dut.event.value = pack(events, event)
             dut.take.value = 1
             await RisingEdge(dut.clk)
@@ -53,13 +75,13 @@ async def appmeta(dut):
             if dut.snap__valid.value:
                 snap.append(unpack(snap_layout(), int(dut.snap__payload.value))["value"])
         dut.take.value = 0
-        dut.gen_cfg__ready.value = 1
         for _ in range(300):
-            await RisingEdge(dut.clk)
-            if dut.gen_cfg__valid.value:
-                gen = unpack(job_layout, int(dut.gen_cfg__payload.value))
+            if gen:
                 break
-        results.append({"outputs": {"job": gen, "snap": snap, "error": error}, "clocks": 0})
+            await RisingEdge(dut.clk)
+        sink.cancel()
+        results.append({"outputs": {"job": gen[0] if gen else None, "snap": snap,
+                                    "error": error}, "clocks": 0})
     with open(os.environ["CIMCODEC_RESULTS"], "w") as f:
         json.dump({"jobs": results}, f)
 

@@ -4,7 +4,9 @@
 Unlike :func:`tb.stream.run_jobs`, the output of a job is read up to its status event
 (``end = 1``), so corrupt files, whose sample count is not known, end too. A job with
 ``expected`` set is checked in order, status event included; the results file gets
-every output and the clock counts as in :mod:`tb.stream`.
+every output, the clock counts as in :mod:`tb.stream`, the clock of the last sample
+(``last_sample_clock``, 0 if none), and how many bytes the decoder took
+(``bytes_taken``) with the clock of the last (``last_byte_clock``).
 """
 
 import json
@@ -21,7 +23,8 @@ from hw.markers import byte_layout
 from sim.cocotb_run import Bench
 from sim.payload import unpack
 
-from .stream import Checker, StreamSource, never_pause, random_pauses, reset
+from .stream import (Checker, StreamSource, bursty_pauses, never_pause, random_pauses,
+                     reset)
 
 #: The block as the co-simulation runner builds it.
 BENCH = Bench("decompressor", Decompressor, __name__)
@@ -38,10 +41,12 @@ def status(error=0) -> dict:
 
 
 def job(data: bytes, shape: DecompressorShape, *, raw: bool = False, stall_seed=None,
-        check=True) -> dict:
+        check=True, bursty=False) -> dict:
     """Set ``raw``, then send the file: nothing else (a container's metadata is read by
     the hardware). ``check``: compare with the golden stream (files the golden model
-    accepts); otherwise only collect."""
+    accepts); otherwise only collect. ``stall_seed``: random input stalls and output
+    backpressure, the latter in long runs (:func:`tb.stream.bursty_pauses`) when
+    ``bursty``."""
     want = expected(data, shape, raw=raw)
     inputs = [["i", byte_payloads(data)]]
     out = None
@@ -49,7 +54,7 @@ def job(data: bytes, shape: DecompressorShape, *, raw: bool = False, stall_seed=
         out = [{"row": r, "col": c, "sample": s, "end": 0, "error": 0}
                for r, c, s in want.samples] + [status()]
     return {"setup": {"raw": int(bool(raw))}, "inputs": inputs, "expected": out,
-            "error": int(want.error), "stall_seed": stall_seed}
+            "error": int(want.error), "stall_seed": stall_seed, "bursty": bool(bursty)}
 
 
 async def _receive(dut, layout, pause, on_item):
@@ -92,9 +97,13 @@ async def decompressor(dut):
         want = spec_job["expected"]
         checker = Checker("o", want if want is not None else [])
         got = []
+        last_sample = [0]
 
-        def on_item(item, cycle, checker=checker, got=got, check=want is not None):
+        def on_item(item, cycle, checker=checker, got=got, check=want is not None,
+                    last_sample=last_sample):
             got.append(item)
+            if not item["end"]:
+                last_sample[0] = cycle
             if check:
                 compared = {k: v for k, v in item.items() if k != "code"}
                 checker(compared, cycle)
@@ -106,7 +115,8 @@ async def decompressor(dut):
             for port, payloads in inputs:
                 await sources[port].send(payloads)
 
-        pause = random_pauses(seed + 100) if seed is not None else never_pause()
+        pause = (never_pause() if seed is None else bursty_pauses(seed + 100)
+                 if spec_job.get("bursty") else random_pauses(seed + 100))
         driver = cocotb.start_soon(drive())
         monitor = cocotb.start_soon(_receive(dut, out_layout, pause, on_item))
         n_in = sum(len(payloads) for _, payloads in spec_job["inputs"])
@@ -119,7 +129,10 @@ async def decompressor(dut):
         driver.cancel()
         failures += [f"job {number}: {e}" for e in checker.errors[:3]]
         results.append({"outputs": {"o": got}, "clocks": checker.last_cycle,
-                        "first_clock": checker.first_cycle or 0})
+                        "first_clock": checker.first_cycle or 0,
+                        "last_sample_clock": last_sample[0],
+                        "bytes_taken": sources["i"].sent,
+                        "last_byte_clock": sources["i"].last_cycle or 0})
     with open(os.environ["CIMCODEC_RESULTS"], "w") as f:
         json.dump({"jobs": results}, f)
     assert not failures, "; ".join(failures[:5])

@@ -5,9 +5,11 @@ import io
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from sim.cli import main
+from sim.cocotb_run import RtlMismatch
 
 # The decompressor size the RTL tests build (tests/test_decompressor.py), so the
 # simulator builds are shared.
@@ -24,6 +26,12 @@ def _decode_both(tmp_path, capsys, name, simulator, *flags):
     golden, rtl = np.load(tmp_path / "golden.npy"), np.load(tmp_path / "rtl.npy")
     assert rtl.dtype == golden.dtype and rtl.shape == golden.shape
     np.testing.assert_array_equal(rtl, golden)
+    # One weight per sample out (the matrix, or the frame in RAW mode); the clock
+    # counts cover at least one clock per byte and per weight.
+    assert stats["weights"] == rtl.size and stats["sim"] == simulator
+    assert stats["clocks"] >= stats["weights"] and stats["file_bytes"] > 0
+    assert stats["clocks_per_weight"] == round(stats["clocks"] / stats["weights"], 4)
+    assert stats["sample_phase_clocks"] <= stats["clocks"]
     return stats
 
 
@@ -50,13 +58,54 @@ def test_rtl_decode_equals_decompress(tmp_path, capsys, simulator):
     assert stats["weights"] == 24 * 40 and stats["clocks_per_weight"] < 2
 
 
-def test_rtl_decode_of_a_corrupt_file_exits_2(tmp_path, capsys):
+def _one_line_error(capsys, tmp_path, *argv, code=2):
+    """``cimcodec *argv`` fails with ``code``, one line on stderr, nothing on stdout,
+    no output file."""
+    try:
+        got = main(list(argv))
+    except SystemExit as e:                     # argparse's usage errors
+        got = e.code
+    out, err = capsys.readouterr()
+    assert got == code, err
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x.npy").exists()
+    return err
+
+
+def test_rtl_decode_bad_input_is_one_sentence(tmp_path, capsys, monkeypatch):
+    x = str(tmp_path / "x.npy")
+    err = _one_line_error(capsys, tmp_path, "rtl-decode", str(tmp_path / "none.jpg"), "-o", x)
+    assert "does not exist" in err
+    (tmp_path / "text.jpg").write_text("not a jpeg")
+    err = _one_line_error(capsys, tmp_path, "rtl-decode", str(tmp_path / "text.jpg"), "-o", x)
+    assert "not a JPEG file" in err
+    # A plain JPEG is refused without --raw, as decompress refuses it, before simulating.
+    buf = io.BytesIO()
+    Image.fromarray(np.full((16, 16), 100, np.uint8)).save(buf, "JPEG")
+    (tmp_path / "p.jpg").write_bytes(buf.getvalue())
+    err = _one_line_error(capsys, tmp_path, "rtl-decode", str(tmp_path / "p.jpg"), "-o", x)
+    assert "not a cimcodec container" in err
+    err = _one_line_error(capsys, tmp_path, "rtl-decode", str(tmp_path / "p.jpg"), "-o", x,
+                          "--raw", "--max-rows", "12")
+    assert "max rows must be a multiple of 8" in err
+    err = _one_line_error(capsys, tmp_path, "rtl-decode", str(tmp_path / "p.jpg"), "-o", x,
+                          "--sim", "modelsim")
+    assert "invalid choice: 'modelsim'" in err
+    # A mismatch or a simulator failure: exit 1, the first line of the report.
+    def broken(*args, **kwargs):
+        raise RtlMismatch("decompressor on icarus: job 0 failed (log sim.log)\nmore detail")
+
+    monkeypatch.setattr("sim.cocotb_run.run_jobs", broken)
+    err = _one_line_error(capsys, tmp_path, "rtl-decode", str(tmp_path / "p.jpg"), "-o", x,
+                          "--raw", code=1)
+    assert "the RTL disagreed" in err and "job 0 failed" in err
+
+
+def test_rtl_decode_of_a_corrupt_file_exits_2(tmp_path, capsys, simulator):
     img = np.full((16, 16), 100, np.uint8)
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, "JPEG", quality=75)
     (tmp_path / "cut.jpg").write_bytes(buf.getvalue()[:-40])
-    code = main(["rtl-decode", str(tmp_path / "cut.jpg"), "-o", str(tmp_path / "x.npy"),
-                 "--raw", "--sim", "icarus", *SIZE])
-    err = capsys.readouterr().err
-    assert code == 2 and "The RTL decoder stopped with error" in err
-    assert len(err.strip().splitlines()) == 1
+    err = _one_line_error(capsys, tmp_path, "rtl-decode", str(tmp_path / "cut.jpg"),
+                          "-o", str(tmp_path / "x.npy"), "--raw", "--sim", simulator, *SIZE)
+    assert "The RTL decoder stopped with error TRUNCATED" in err

@@ -47,13 +47,16 @@ def _container(seed, remap, clusters, quality, size=(21, 37)):
                                  budget=2).data
 
 
-def _rebuilt(data, remap):
-    """The container ``data`` with its matrix coded under the remap ``remap``."""
+def _rebuilt(data, remap=None, restart_interval=0):
+    """The container ``data`` with its matrix coded under the remap ``remap`` (default:
+    its own) and with ``restart_interval`` blocks per restart interval."""
     header = container.read_header(data)
+    remap = remap or header.remap
     u = search.fast_unremap(header.remap, codec.decode_samples(data))
     new = container.Header(header.shape, header.quant, remap, header.levels,
                            header.centroids, header.snap)
-    return container.write(search.fast_remap(remap, u), new, quality=80)
+    return container.write(search.fast_remap(remap, u), new, quality=80,
+                           restart_interval=restart_interval)
 
 
 RAW_FILES = {
@@ -73,6 +76,9 @@ CONTAINERS["progressive-galois-stage3"] = _rebuilt(
     CONTAINERS["progressive"], RemapParams(9, 30, "progressive", (5,), Kind.GALOIS, 3))
 CONTAINERS["split-galois-snap"] = _rebuilt(
     CONTAINERS["split-snap"], RemapParams(21, 37, "split", (3, 2), Kind.GALOIS))
+# Restart intervals (the codec writes them only for matrices of 16384 blocks or more).
+CONTAINERS["split-snap-ri2"] = _rebuilt(CONTAINERS["split-snap"], restart_interval=2)
+CONTAINERS["progressive-ri1"] = _rebuilt(CONTAINERS["progressive"], restart_interval=1)
 
 
 def _samples(result):
@@ -116,18 +122,76 @@ def test_golden_matrix_stream_is_the_codecs_samples(name):
     np.testing.assert_array_equal(values, ref[rows, cols])
 
 
+#: Codes of faults found before the entropy-coded data: the parser's, the metadata
+#: reader's, the table and frame checks. A file damaged only there ends with the golden
+#: model's code exactly; damage in the entropy-coded data may be caught first by another
+#: stage than the golden decoder's (``golden.decompressor``'s docstring), so there only
+#: the flag is certain.
+HEADER_CODES = set(range(1, 11)) | {gd.Error.HUFFMAN_TABLE, gd.Error.TABLE_SLOT,
+                                    gd.Error.FRAME, gd.Error.METADATA}
+
+
 def _corrupt(data, seed):
-    """Truncations, bit flips and a wrong segment length."""
+    """Damaged copies of the JPEG ``data``: name -> (file, whether every changed byte
+    lies before the entropy-coded data). Truncations (in the scan and in the headers), a
+    scan cut short, a wrong length in each kind of segment the file has, and bit flips
+    (three anywhere, two in the headers, two in the scan)."""
+    layout = container.walk(data)
     rng = np.random.default_rng(seed)
-    flipped = bytearray(data)
-    for _ in range(3):
-        k = int(rng.integers(2, len(data) - 2))
-        flipped[k] ^= 1 << int(rng.integers(8))
-    sof = data.index(b"\xff\xc0")
-    wrong = bytearray(data)
-    wrong[sof + 3] ^= 0x04
-    return {"truncated": data[:len(data) // 2], "cut-scan": data[:-40] + data[-2:],
-            "flipped": bytes(flipped), "sof-length": bytes(wrong)}
+
+    def flips(low, high, count):
+        out = bytearray(data)
+        for _ in range(count):
+            out[int(rng.integers(low, high))] ^= 1 << int(rng.integers(8))
+        return bytes(out)
+
+    files = {"truncated": (data[:len(data) // 2], False),
+             "truncated-header": (data[:layout.scan_start - 7], True),
+             "cut-scan": (data[:-40] + data[-2:], False),
+             "flipped": (flips(2, len(data) - 2, 3), False),
+             "flipped-header": (flips(2, layout.scan_start, 2), True),
+             "flipped-scan": (flips(layout.scan_start, layout.scan_end, 2), False)}
+    for marker, name in ((0xC0, "sof"), (0xC4, "dht"), (0xDB, "dqt"), (0xDA, "sos"),
+                         (0xDD, "dri")):
+        k = data.find(bytes((0xFF, marker)))
+        if 0 <= k < layout.scan_start:
+            wrong = bytearray(data)
+            wrong[k + 3] ^= 0x04
+            files[f"{name}-length"] = (bytes(wrong), True)
+    return files
+
+
+def _declared(data):
+    """``rows, cols`` a possibly damaged file declares, as the golden parsers read it:
+    its metadata's matrix, else (a plain JPEG, or damage that made it one) its frame."""
+    events = markers.parse(data, SHAPE.markers).events
+    meta = appmeta.parse(events).meta
+    if meta is not None:
+        return meta.rows, meta.cols
+    size = {e[0]: e[1] for e in events if e[0] in (markers.Kind.HEIGHT, markers.Kind.WIDTH)}
+    return size.get(markers.Kind.HEIGHT, 0), size.get(markers.Kind.WIDTH, 0)
+
+
+def _check_corrupt(name, job, result, in_header, data):
+    """A damaged file ``data``: the flag exactly when the golden model finds an error
+    (and then its code when the damage is in the headers), samples equal to the golden
+    model's when it finds none, never a coordinate outside the matrix the file declares,
+    and without stalls the status event within WATCHDOG + 8 clocks of the last byte
+    taken or sample out."""
+    rows, cols = _declared(data)
+    out = result["outputs"]["o"]
+    assert out and out[-1]["end"] == 1, name
+    if job["expected"] is not None:             # the damage left a valid file
+        assert out == [dict(e, code=0) for e in job["expected"]], name
+    assert out[-1]["error"] == int(job["error"] != 0), name
+    if job["error"]:
+        assert out[-1]["code"] != 0, name
+        if in_header and job["error"] in HEADER_CODES:
+            assert out[-1]["code"] == job["error"], name
+    assert all(p["row"] < rows and p["col"] < cols for p in out[:-1]), name
+    if job["stall_seed"] is None:
+        quiet = result["clocks"] - max(result["last_byte_clock"], result["last_sample_clock"])
+        assert 0 < quiet <= gd.WATCHDOG + 8, (name, quiet)
 
 
 def test_rtl_matches_golden(simulator):
@@ -142,9 +206,22 @@ def test_rtl_matches_golden(simulator):
     # A container in RAW mode: the whole padded coded image.
     jobs.append(tb.job(CONTAINERS["full"], SHAPE, raw=True, stall_seed=5))
     names.append("full-raw")
-    bad = _corrupt(RAW_FILES["pil75-opt-ri3"], 1)
-    for k, (name, data) in enumerate(sorted(bad.items())):
-        jobs.append(tb.job(data, SHAPE, check=False, stall_seed=30 + k))
+    # The same file without stalls, for the sample-phase check below.
+    jobs.append(tb.job(RAW_FILES["pil75-opt-ri3"], SHAPE))
+    names.append("pil75-opt-ri3-again")
+    # Output backpressure in runs of up to 300 clocks: every queue fills.
+    for name in ("pil100-ri1", "split-snap-ri2"):
+        data = RAW_FILES.get(name) or CONTAINERS[name]
+        jobs.append(tb.job(data, SHAPE, stall_seed=60 + len(jobs), bursty=True))
+        names.append(f"{name}-bursty")
+    # Damaged Pillow files and containers (with and without restart intervals).
+    bad = {}
+    for source in ("pil75-opt-ri3", "split-snap", "split-snap-ri2"):
+        data = RAW_FILES.get(source) or CONTAINERS[source]
+        for name, (damaged, in_header) in _corrupt(data, len(bad)).items():
+            bad[f"{source}:{name}"] = (damaged, in_header, source)
+    for k, (name, (data, _, _)) in enumerate(sorted(bad.items())):
+        jobs.append(tb.job(data, SHAPE, stall_seed=30 + k if k % 2 else None))
         names.append(name)
     # After the corrupt files, a good one decodes (every job starts with a reset).
     jobs.append(tb.job(RAW_FILES["pil5"], SHAPE))
@@ -152,41 +229,86 @@ def test_rtl_matches_golden(simulator):
 
     results = run_jobs(BENCH, SHAPE, jobs, simulator)
     for name, job, result in zip(names, jobs, results, strict=True):
-        out = result["outputs"]["o"]
-        assert out and out[-1]["end"] == 1, name
-        if job["expected"] is not None:
-            assert out == [dict(e, code=0) for e in job["expected"]], name
+        if name in bad:
+            data, in_header, _ = bad[name]
+            _check_corrupt(name, job, result, in_header, data)
             continue
-        # Corrupt files: an error exactly when the golden model finds one, and never a
-        # coordinate outside the frame.
-        data = bad[name]
-        assert out[-1]["error"] == int(job["error"] != 0), name
-        if job["error"]:
-            assert out[-1]["code"] != 0, name
-        frame = Image.open(io.BytesIO(RAW_FILES["pil75-opt-ri3"])).size
-        assert all(p["row"] < frame[1] and p["col"] < frame[0] for p in out[:-1]), name
-        assert len(data)
+        out = result["outputs"]["o"]
+        assert job["expected"] is not None and out[-1]["end"] == 1, name
+        assert out == [dict(e, code=0) for e in job["expected"]], name
+    # Some damage of each kind was caught, some in the headers with its exact code.
+    codes = [j["error"] for n, j in zip(names, jobs) if n in bad]
+    assert sum(c != 0 for c in codes) >= len(codes) - 2
+    assert sum(bad[n][1] and j["error"] in HEADER_CODES for n, j in zip(names, jobs)
+               if n in bad) >= 12
 
-    # The samples equal Pillow's / the codec's at their coordinates.
+    # The samples equal Pillow's at their coordinates; a container in RAW mode is the
+    # whole padded image Pillow decodes.
     for name, result in zip(names, results):
         if name in RAW_FILES:
             _assert_pillows(RAW_FILES[name], result, name)
+    _assert_pillows(CONTAINERS["full"], results[names.index("full-raw")], "full-raw")
 
     # Throughput. Whole file: the parser's one byte per clock, then one sample per
     # clock (padding included) plus the pipeline's fill. Sample phase of the files
     # with under 64 entropy-coded bytes per block: one sample per clock from the
     # first weight to the last (the 8x8 padding counts: the IDCT makes it too).
     for k, job in enumerate(jobs):
-        if job["stall_seed"] is not None or job["expected"] is None or names[k] not in RAW_FILES:
+        if (job["stall_seed"] is not None or job["expected"] is None
+                or names[k] not in (*RAW_FILES, "pil75-opt-ri3-again")):
             continue
         data = bytes(p["data"] for p in job["inputs"][-1][1])
         height, width = decode(data).shape
         padded = 64 * -(-height // 8) * -(-width // 8)
         clocks = results[k]["clocks"]
         assert clocks <= len(data) + padded + 200, (names[k], clocks)
-        if names[k] in ("pil5", "pil75-opt-ri3"):
+        if names[k] in ("pil5", "pil75-opt-ri3-again"):
             phase = clocks - results[k]["first_clock"]
             assert phase <= padded, (names[k], phase / padded)
+
+
+def _random_damage(data, rng):
+    """``data`` with one random kind of damage: 1..4 bits flipped, a cut, a byte
+    deleted or inserted (every later segment's position and the lengths then lie), or a
+    run of bytes overwritten."""
+    kind = int(rng.integers(5))
+    k = int(rng.integers(2, len(data) - 2))
+    out = bytearray(data)
+    if kind == 0:
+        for _ in range(int(rng.integers(1, 5))):
+            out[int(rng.integers(2, len(data)))] ^= 1 << int(rng.integers(8))
+    elif kind == 1:
+        del out[k:]
+    elif kind == 2:
+        del out[k]
+    elif kind == 3:
+        out.insert(k, int(rng.integers(256)))
+    else:
+        n = int(rng.integers(1, 9))
+        out[k:k + n] = rng.integers(256, size=len(out[k:k + n]), dtype=np.uint8).tobytes()
+    return bytes(out)
+
+
+def test_rtl_survives_random_damage(simulator):
+    """24 randomly damaged files (Pillow files and containers): the error flag exactly
+    when the golden model finds an error, coordinates inside the matrix, the status
+    event in bounded time, and a good file after them."""
+    rng = np.random.default_rng(77)
+    sources = ["pil75-opt-ri3", "pil100-ri1", "split-snap", "split-snap-ri2",
+               "progressive-ri1", "none-snap"]
+    files, names = [], []
+    for n in range(24):
+        source = sources[n % len(sources)]
+        files.append(_random_damage(RAW_FILES.get(source) or CONTAINERS[source], rng))
+        names.append(f"{n}:{source}")
+    jobs = [tb.job(f, SHAPE, stall_seed=300 + k if k % 3 == 0 else None)
+            for k, f in enumerate(files)]
+    jobs.append(tb.job(CONTAINERS["split-snap"], SHAPE))
+    results = run_jobs(BENCH, SHAPE, jobs, simulator)
+    for name, data, job, result in zip(names, files, jobs, results):
+        _check_corrupt(name, job, result, False, data)
+    assert sum(j["error"] != 0 for j in jobs[:-1]) >= 18
+    assert results[-1]["outputs"]["o"] == [dict(e, code=0) for e in jobs[-1]["expected"]]
 
 
 def _quality_sweep():
@@ -370,12 +492,14 @@ def test_bad_shape_names_the_parameter():
 
 def test_rtl_metadata_reader_on_both_simulators(simulator):
     """hw.appmeta.AppMeta's own cocotb bench: the generator job, the snap table and the
-    error event, as the golden metadata reader gives them."""
+    error event, as the golden metadata reader gives them; every other job with idle
+    clocks between the events and backpressure on the job's stream."""
     from tb import test_appmeta
 
     good = sorted(CONTAINERS.items())
     bad = sorted(_bad_metadata(CONTAINERS["split-snap"]).items())
-    jobs = [test_appmeta.job(data) for _, data in good + bad]
+    jobs = [test_appmeta.job(data, stall_seed=50 + k if k % 2 else None)
+            for k, (_, data) in enumerate(good + bad)]
     results = run_jobs(test_appmeta.BENCH, SHAPE, jobs, simulator)
     for (name, data), result in zip(good, results[:len(good)], strict=True):
         header = container.read_header(data)

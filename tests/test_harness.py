@@ -33,3 +33,18 @@ def test_elaboration_is_cached():
     assert elaborate("lfsr", BENCH.factory, shape) == first
     assert first.stat().st_mtime_ns == mtime
     assert design_key("lfsr", shape) != design_key("lfsr", GeneratorShape())
+
+
+def test_simulator_build_is_shared(simulator):
+    """A second run of the same design reuses the first one's simulator build: the
+    executable is not written again (how xdist workers and tests share builds)."""
+    from sim.cocotb_run import _build
+
+    shape = GeneratorShape()
+    jobs = tb.jobs(shape, [(ControlWords.full(8, 1), 10)])
+    run_jobs(BENCH, shape, jobs, simulator)
+    _, where = _build(BENCH, shape, simulator, False)
+    binary = where / ("sim.vvp" if simulator == "icarus" else BENCH.name)
+    mtime = binary.stat().st_mtime_ns
+    run_jobs(BENCH, shape, jobs, simulator)
+    assert binary.stat().st_mtime_ns == mtime
