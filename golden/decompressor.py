@@ -3,7 +3,8 @@
 
 Modes (the hardware's ``raw`` input and the file itself)
 --------------------------------------------------------
-* RAW (``raw = 1``, or a file without a ``CIMCODEC`` ``APP11`` segment): any baseline
+* RAW (``raw = 1``, a file without a ``CIMCODEC`` ``APP11`` segment, or a decompressor
+  built without the container hardware, ``DecompressorShape(container=False)``): any baseline
   grayscale JPEG. The samples of the frame leave in JPEG block order (8x8 blocks left
   to right, top to bottom, raster inside a block), samples outside the
   ``height x width`` frame (the block padding) dropped, each as ``(row, col, sample)``
@@ -105,10 +106,15 @@ class DecompressorShape:
     max_rows, max_cols : int
         Largest frame (RAW) and largest padded weight matrix, multiples of 8 in
         8..65528.
+    container : bool
+        Build the container hardware (metadata reader, CRC-32 check, remap engine,
+        snap table). Without it the decompressor is a plain baseline JPEG decoder:
+        every file is decoded as in RAW mode, whatever its ``raw`` input.
     """
 
     max_rows: int = 4096
     max_cols: int = 4096
+    container: bool = True
 
     def __post_init__(self):
         for name in ("max_rows", "max_cols"):
@@ -118,6 +124,9 @@ class DecompressorShape:
                 raise CimcodecError(
                     f"Decompressor {name.replace('_', ' ')} must be a multiple of 8 in "
                     f"8..65528, not {value!r}.")
+        if not isinstance(self.container, bool):
+            raise CimcodecError(
+                f"Decompressor container must be True or False, not {self.container!r}.")
 
     @property
     def remap(self) -> RemapShape:
@@ -218,7 +227,7 @@ def expected(data, shape: DecompressorShape, *, raw: bool = False) -> Expected:
         raise CimcodecError(f"JPEG data must be bytes, not {type(data).__name__}.")
     if not isinstance(shape, DecompressorShape):
         raise CimcodecError(f"Decompressor shape must be a DecompressorShape, not {shape!r}.")
-    error, meta, image = _check(bytes(data), shape, bool(raw))
+    error, meta, image = _check(bytes(data), shape, bool(raw) or not shape.container)
     if error:
         return Expected(None, error)
     height, width = image.shape

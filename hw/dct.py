@@ -169,19 +169,26 @@ class Idct(wiring.Component):
       memory banks, bank ``v`` holding row ``v`` of each block, so that one read of all
       eight banks gives a whole column.
     * **Transform**: one pipelined butterfly (:func:`_butterfly`, 7 stages, 12 constant
-      products on two DSPs each) takes one column or one row per clock. The sequencer
-      issues the 8 columns of a full ``D`` buffer (pass 1), waits until the last column
-      is in the 32-bit workspace ``W`` (a register file: a column is written in one
-      clock, a row read in one), then issues the 8 rows (pass 2) into a free buffer of
-      the double-buffered sample store ``S`` (8 memory banks, bank ``x`` holding column
-      ``x``, so a row is one write). A block occupies the butterfly 16 clocks of every
-      64.
+      products on two DSPs each) takes one column or one row per clock. Pass 1 issues
+      the 8 columns of a full ``D`` buffer into a free buffer of the double-buffered
+      32-bit workspace ``W``: 8 memory banks, bank ``y`` holding row ``y``, so a
+      column is one write of all eight. Pass 2 reads a full ``W`` buffer row by row,
+      two elements per clock (two read ports per bank, one 8-way pick of the row's
+      bank each) into a shift register, and issues each row when it is complete, every
+      4 clocks, into a free buffer of the double-buffered sample store ``S`` (8 memory
+      banks, bank ``x`` holding column ``x``, so a row is one write); a row takes the
+      butterfly before a column. A block occupies the butterfly 16 clocks of every 64,
+      the ``W`` reader 32.
     * **Output**: ``S`` streams out one sample per clock through an output register.
 
     Steady state: 64 clocks per block (one sample per clock), the rate of the
-    coefficient decoder in front of it. Widening to 8 samples per clock means one
-    butterfly issue per clock for both passes (already possible: the pipeline takes a
-    new set of inputs every clock) and 8-sample-wide load and output ports.
+    coefficient decoder in front of it. ``W`` in memory banks read serially replaced a
+    register file read a row per clock through 256 eight-way multiplexers, which took
+    the block from 2,064 to 1,184 LUT4 (``synth_ecp5``). Widening to 8 samples per clock means one
+    butterfly issue per clock for both passes (the pipeline already takes a new set
+    of inputs every clock), a ``W`` that is written a column and read a row per clock
+    (that register file again, or banks with a rotation on each side), and 8-sample-wide
+    load and output ports.
 
     Stream rules: ``o.valid`` never waits for ``o.ready``; ``o.payload`` is a register
     that changes only on a transfer. ``i.ready`` depends on state only.
@@ -239,28 +246,75 @@ class Idct(wiring.Component):
                          wp.en.eq(write_en & (write_bank == v)), rp.addr.eq(read_addr)]
             d_read.append(rp.data)
 
-        w = [Signal(signed(32), name=f"w{n}") for n in range(64)]
-        s_full = Signal(2)
+        # W: 8 memory banks, bank y holding row y of both workspace buffers (address:
+        # buffer, column u), so a column from pass 1 is one write of all eight banks and
+        # no register is chosen by row. Pass 2 reads a row two elements per clock (two
+        # read ports per bank, each through one 8-way pick of the row's bank) into a
+        # shift register and issues it when complete: a row every 4 clocks, a block's
+        # pass 2 in 32 of its 64.
+        w_banks = []
+        for y in range(8):
+            bank = Memory(shape=signed(32), depth=16, init=[])
+            m.submodules[f"w_bank{y}"] = bank
+            w_banks.append((bank.write_port(), bank.read_port(domain="comb"),
+                            bank.read_port(domain="comb")))
+        s_full = Signal(2)                  # S buffer holds a whole block (to output)
+        s_alloc = Signal(2)                 # S buffer taken by a block, until output
 
-        # Sequencer: 8 column issues, wait for W, 8 row issues.
+        # Pass 1 sequencer: the 8 columns of a full D buffer into a free W buffer.
+        # A buffer is busy from its first column's issue until pass 2 has read it, and
+        # full once its last column is written back.
+        col_step = Signal(range(8))
+        w_busy = Signal(2)
+        w_full = Signal(2)
+        w_wbuf = Signal()                   # the W buffer pass 1 writes
+        m.d.comb += read_addr.eq(Cat(col_step, seq_buf))
+        # Pass 2 reader: row ``r_row``, elements ``2 r_k`` and ``2 r_k + 1`` of W buffer
+        # ``r_buf``.
+        reading = Signal()
+        r_buf = Signal()
+        r_row = Signal(range(8))
+        r_k = Signal(range(4))
+        assembly = [Signal(signed(32), name=f"w_asm{k}") for k in range(8)]
+        row_done = Signal()                 # ``assembly`` holds row ``row_index``
+        row_index = Signal(range(8))
+        s_buf = Signal()                    # the S buffer the next block takes
+        r_sbuf = Signal()                   # the S buffer of the block being read
+        m.d.sync += row_done.eq(0)
+        with m.If(reading):
+            for _, even, odd in w_banks:
+                m.d.comb += [even.addr.eq(Cat(0, r_k, r_buf)), odd.addr.eq(Cat(1, r_k, r_buf))]
+            m.d.sync += [a.eq(b) for a, b in zip(assembly, assembly[2:])]
+            m.d.sync += [assembly[-2].eq(Array(e.data for _, e, _ in w_banks)[r_row]),
+                         assembly[-1].eq(Array(o.data for _, _, o in w_banks)[r_row]),
+                         r_k.eq(r_k + 1)]
+            with m.If(r_k == 3):
+                m.d.sync += [r_row.eq(r_row + 1), row_done.eq(1), row_index.eq(r_row)]
+                with m.If(r_row == 7):
+                    m.d.sync += reading.eq(0)
+        with m.Elif(w_full.bit_select(r_buf, 1) & ~s_alloc.bit_select(s_buf, 1)):
+            m.d.sync += [reading.eq(1), r_row.eq(0), r_k.eq(0), r_sbuf.eq(s_buf),
+                         s_buf.eq(~s_buf)]
+            for k in range(2):
+                with m.If(s_buf == k):
+                    m.d.sync += s_alloc[k].eq(1)
+
+        # Issue: a complete row (pass 2) has the butterfly, else a column (pass 1).
         issue = Signal()
         issue_rows = Signal()
         step = Signal(range(8))
-        s_buf = Signal()
-        w_ready = Signal()
-        m.d.comb += read_addr.eq(Cat(step, seq_buf))
-        rows_phase = Signal()
-        with m.If(~rows_phase):
-            with m.If(d_full.bit_select(seq_buf, 1)):
-                m.d.comb += issue.eq(1)
-                m.d.sync += step.eq(step + 1)
-                with m.If(step == 7):
-                    m.d.sync += [seq_buf.eq(~seq_buf), rows_phase.eq(1)]
-        with m.Elif(w_ready & ~s_full.bit_select(s_buf, 1)):
-            m.d.comb += [issue.eq(1), issue_rows.eq(1)]
-            m.d.sync += step.eq(step + 1)
-            with m.If(step == 7):
-                m.d.sync += [s_buf.eq(~s_buf), rows_phase.eq(0)]
+        col_ok = d_full.bit_select(seq_buf, 1) & ((col_step != 0) | ~w_busy.bit_select(w_wbuf, 1))
+        with m.If(row_done):
+            m.d.comb += [issue.eq(1), issue_rows.eq(1), step.eq(row_index)]
+        with m.Elif(col_ok):
+            m.d.comb += [issue.eq(1), step.eq(col_step)]
+            m.d.sync += col_step.eq(col_step + 1)
+            with m.If(col_step == 0):
+                for k in range(2):
+                    with m.If(w_wbuf == k):
+                        m.d.sync += w_busy[k].eq(1)
+            with m.If(col_step == 7):
+                m.d.sync += [seq_buf.eq(~seq_buf), w_wbuf.eq(~w_wbuf)]
 
         # D buffer bookkeeping: full after its 64th write, free after its 8th column
         # read was issued (the read port samples it on that clock edge).
@@ -270,21 +324,18 @@ class Idct(wiring.Component):
             with m.If(issue & ~issue_rows & (step == 7) & (seq_buf == k)):
                 m.d.sync += d_full[k].eq(0)
 
-        # Issue clock: the D read ports take the column's address; each lane of the W
-        # row read registers a select of its own (``step + k``, so that no register
-        # drives all 256 multiplexers). Next clock: the column arrives from the read
-        # ports and the row through the lane selects, both registered; one clock later
-        # the butterfly's inputs are chosen and registered.
+        # Issue clock: the D read ports take the column's address, or the row leaves the
+        # assembly register. Next clock: the column arrives from the read ports and is
+        # registered; one clock later the butterfly's inputs are chosen and registered.
         tag = data.StructLayout({"valid": 1, "rows": 1, "step": 3, "buf": 1})
         tag0 = Signal(tag)
         m.d.sync += [tag0.valid.eq(issue), tag0.rows.eq(issue_rows), tag0.step.eq(step),
-                     tag0.buf.eq(s_buf)]
+                     tag0.buf.eq(Mux(issue_rows, r_sbuf, w_wbuf))]
         w_row, d_col = [], []
         for k in range(8):
-            sel = Signal(3, name=f"w_sel{k}")
-            m.d.sync += sel.eq(step + k)
             row = Signal(signed(32), name=f"w_row{k}")
-            m.d.sync += row.eq(Array(w[8 * ((j - k) % 8) + k] for j in range(8))[sel])
+            with m.If(issue_rows):
+                m.d.sync += row.eq(assembly[k])
             col = Signal(d_shape, name=f"d_col{k}")
             m.d.sync += col.eq(d_read[k])
             w_row.append(row)
@@ -306,16 +357,22 @@ class Idct(wiring.Component):
             tags.append(nxt)
         done = tags[-1]
 
-        # Write-back: a column into W, or a row of samples into S.
-        with m.If(done.valid & ~done.rows):
-            for u in range(8):
-                with m.If(done.step == u):
-                    m.d.sync += [w[8 * y + u].eq(o >> (CONST_BITS - PASS1_BITS))
-                                 for y, o in enumerate(outputs)]  # wraps to 32 bits
-            with m.If(done.step == 7):
-                m.d.sync += w_ready.eq(1)
-        with m.If(issue_rows & (step == 7)):
-            m.d.sync += w_ready.eq(0)
+        # Write-back: a column into W (bank y gets row y's element, wrapped to 32 bits),
+        # or a row of samples into S.
+        for y, (wp, _, _) in enumerate(w_banks):
+            m.d.comb += [wp.addr.eq(Cat(done.step, done.buf)),
+                         wp.data.eq(outputs[y] >> (CONST_BITS - PASS1_BITS)),
+                         wp.en.eq(done.valid & ~done.rows)]
+        with m.If(done.valid & ~done.rows & (done.step == 7)):
+            for k in range(2):
+                with m.If(done.buf == k):
+                    m.d.sync += w_full[k].eq(1)
+        # The reader's last element: the buffer is free for pass 1 again.
+        with m.If(reading & (r_k == 3) & (r_row == 7)):
+            m.d.sync += r_buf.eq(~r_buf)
+            for k in range(2):
+                with m.If(r_buf == k):
+                    m.d.sync += [w_full[k].eq(0), w_busy[k].eq(0)]
         # Pass 2 results: level shift and saturation in one more pipeline stage. ``v``
         # is in -128..127 exactly when its bits from 7 up are all equal; then
         # ``v + 128`` is its low byte with bit 7 inverted, else 0 or 255 by its sign.
@@ -361,5 +418,5 @@ class Idct(wiring.Component):
                 m.d.sync += out_buf.eq(~out_buf)
                 for k in range(2):
                     with m.If(out_buf == k):
-                        m.d.sync += s_full[k].eq(0)
+                        m.d.sync += [s_full[k].eq(0), s_alloc[k].eq(0)]
         return m

@@ -6,7 +6,8 @@ placement -> :class:`hw.remap.RemapEngine` -> snap table -> output register. Bes
 the parser, :class:`hw.appmeta.AppMeta` reads the container's ``APP11`` metadata (matrix
 size, the remap unit's configuration and generator job, the snap table) and
 :class:`hw.crc.ScanCrc` checks the CRC-32 of the entropy-coded data, so a container
-needs nothing but its bytes. The reference model is
+needs nothing but its bytes (``DecompressorShape(container=False)`` leaves all of that
+out: a plain JPEG decoder). The reference model is
 :func:`golden.decompressor.expected`; its docstring defines the modes (RAW, container
 with remap and snap), the output order and the status codes.
 """
@@ -29,7 +30,7 @@ from .crc import ScanCrc
 from .dct import Idct
 from .huffman import HuffmanDecoder, HuffmanShape, bits_layout, symbol_layout, table_layout
 from .markers import EventKind, MarkerParser, byte_layout, event_layout
-from .remap import RemapEngine
+from .remap import RemapEngine, coord_layout, remap_config_layout
 
 #: Table slots of the Huffman decoder: ``slot = Cat(id[0], class)``.
 HUFFMAN_SHAPE = HuffmanShape(tables=4, chunk_bits=8, reserve_bits=32)
@@ -219,6 +220,33 @@ class EventRouter(wiring.Component):
         return m
 
 
+class FrameCrop(wiring.Component):
+    """The remap engine's place in a decompressor built without the container hardware:
+    positions inside the ``cfg.rows x cfg.cols`` frame pass through one register, the
+    block padding is dropped. Same ports as :class:`hw.remap.RemapEngine` but
+    ``gen_cfg``; ``cfg.enable`` is ignored.
+
+    Stream rules: ``o`` is a register (``o.valid`` never waits for ``o.ready``);
+    ``i.ready`` is ``o``'s being empty or transferring."""
+
+    def __init__(self, shape):
+        super().__init__({
+            "cfg": In(remap_config_layout(shape)),
+            "i": In(stream.Signature(coord_layout(shape))),
+            "o": Out(stream.Signature(coord_layout(shape))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.i, self.o
+        m.d.comb += i.ready.eq(~o.valid | o.ready)
+        with m.If(i.ready):
+            m.d.sync += [o.valid.eq(i.valid & (i.payload.row < self.cfg.rows)
+                                    & (i.payload.col < self.cfg.cols)),
+                         o.payload.eq(i.payload)]
+        return m
+
+
 class Decompressor(wiring.Component):
     """JPEG bytes in, samples at their (original) coordinates out, exactly
     :func:`golden.decompressor.expected`.
@@ -237,7 +265,10 @@ class Decompressor(wiring.Component):
         a ``CIMCODEC`` ``APP11`` segment is a container: :class:`hw.appmeta.AppMeta`
         reads the matrix size, the remap and the snap table from it, the frame must be
         the padded matrix and the CRC-32 of the entropy-coded data is checked
-        (:class:`hw.crc.ScanCrc`); a file without one is decoded as RAW.
+        (:class:`hw.crc.ScanCrc`); a file without one is decoded as RAW. Ignored by a
+        decompressor built with ``DecompressorShape(container=False)``, which has none
+        of that hardware (a :class:`FrameCrop` in place of the remap engine) and
+        decodes every file as RAW.
     o : Out(stream.Signature(output_layout(shape)))
         ``{row, col, sample}`` in the order of the golden model, then one status event
         (``end = 1``, ``error``, ``code``); nothing after it until reset.
@@ -291,7 +322,11 @@ class Decompressor(wiring.Component):
         m.submodules.huffman = huffman = HuffmanDecoder(HUFFMAN_SHAPE)
         m.submodules.coef = coef = CoefDecoder(COEF_SHAPE)
         m.submodules.idct = idct = Idct(COEF_SHAPE.idct)
-        m.submodules.remap = remap = RemapEngine(remap_shape)
+        container = shape.container
+        if container:
+            m.submodules.remap = remap = RemapEngine(remap_shape)
+        else:
+            m.submodules.crop = remap = FrameCrop(remap_shape)
 
         error = Signal()
         code = Signal(ErrorCode)
@@ -322,44 +357,48 @@ class Decompressor(wiring.Component):
         wiring.connect(m, router.qtable, coef.qtable)
         wiring.connect(m, coef.o, idct.i)
         # ---- Container metadata from the APP events (ignored in RAW mode).
-        m.submodules.meta = meta = AppMeta(shape)
-        m.d.comb += [meta.event.eq(parser.o.payload),
-                     meta.take.eq(parser.o.valid & parser.o.ready & ~self.raw)]
-        wiring.connect(m, meta.gen_cfg, remap.gen_cfg)
         matrix = Signal()
-        m.d.comb += matrix.eq(meta.present & ~self.raw)
+        if container:
+            m.submodules.meta = meta = AppMeta(shape)
+            m.d.comb += [meta.event.eq(parser.o.payload),
+                         meta.take.eq(parser.o.valid & parser.o.ready & ~self.raw)]
+            wiring.connect(m, meta.gen_cfg, remap.gen_cfg)
+            m.d.comb += matrix.eq(meta.present & ~self.raw)
         m.d.comb += [
             huffman.dc_slot.eq(router.dc_slot),
             huffman.ac_slot.eq(router.ac_slot),
             coef.restart_interval.eq(router.restart_interval),
         ]
 
-        # ---- CRC-32 of the entropy-coded data (hw.crc), checked against the last four
-        # bytes of the CIMCODEC APP11 payload (the metadata's ``crc`` field) in the clock
-        # the marker ending the scan is taken, so the error is latched with the parser's
-        # ``done`` (before the status event can leave). The raw bytes after the SOS segment are the
-        # scan's: the parser's SCAN event sits in its output register (or has left it)
-        # by the time the next byte is taken.
-        m.submodules.crc = scan_crc = ScanCrc()
-        scan_seen = Signal()
-        scan_now = parser.o.valid & (parser.o.payload.kind == EventKind.SCAN)
-        with m.If(scan_now):
-            m.d.sync += scan_seen.eq(1)
-        m.d.comb += [
-            scan_crc.byte.eq(self.i.payload.data),
-            scan_crc.take.eq(parser.i.valid & parser.i.ready),
-            scan_crc.scan.eq(scan_seen | scan_now),
-        ]
-        has_meta = Signal()
-        stored_crc = Signal(32)
-        app = parser.o.payload
-        with m.If(parser.o.valid & parser.o.ready & (app.kind == EventKind.APP) & ~self.raw):
-            m.d.sync += has_meta.eq(1)
-            with m.If(app.index == 0):
-                m.d.sync += stored_crc.eq(0)
-            with m.Elif(app.index >= 2):
-                m.d.sync += stored_crc.eq(Cat(stored_crc[8:], app.value[:8]))
-        crc_bad = has_meta & scan_crc.end & (scan_crc.crc != stored_crc)
+        crc_bad = None
+        if container:
+            # ---- CRC-32 of the entropy-coded data (hw.crc), checked against the last
+            # four bytes of the CIMCODEC APP11 payload (the metadata's ``crc`` field) in
+            # the clock the marker ending the scan is taken, so the error is latched
+            # with the parser's ``done`` (before the status event can leave). The raw
+            # bytes after the SOS segment are the scan's: the parser's SCAN event sits
+            # in its output register (or has left it) by the time the next byte is taken.
+            m.submodules.crc = scan_crc = ScanCrc()
+            scan_seen = Signal()
+            scan_now = parser.o.valid & (parser.o.payload.kind == EventKind.SCAN)
+            with m.If(scan_now):
+                m.d.sync += scan_seen.eq(1)
+            m.d.comb += [
+                scan_crc.byte.eq(self.i.payload.data),
+                scan_crc.take.eq(parser.i.valid & parser.i.ready),
+                scan_crc.scan.eq(scan_seen | scan_now),
+            ]
+            has_meta = Signal()
+            stored_crc = Signal(32)
+            app = parser.o.payload
+            with m.If(parser.o.valid & parser.o.ready & (app.kind == EventKind.APP)
+                      & ~self.raw):
+                m.d.sync += has_meta.eq(1)
+                with m.If(app.index == 0):
+                    m.d.sync += stored_crc.eq(0)
+                with m.Elif(app.index >= 2):
+                    m.d.sync += stored_crc.eq(Cat(stored_crc[8:], app.value[:8]))
+            crc_bad = has_meta & scan_crc.end & (scan_crc.crc != stored_crc)
 
         # ---- Frame geometry. In RAW mode the remap unit (off) gets the frame size, so
         # it drops the block padding; in matrix mode the matrix size.
@@ -369,18 +408,25 @@ class Decompressor(wiring.Component):
         m.d.comb += [block_rows.eq((height + 7) >> 3), block_cols.eq((width + 7) >> 3)]
         rows = Signal(range(shape.max_rows + 1))
         cols = Signal(range(shape.max_cols + 1))
-        m.d.comb += [rows.eq(Mux(matrix, meta.rows, height)),
-                     cols.eq(Mux(matrix, meta.cols, width))]
-        m.d.comb += [remap.cfg.rows.eq(rows), remap.cfg.cols.eq(cols),
-                     remap.cfg.enable.eq(matrix & meta.remap)]
+        if container:
+            m.d.comb += [rows.eq(Mux(matrix, meta.rows, height)),
+                         cols.eq(Mux(matrix, meta.cols, width)),
+                         remap.cfg.enable.eq(matrix & meta.remap)]
+        else:
+            m.d.comb += [rows.eq(height), cols.eq(width)]
+        m.d.comb += [remap.cfg.rows.eq(rows), remap.cfg.cols.eq(cols)]
         blocks = Signal(range(remap_shape.table_rows * remap_shape.table_cols + 1))
         total = Signal(range(shape.max_rows * shape.max_cols + 1))
         m.d.sync += [blocks.eq(block_rows * block_cols), total.eq(rows * cols)]
-        padded_rows = ((meta.rows + 7) >> 3) << 3
-        padded_cols = ((meta.cols + 7) >> 3) << 3
-        frame_bad = router.frame & Mux(
-            matrix, (height != padded_rows) | (width != padded_cols) | ~meta.fits,
-            (height > shape.max_rows) | (width > shape.max_cols))
+        frame_too_big = (height > shape.max_rows) | (width > shape.max_cols)
+        if container:
+            padded_rows = ((meta.rows + 7) >> 3) << 3
+            padded_cols = ((meta.cols + 7) >> 3) << 3
+            frame_bad = router.frame & Mux(
+                matrix, (height != padded_rows) | (width != padded_cols) | ~meta.fits,
+                frame_too_big)
+        else:
+            frame_bad = router.frame & frame_too_big
 
         # ---- Scan checks on the symbols: blocks started (DC symbols) never beyond the
         # frame's, and ``Ri`` of them per restart interval (checked when the next
@@ -431,19 +477,22 @@ class Decompressor(wiring.Component):
                     m.d.sync += bcol.eq(bcol + 1)
 
         # ---- Snap table.
-        m.submodules.snap = snap = Memory(shape=8, depth=256, init=[])
-        snap_write = snap.write_port()
-        snap_read = snap.read_port(domain="comb")
-        snap_index = Signal(8)
-        m.d.comb += [
-            meta.snap.ready.eq(1),
-            snap_write.addr.eq(snap_index),
-            snap_write.data.eq(meta.snap.payload.value),
-            snap_write.en.eq(meta.snap.valid),
-            snap_read.addr.eq(remap.o.payload.data),
-        ]
-        with m.If(meta.snap.valid):
-            m.d.sync += snap_index.eq(Mux(meta.snap.payload.last, 0, snap_index + 1))
+        sample = remap.o.payload.data
+        if container:
+            m.submodules.snap = snap = Memory(shape=8, depth=256, init=[])
+            snap_write = snap.write_port()
+            snap_read = snap.read_port(domain="comb")
+            snap_index = Signal(8)
+            m.d.comb += [
+                meta.snap.ready.eq(1),
+                snap_write.addr.eq(snap_index),
+                snap_write.data.eq(meta.snap.payload.value),
+                snap_write.en.eq(meta.snap.valid),
+                snap_read.addr.eq(remap.o.payload.data),
+            ]
+            with m.If(meta.snap.valid):
+                m.d.sync += snap_index.eq(Mux(meta.snap.payload.last, 0, snap_index + 1))
+            sample = Mux(matrix & meta.snap_on, snap_read.data, sample)
 
         # ---- Output register: samples, then the status event.
         o = self.o
@@ -457,8 +506,7 @@ class Decompressor(wiring.Component):
                 o.valid.eq(1), o.payload.eq(0),
                 o.payload.row.eq(remap.o.payload.row),
                 o.payload.col.eq(remap.o.payload.col),
-                o.payload.sample.eq(Mux(matrix & meta.snap_on, snap_read.data,
-                                        remap.o.payload.data)),
+                o.payload.sample.eq(sample),
                 emitted.eq(emitted + 1),
             ]
         complete = parser.done & router.frame & (emitted == total)
@@ -482,7 +530,7 @@ class Decompressor(wiring.Component):
         with m.If(~error):
             causes = [
                 (parser.error, parser.code),
-                (meta.error, ErrorCode.METADATA),
+                (meta.error if container else None, ErrorCode.METADATA),
                 (huffman.table_error, ErrorCode.HUFFMAN_TABLE),
                 (router.slot_error, ErrorCode.TABLE_SLOT),
                 (frame_bad, ErrorCode.FRAME),
@@ -493,6 +541,8 @@ class Decompressor(wiring.Component):
                 (crc_bad, ErrorCode.CRC),
                 (starved, ErrorCode.STARVED),
             ]
+            # Without the container hardware there is no metadata or CRC to check.
+            causes = [(cause, value) for cause, value in causes if cause is not None]
             for index, (cause, value) in enumerate(causes):
                 with (m.If if index == 0 else m.Elif)(cause):
                     m.d.sync += [error.eq(1), code.eq(value)]

@@ -80,7 +80,7 @@ def cmd_remap(args) -> int:
     return 0
 
 
-BLOCKS = ("lfsr", "remap", "markers", "huffman", "coef", "idct", "decompressor", "cim")
+BLOCKS = ("lfsr", "remap", "markers", "huffman", "coef", "idct", "decompressor", "jpeg", "cim")
 
 
 def _blocks(args) -> dict:
@@ -106,6 +106,9 @@ def _blocks(args) -> dict:
              "coef": (CoefDecoder, CoefShape()),
              "idct": (Idct, IdctShape()),
              "decompressor": (Decompressor, DecompressorShape()),
+             # The decompressor without the container hardware: a plain baseline JPEG
+             # decoder, the counterpart of core_jpeg in docs/results.md.
+             "jpeg": (Decompressor, DecompressorShape(container=False)),
              "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits))}
     return {name: table[name] for name in (args.block or BLOCKS)}
 

@@ -78,13 +78,14 @@ def cmd_rtl_decode(args) -> int:
     from .cli_codec import _read_bytes
 
     data = _read_bytes(args.input)
-    shape = gd.DecompressorShape(max_rows=args.max_rows, max_cols=args.max_cols)
-    if not args.raw:
+    shape = gd.DecompressorShape(max_rows=args.max_rows, max_cols=args.max_cols,
+                                 container=not args.plain)
+    raw = args.raw or args.plain
+    if not raw:
         from golden import container
 
         container.read_header(data)             # refuse what decompress refuses, early
-    out, stats = rtl_decode(data, raw=args.raw, sim=args.sim, shape=shape,
-                            integer=args.integer)
+    out, stats = rtl_decode(data, raw=raw, sim=args.sim, shape=shape, integer=args.integer)
     np.save(args.output, out)
     if args.stats:
         print(json.dumps(stats))
@@ -104,6 +105,9 @@ def register(sub) -> None:
     p.add_argument("--sim", choices=SIMULATORS, default="verilator")
     p.add_argument("--raw", action="store_true",
                    help="the 8-bit samples of any baseline grayscale JPEG")
+    p.add_argument("--plain", action="store_true",
+                   help="on the decompressor built without the container hardware "
+                        "(metadata, CRC, remap, snap): a plain JPEG decoder; implies --raw")
     p.add_argument("--integer", action="store_true",
                    help="the int8 matrix before dequantization (as decompress --integer)")
     p.add_argument("--stats", action="store_true",

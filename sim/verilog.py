@@ -1,10 +1,18 @@
 """Elaborate ``hw`` components to Verilog, cached, and lint it with Verilator.
 
-A design is rebuilt only when its name, its elaboration parameters, the source of the
-``hw`` and ``golden`` packages or the Amaranth version change: the cache key is a hash
-of all of them, and the file lands in ``build/verilog/cache/<name>-<key>.v``.
+A design is elaborated again only when its name, its elaboration parameters, the
+Amaranth version or the source of a module it depends on change: the cache key
+(:func:`design_key`) is a hash of all of them, and the file lands in
+``build/verilog/cache/<name>-<key>.v``. The modules it depends on are the one that
+defines its factory and every ``hw``, ``golden`` and ``tb`` module that one imports,
+transitively (imports read from the source, wherever they are in a file, so a
+function-level import counts too); a factory defined elsewhere depends on every module
+of those packages. Simulator builds and synthesis results are keyed by the Verilog
+text itself (:func:`verilog_key`), so an edit that leaves a design's Verilog as it was
+(a docstring, another block) rebuilds nothing.
 """
 
+import ast
 import dataclasses
 import fcntl
 import hashlib
@@ -18,7 +26,7 @@ import amaranth
 from . import tools
 
 ROOT = Path(__file__).resolve().parent.parent
-_SOURCE_PACKAGES = ("hw", "golden")
+_SOURCE_PACKAGES = ("hw", "golden", "tb")
 
 
 def build_dir() -> Path:
@@ -32,14 +40,67 @@ def _params_text(params) -> str:
     return repr(params)
 
 
-def design_key(name: str, params) -> str:
-    """Hash of everything the Verilog of ``name`` built with ``params`` depends on."""
+def _module_file(module: str) -> Path | None:
+    """The source file of ``module`` if it is in one of the packages scanned."""
+    parts = module.split(".")
+    if parts[0] not in _SOURCE_PACKAGES:
+        return None
+    for path in (ROOT.joinpath(*parts).with_suffix(".py"), ROOT.joinpath(*parts, "__init__.py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported(path: Path, module: str) -> set:
+    """Every module name an ``import`` in ``path`` may load (``from a import b`` gives
+    ``a`` and ``a.b``; relative imports resolved against ``module``)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module
+            names.add(stem)
+            names.update(f"{stem}.{alias.name}" for alias in node.names)
+    return names
+
+
+def source_files(module: str | None) -> list:
+    """The files ``module`` depends on: its own and those of every module of the scanned
+    packages it imports, transitively, with their packages' ``__init__``; every file of
+    those packages when ``module`` is not in one of them (or is ``None``)."""
+    if module is None or _module_file(module) is None:
+        return sorted(p for package in _SOURCE_PACKAGES for p in (ROOT / package).glob("*.py"))
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        todo.extend(_imported(path, name))
+        todo.append(name.rpartition(".")[0])
+    return sorted(seen)
+
+
+def design_key(name: str, params, factory=None) -> str:
+    """Hash of everything the Verilog of ``name`` built by ``factory(params)`` depends on
+    (every scanned module's source when ``factory`` is not given)."""
     h = hashlib.sha256()
     h.update(f"{name}\0{_params_text(params)}\0{amaranth.__version__}\0".encode())
-    for package in _SOURCE_PACKAGES:
-        for path in sorted((ROOT / package).glob("*.py")):
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in source_files(getattr(factory, "__module__", None)):
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def verilog_key(path: Path) -> str:
+    """Hash of a Verilog file's text: the key of what is built from it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 @contextmanager
@@ -56,7 +117,7 @@ def locked(path: Path):
 
 def elaborate(name: str, factory, params) -> Path:
     """Verilog of ``factory(params)`` with top module ``name``, built once per key."""
-    key = design_key(name, params)
+    key = design_key(name, params, factory)
     out = build_dir() / "verilog" / "cache" / f"{name}-{key}.v"
     with locked(out.with_suffix(".lock")):
         if not out.exists():

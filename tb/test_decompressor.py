@@ -23,8 +23,7 @@ from hw.markers import byte_layout
 from sim.cocotb_run import Bench
 from sim.payload import unpack
 
-from .stream import (Checker, StreamSource, bursty_pauses, never_pause, random_pauses,
-                     reset)
+from .stream import Checker, StreamSource, bursty_pauses, never_pause, random_pauses, reset
 
 #: The block as the co-simulation runner builds it.
 BENCH = Bench("decompressor", Decompressor, __name__)

@@ -5,7 +5,6 @@ import io
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from sim.cli import main
@@ -56,6 +55,15 @@ def test_rtl_decode_equals_decompress(tmp_path, capsys, simulator):
     (tmp_path / "p.jpg").write_bytes(buf.getvalue())
     stats = _decode_both(tmp_path, capsys, "p.jpg", simulator, "--raw")
     assert stats["weights"] == 24 * 40 and stats["clocks_per_weight"] < 2
+    # The plain JPEG build decodes it the same way (and a container as --raw does).
+    assert main(["rtl-decode", str(tmp_path / "p.jpg"), "-o", str(tmp_path / "plain.npy"),
+                 "--sim", simulator, "--plain", *SIZE]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "plain.npy"), np.load(tmp_path / "rtl.npy"))
+    assert main(["decompress", str(tmp_path / "w.jpg"), "-o", str(tmp_path / "g.npy"),
+                 "--raw"]) == 0
+    assert main(["rtl-decode", str(tmp_path / "w.jpg"), "-o", str(tmp_path / "plain.npy"),
+                 "--sim", simulator, "--plain", *SIZE]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "plain.npy"), np.load(tmp_path / "g.npy"))
 
 
 def _one_line_error(capsys, tmp_path, *argv, code=2):

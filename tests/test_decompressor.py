@@ -267,6 +267,34 @@ def test_rtl_matches_golden(simulator):
             assert phase <= padded, (names[k], phase / padded)
 
 
+PLAIN = gd.DecompressorShape(max_rows=256, max_cols=256, container=False)
+
+
+def test_rtl_plain_jpeg_build(simulator):
+    """The decompressor built without the container hardware: every file decoded as in
+    RAW mode (containers too, the metadata ignored), damaged files caught, on stalls."""
+    files = dict(RAW_FILES)
+    files.update({f"container-{n}": CONTAINERS[n] for n in ("split-snap", "progressive-ri1")})
+    jobs, names = [], []
+    for k, (name, data) in enumerate(sorted(files.items())):
+        jobs.append(tb.job(data, PLAIN, stall_seed=500 + k if k % 2 else None,
+                           bursty=k % 4 == 1))
+        names.append(name)
+        # The same bytes through the full build in RAW mode: the same stream.
+        assert jobs[-1]["expected"] == tb.job(data, SHAPE, raw=True)["expected"], name
+    bad = {n: d for n, (d, _) in _corrupt(RAW_FILES["pil75-opt-ri3"], 9).items()}
+    for k, (name, data) in enumerate(sorted(bad.items())):
+        jobs.append(tb.job(data, PLAIN, stall_seed=520 + k if k % 2 else None))
+        names.append(name)
+    results = run_jobs(BENCH, PLAIN, jobs, simulator)
+    for name, job, result in zip(names, jobs, results, strict=True):
+        if name in bad:
+            _check_corrupt(name, job, result, False, bad[name])
+        else:
+            assert result["outputs"]["o"] == [dict(e, code=0) for e in job["expected"]], name
+            _assert_pillows(files[name], result, name)
+
+
 def _random_damage(data, rng):
     """``data`` with one random kind of damage: 1..4 bits flipped, a cut, a byte
     deleted or inserted (every later segment's position and the lengths then lie), or a
@@ -479,6 +507,7 @@ def test_rtl_crc_and_metadata_errors(simulator):
 
 def test_verilog_passes_lint():
     lint(elaborate(BENCH.name, Decompressor, SHAPE), BENCH.name)
+    lint(elaborate(BENCH.name, Decompressor, PLAIN), BENCH.name)
 
 
 def test_bad_shape_names_the_parameter():
@@ -488,6 +517,9 @@ def test_bad_shape_names_the_parameter():
     with pytest.raises(CimcodecError, match=r"Decompressor shape must be a "
                                             r"DecompressorShape"):
         Decompressor(4)
+    with pytest.raises(CimcodecError, match=r"Decompressor container must be True or "
+                                            r"False, not 'no'\."):
+        gd.DecompressorShape(container="no")
 
 
 def test_rtl_metadata_reader_on_both_simulators(simulator):

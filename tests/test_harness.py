@@ -48,3 +48,38 @@ def test_simulator_build_is_shared(simulator):
     mtime = binary.stat().st_mtime_ns
     run_jobs(BENCH, shape, jobs, simulator)
     assert binary.stat().st_mtime_ns == mtime
+
+
+def test_design_key_follows_the_factorys_imports(tmp_path, monkeypatch):
+    """The elaboration key covers the factory's module and what it imports, through
+    relative and function-level imports, and nothing else."""
+    import sim.verilog as sv
+
+    files = {
+        "hw/__init__.py": "",
+        "hw/a.py": "from .b import X\ndef f():\n    from golden import c\n",
+        "hw/b.py": "X = 1\n",
+        "hw/other.py": "Y = 2\n",
+        "golden/__init__.py": "",
+        "golden/c.py": "import golden.d\n",
+        "golden/d.py": "",
+        "tb/__init__.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(sv, "ROOT", tmp_path)
+    got = {str(p.relative_to(tmp_path)) for p in sv.source_files("hw.a")}
+    assert got == {"hw/__init__.py", "hw/a.py", "hw/b.py", "golden/__init__.py",
+                   "golden/c.py", "golden/d.py"}
+    assert len(sv.source_files("sim.cli")) == len(files)      # outside: everything
+
+    def factory(params):
+        raise AssertionError("not elaborated")
+
+    factory.__module__ = "hw.a"
+    key = sv.design_key("a", GeneratorShape(), factory)
+    (tmp_path / "hw/other.py").write_text("Y = 3\n")
+    assert sv.design_key("a", GeneratorShape(), factory) == key
+    (tmp_path / "golden/d.py").write_text("Z = 0\n")
+    assert sv.design_key("a", GeneratorShape(), factory) != key
