@@ -48,6 +48,12 @@ def test_rtl_decode_equals_decompress(tmp_path, capsys, simulator):
                  "--quality", "75", "--remap", "full"]) == 0
     _decode_both(tmp_path, capsys, "q.jpg", simulator)
     _decode_both(tmp_path, capsys, "q.jpg", simulator, "--integer")
+    # The other two remap schemes, one with a codebook.
+    for name, options in (("n.jpg", ["--remap", "none", "--quality", "60"]),
+                          ("g.jpg", ["--remap", "progressive", "--clusters", "4"])):
+        assert main(["compress", str(tmp_path / "w.npy"), "-o", str(tmp_path / name),
+                     *options]) == 0
+        _decode_both(tmp_path, capsys, name, simulator)
 
     img = np.clip(rng.normal(128, 40, (24, 40)), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
