@@ -74,14 +74,14 @@ class _StreamPort:
 class StreamSource(_StreamPort):
     """Drives payloads into the DUT's input stream ``name``.
 
-    ``sent`` counts the transfers so far and ``last_cycle`` is the clock of the latest
-    one, counted like a sink's (clock edges since the first ``send``), so a source and
-    a sink started together agree on the numbers."""
+    ``last_cycle`` is the clock of the latest transfer, counted like a sink's (clock
+    edges since the first ``send``), so a source and a sink started together agree on
+    the numbers."""
 
     def __init__(self, dut, name, layout, clk, pause=None):
         super().__init__(dut, name, layout, clk, pause, "source")
         self.valid.value = 0
-        self.sent, self.cycle, self.last_cycle = 0, 0, None
+        self.cycle, self.last_cycle = 0, None
 
     async def _edge(self):
         await RisingEdge(self.clk)
@@ -98,7 +98,6 @@ class StreamSource(_StreamPort):
             await self._edge()
             while not self.ready.value:
                 await self._edge()
-            self.sent += 1
             self.last_cycle = self.cycle
         self.valid.value = 0
 

@@ -19,7 +19,7 @@ from hw.markers import event_layout
 from sim.cocotb_run import Bench
 from sim.payload import pack, unpack
 
-from .stream import never_pause, random_pauses, reset
+from .stream import StreamSink, never_pause, random_pauses, reset
 
 #: The block as the co-simulation runner builds it.
 BENCH = Bench("appmeta", AppMeta, __name__)
@@ -29,18 +29,6 @@ def job(data: bytes, stall_seed=None) -> dict:
     """The parser's events of ``data`` as ``event`` payloads."""
     return {"events": [markers.payload(e) for e in markers.parse(data).events],
             "stall_seed": stall_seed}
-
-
-async def _take_job(dut, layout, pause, out):
-    """Accept one ``gen_cfg`` transfer, ``ready`` low on the clocks ``pause`` says."""
-    while True:
-        ready = 0 if next(pause) else 1
-        dut.gen_cfg__ready.value = ready
-        await RisingEdge(dut.clk)
-        if ready and dut.gen_cfg__valid.value:
-            out.append(unpack(layout, int(dut.gen_cfg__payload.value)))
-            dut.gen_cfg__ready.value = 0
-            return
 
 
 @cocotb.test()
@@ -60,9 +48,9 @@ async def appmeta(dut):
         snap, error, gen = [], None, []
         seed = job_spec.get("stall_seed")
         idle = random_pauses(seed) if seed is not None else never_pause()
-        sink = cocotb.start_soon(_take_job(
-            dut, job_layout, random_pauses(seed + 1) if seed is not None else never_pause(),
-            gen))
+        sink = StreamSink(dut, "gen_cfg", job_layout, dut.clk,
+                          random_pauses(seed + 1) if seed is not None else None)
+        taking = cocotb.start_soon(sink.receive(1, lambda item, cycle, gen=gen: gen.append(item)))
         for n, event in enumerate(job_spec["events"]):
             while next(idle):
                 dut.take.value = 0
@@ -79,7 +67,7 @@ async def appmeta(dut):
             if gen:
                 break
             await RisingEdge(dut.clk)
-        sink.cancel()
+        taking.cancel()
         results.append({"outputs": {"job": gen[0] if gen else None, "snap": snap,
                                     "error": error}, "clocks": 0})
     with open(os.environ["CIMCODEC_RESULTS"], "w") as f:

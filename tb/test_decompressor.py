@@ -5,8 +5,8 @@ Unlike :func:`tb.stream.run_jobs`, the output of a job is read up to its status 
 (``end = 1``), so corrupt files, whose sample count is not known, end too. A job with
 ``expected`` set is checked in order, status event included; the results file gets
 every output, the clock counts as in :mod:`tb.stream`, the clock of the last sample
-(``last_sample_clock``, 0 if none), and how many bytes the decoder took
-(``bytes_taken``) with the clock of the last (``last_byte_clock``).
+(``last_sample_clock``, 0 if none) and that of the last byte the decoder took
+(``last_byte_clock``).
 """
 
 import json
@@ -130,7 +130,6 @@ async def decompressor(dut):
         results.append({"outputs": {"o": got}, "clocks": checker.last_cycle,
                         "first_clock": checker.first_cycle or 0,
                         "last_sample_clock": last_sample[0],
-                        "bytes_taken": sources["i"].sent,
                         "last_byte_clock": sources["i"].last_cycle or 0})
     with open(os.environ["CIMCODEC_RESULTS"], "w") as f:
         json.dump({"jobs": results}, f)
