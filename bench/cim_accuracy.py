@@ -1,7 +1,7 @@
 """Accuracy of digits-trained LeNet-5 and MLP2 through the CIM macro (seed 001).
 
 Run ``python -m bench.cim_accuracy`` from the checkout. For each network, unpruned and
-pruned with variational channel masks (:mod:`golden.cim_train`), it prints a markdown
+pruned with variational channel masks (:mod:`golden.ml.cim_train`), it prints a markdown
 table of test accuracy (360 digits):
 
 * float: the float network with BatchNorm;
@@ -12,13 +12,13 @@ table of test accuracy (360 digits):
   are added digitally; lossless from ``ceil(log2(64 + 1)) = 7`` bits);
 * CIM-aware QAT, B bits: the same, fine-tuned through the B-bit macros;
 * non-ideal rows: the 8-bit QAT model through 7-bit macros with the analog
-  non-idealities of :mod:`golden.cim_analog`, one at a time and combined (mean over
+  non-idealities of :mod:`golden.ml.cim_analog`, one at a time and combined (mean over
   chips 1 and 2), and fine-tuned through the combined ones on chip 0 (CIM-aware QAT
   with non-idealities; evaluated on chips 1 and 2).
 
 and a second table of what pruning removed (parameters and multiply-accumulates of
 the convolution and linear layers; BatchNorm is folded so it is not counted). Trained
-models are cached in ``build/cache``; the first run trains everything.
+models are cached in ``cimcodec.home()/cache``; the first run trains everything.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from golden.cim_analog import AnalogParams
-from golden.cim_train import (
+import cimcodec
+from cimcodec.golden.ml.cim_analog import AnalogParams
+from cimcodec.golden.ml.cim_train import (
     attach_masks,
     calibrate,
     configure,
@@ -42,7 +43,7 @@ from golden.cim_train import (
     prune_channels,
     to_cim,
 )
-from golden.models import accuracy, digits, fit_digits, train_digits_net
+from cimcodec.golden.ml.models import accuracy, digits, fit_digits, train_digits_net
 
 NETS = {"lenet5": "LeNet-5", "mlp2": "MLP2"}
 ADC_BITS = range(3, 9)
@@ -171,7 +172,7 @@ def column(name, model, data, cache, seed, log):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=Path("build/cache"))
+    parser.add_argument("--cache", type=Path, default=cimcodec.home() / "cache")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest for these small tensors)")

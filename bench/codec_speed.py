@@ -13,7 +13,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from golden import codec, jpeg
+from cimcodec.golden.codec import pipeline as codec
+from cimcodec.golden.jpeg import reference as jpeg
 
 
 def main(argv=None) -> None:
@@ -22,7 +23,7 @@ def main(argv=None) -> None:
     p.add_argument("--quality", type=int, default=90)
     p.add_argument("--clusters", type=int, default=16)
     p.add_argument("--remap", default="full")
-    p.add_argument("--golden", action="store_true", help="also time golden.jpeg.decode")
+    p.add_argument("--golden", action="store_true", help="also time golden.jpeg.reference.decode")
     args = p.parse_args(argv)
     rng = np.random.default_rng(0)
     w = (rng.standard_normal((args.size, args.size)) * 0.02).astype(np.float32)
@@ -44,7 +45,7 @@ def main(argv=None) -> None:
     if args.golden:
         t4 = time.perf_counter()
         jpeg.decode(c.data)
-        print(f"golden.jpeg.decode (pure Python) {time.perf_counter() - t4:7.2f} s")
+        print(f"golden.jpeg.reference.decode (pure Python) {time.perf_counter() - t4:7.2f} s")
 
 
 if __name__ == "__main__":

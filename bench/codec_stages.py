@@ -2,17 +2,18 @@
 (the table in ``docs/codec.md``).
 
 Run: ``.venv/bin/python -m bench.codec_stages`` (about 15 s; networks cached in
-``build/cache``).
+``cimcodec.home()/cache``).
 """
 
 import copy
-from pathlib import Path
 
 import torch
 
-from golden import codec, quant
-from golden.models import accuracy, digits, train_digits_net
-from golden.sweep import evaluate
+import cimcodec
+from cimcodec.golden.codec import pipeline as codec
+from cimcodec.golden.codec import quant
+from cimcodec.golden.ml.models import accuracy, digits, train_digits_net
+from cimcodec.golden.ml.sweep import evaluate
 
 ROWS = [(0, "none", 90), (16, "none", 90), (16, "none", 75), (16, "full", 75),
         (16, "split", 75), (16, "progressive", 75), (16, "auto", 75), (16, "none", 50),
@@ -22,7 +23,7 @@ ROWS = [(0, "none", 90), (16, "none", 90), (16, "none", 75), (16, "full", 75),
 def main() -> None:
     data = digits(0)
     for net in ("mlp2", "lenet5"):
-        model, acc = train_digits_net(net, epochs=30, cache_dir=Path("build/cache"))
+        model, acc = train_digits_net(net, epochs=30, cache_dir=cimcodec.home() / "cache")
         state = {k: v.clone() for k, v in model.state_dict().items()}
         conv = net == "lenet5"
         names = codec.select_layers(state, conv=conv)

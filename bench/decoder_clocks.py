@@ -21,12 +21,12 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from golden import codec
-from golden.decompressor import DecompressorShape
-from golden.huffman_stream import jpeg_scan, scan_symbols
-from golden.models import train_digits_mlp
-from sim.cli_decode import rtl_decode
-from sim.verilog import build_dir
+import cimcodec
+from cimcodec.golden.blocks.decompressor import DecompressorShape
+from cimcodec.golden.blocks.huffman import jpeg_scan, scan_symbols
+from cimcodec.golden.codec import pipeline as codec
+from cimcodec.golden.ml.models import train_digits_mlp
+from cimcodec.sim.rtl import rtl_decode
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
     args = p.parse_args()
     t0 = time.time()
-    model, _ = train_digits_mlp((64, 128, 10), cache_dir=build_dir() / "cache")
+    model, _ = train_digits_mlp((64, 128, 10), cache_dir=cimcodec.home() / "cache")
     weights = model.net[0].weight.detach().numpy()
     files = []
     for q, k, r in [(90, 0, "none"), (75, 16, "full"), (50, 16, "split")]:

@@ -1,5 +1,5 @@
 """Golden models: bit-exact Python references that define what the hardware must output."""
 
-from .errors import CimcodecError
+from cimcodec.golden.errors import CimcodecError
 
 __all__ = ["CimcodecError"]

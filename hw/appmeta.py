@@ -2,7 +2,7 @@
 ``APP`` events) in; the matrix size, the remap unit's configuration, the control-word
 generator's job and the snap table out.
 
-The reference model is :mod:`golden.appmeta`; its docstring lists the fields kept, the
+The reference model is :mod:`golden.blocks.appmeta`; its docstring lists the fields kept, the
 fields walked over and every check.
 """
 
@@ -10,14 +10,15 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.container import FLAG_SNAP, MAX_NDIM, VERSION
-from golden.decompressor import DecompressorShape
-from golden.errors import CimcodecError
-from golden.jpeg import MAX_DIMENSION
-from golden.lfsr import MAXIMAL_TAPS, MIN_WIDTH
-
-from .lfsr import config_layout as generator_config_layout
-from .markers import EventKind, event_layout
+from cimcodec.golden.blocks.appmeta import SCHEMES
+from cimcodec.golden.blocks.decompressor import DecompressorShape
+from cimcodec.golden.blocks.lfsr import MAXIMAL_TAPS, MIN_WIDTH
+from cimcodec.golden.codec.container import FLAG_SNAP, MAX_NDIM, VERSION
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.reference import MAX_DIMENSION
+from cimcodec.hw import field_enum
+from cimcodec.hw.lfsr import config_layout as generator_config_layout
+from cimcodec.hw.markers import EventKind, event_layout
 
 #: Snap-table entries.
 SNAP_ENTRIES = 256
@@ -27,13 +28,9 @@ BOOK_BYTES = 5
 QUANT_BYTES = 6
 
 
-class RemapScheme(enum.Enum, shape=2):
-    """The metadata's ``scheme`` byte (:data:`golden.appmeta.SCHEMES`)."""
-
-    NONE = 0
-    FULL = 1
-    SPLIT = 2
-    PROGRESSIVE = 3
+#: The metadata's ``scheme`` byte: the index in :data:`golden.blocks.appmeta.SCHEMES`.
+RemapScheme = field_enum("RemapScheme", {s.name: i for i, s in enumerate(SCHEMES)}, 2,
+                         __name__)
 
 
 class _Field(enum.Enum, shape=5):
@@ -79,7 +76,7 @@ def bit_length(value, bits):
 
 
 class AppMeta(wiring.Component):
-    """Reads the metadata from the parser's events, exactly :func:`golden.appmeta.parse`.
+    """Reads the metadata from the parser's events, exactly :func:`golden.blocks.appmeta.parse`.
 
     Parameters
     ----------
@@ -105,7 +102,7 @@ class AppMeta(wiring.Component):
         The snap entries as they arrive, one per ``APP`` event; ``ready`` is ignored
         (the consumer must take one per clock).
     gen_cfg : Out(stream.Signature(generator config))
-        One job (:meth:`golden.remap.RemapShape.generator_config`) after the metadata
+        One job (:meth:`golden.blocks.remap.RemapShape.generator_config`) after the metadata
         ended, for a remap other than none that fits: ``valid`` holds until the
         transfer, the payload is of registers that no longer change.
 

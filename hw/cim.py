@@ -1,16 +1,16 @@
 """Charge-redistribution compute-in-memory MAC array: the digital twin of seed 001's
 analog macro, bit-serial over activations, all weight planes in parallel.
 
-The reference model is :class:`golden.cim.CimParams` (the formulas are in the docstring
-of :mod:`golden.cim`); the same object sizes this block.
+The reference model is :class:`golden.blocks.cim.CimParams` (the formulas are in the docstring
+of :mod:`golden.blocks.cim`); the same object sizes this block.
 """
 
 from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.cim import ACT_BITS, WEIGHT_BITS, CimParams
-from golden.errors import CimcodecError
+from cimcodec.golden.blocks.cim import ACT_BITS, WEIGHT_BITS, CimParams
+from cimcodec.golden.errors import CimcodecError
 
 
 def _index_shape(count: int) -> Shape:

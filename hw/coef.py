@@ -1,61 +1,33 @@
 """Coefficient decoder: Huffman symbols in, quantized 8x8 blocks in natural order with
-their quantizers out, between :class:`hw.huffman.HuffmanDecoder` and :class:`hw.dct.Idct`.
+their quantizers out, between :class:`hw.huffman.HuffmanDecoder` and :class:`hw.idct.Idct`.
 
-The reference model is :func:`golden.coef.decode_blocks`; its docstring is the
+The reference model is :func:`golden.blocks.coef.decode_blocks`; its docstring is the
 specification (DC prediction, EXTEND, EOB and ZRL, restart intervals, the errors).
 :class:`CoefShape` sizes both.
 """
 
-from dataclasses import dataclass
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden import coef as golden
-from golden.coef import EOB, MAX_AC_SIZE, MAX_DC_CATEGORY, RESTART_BITS, ZRL
-from golden.errors import CimcodecError
-from golden.huffman_stream import BLOCK_SIZE
-from golden.zigzag import NATURAL, ZIGZAG
-from hw.dct import IdctShape, coef_layout
-from hw.huffman import symbol_layout
+from cimcodec.golden.blocks import coef as golden
+from cimcodec.golden.blocks.coef import (
+    EOB,
+    MAX_AC_SIZE,
+    MAX_DC_CATEGORY,
+    RESTART_BITS,
+    ZRL,
+    CoefShape,
+)
+from cimcodec.golden.blocks.huffman import BLOCK_SIZE
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.zigzag import NATURAL, ZIGZAG
+from cimcodec.hw import field_enum
+from cimcodec.hw.huffman import symbol_layout
+from cimcodec.hw.idct import coef_layout
 
-
-class ErrorCode(enum.IntEnum, shape=3):
-    """:class:`golden.coef.Error` as a hardware field."""
-
-    NONE = golden.Error.NONE.value
-    DC_CATEGORY = golden.Error.DC_CATEGORY.value
-    AC_SIZE = golden.Error.AC_SIZE.value
-    AC_SYMBOL = golden.Error.AC_SYMBOL.value
-    RUN = golden.Error.RUN.value
-    BLOCK = golden.Error.BLOCK.value
-    QTABLE = golden.Error.QTABLE.value
-
-
-@dataclass(frozen=True)
-class CoefShape:
-    """Output widths: ``coef_bits`` (signed coefficient, 12..16: a DC difference needs
-    12) and ``q_bits`` (unsigned quantizer, 2..15). The defaults, 16 and 15, are those
-    of :class:`hw.dct.IdctShape` and cover every file the golden decoder accepts."""
-
-    coef_bits: int = 16
-    q_bits: int = 15
-
-    def __post_init__(self):
-        for name, low, top in (("coef_bits", 12, 16), ("q_bits", 2, 15)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
-                raise CimcodecError(
-                    f"Coefficient decoder {name.replace('_', ' ')} must be an integer "
-                    f"{low}..{top}, not {value!r}."
-                )
-
-    @property
-    def idct(self) -> IdctShape:
-        """The shape of the :class:`hw.dct.Idct` this decoder feeds."""
-        return IdctShape(coef_bits=self.coef_bits, q_bits=self.q_bits)
+ErrorCode = field_enum("ErrorCode", golden.Error, 3, __name__)
 
 
 def qtable_layout(shape: CoefShape) -> data.StructLayout:
@@ -66,7 +38,7 @@ def qtable_layout(shape: CoefShape) -> data.StructLayout:
 
 class CoefDecoder(wiring.Component):
     """Rebuilds quantized blocks from Huffman symbols, exactly
-    :func:`golden.coef.decode_blocks`.
+    :func:`golden.blocks.coef.decode_blocks`.
 
     Parameters
     ----------
@@ -85,16 +57,16 @@ class CoefDecoder(wiring.Component):
         Blocks per restart interval (``DRI``; 0: none); hold it while decoding. The DC
         predictor restarts at 0 on the first block after reset and on every
         ``restart_interval``-th block after it (the symbols carry no restart marks, see
-        :mod:`golden.coef`).
+        :mod:`golden.blocks.coef`).
     o : Out(stream.Signature(coef_layout(shape.idct)))
         64 ``{coef, q}`` per block in natural order (``8*v + u``), for
-        :class:`hw.dct.Idct`'s ``i``.
+        :class:`hw.idct.Idct`'s ``i``.
     error : Out(1)
         An error was found; decoding stopped (``sym`` and ``qtable`` stay not ready),
         held until reset. Finished blocks are still sent, the block being decoded is
         dropped.
     error_code : Out(ErrorCode)
-        Which error (:class:`golden.coef.Error`); ``NONE`` while ``error`` is low.
+        Which error (:class:`golden.blocks.coef.Error`); ``NONE`` while ``error`` is low.
 
     Dataflow: two banks of 64 coefficients (one 128-entry memory) and a 64-bit
     ``written`` mask per bank, in zigzag order. The symbol side decodes into one bank,

@@ -1,14 +1,14 @@
 """CRC-32 of the entropy-coded data, computed as the file's bytes stream by.
 
-The reference model is :mod:`golden.crc` (its docstring says which bytes count);
-:func:`golden.crc.update` is the per-byte step that :func:`update` builds in gates.
+The reference model is :mod:`golden.blocks.crc` (its docstring says which bytes count);
+:func:`golden.blocks.crc.update` is the per-byte step that :func:`update` builds in gates.
 """
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.crc import POLYNOMIAL, XOR
+from cimcodec.golden.blocks.crc import POLYNOMIAL, XOR
 
 
 def update(crc, byte):

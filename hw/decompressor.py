@@ -1,69 +1,44 @@
 """The RTL weight decompressor: JPEG file bytes in, ``(row, col, sample)`` out.
 
 :class:`hw.markers.MarkerParser` -> :class:`EventRouter` -> :class:`hw.huffman.
-HuffmanDecoder` -> :class:`hw.coef.CoefDecoder` -> :class:`hw.dct.Idct` -> block
+HuffmanDecoder` -> :class:`hw.coef.CoefDecoder` -> :class:`hw.idct.Idct` -> block
 placement -> :class:`hw.remap.RemapEngine` -> snap table -> output register. Beside
 the parser, :class:`hw.appmeta.AppMeta` reads the container's ``APP11`` metadata (matrix
 size, the remap unit's configuration and generator job, the snap table) and
 :class:`hw.crc.ScanCrc` checks the CRC-32 of the entropy-coded data, so a container
 needs nothing but its bytes (``DecompressorShape(container=False)`` leaves all of that
 out: a plain JPEG decoder). The reference model is
-:func:`golden.decompressor.expected`; its docstring defines the modes (RAW, container
+:func:`golden.blocks.decompressor.expected`; its docstring defines the modes (RAW, container
 with remap and snap), the output order and the status codes.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden import decompressor as golden
-from golden.coef import RESTART_BITS
-from golden.decompressor import WATCHDOG, DecompressorShape
-from golden.errors import CimcodecError
-from golden.huffman import MAX_CODE_LENGTH
+from cimcodec.golden.blocks import decompressor as golden
+from cimcodec.golden.blocks.coef import RESTART_BITS, CoefShape
+from cimcodec.golden.blocks.decompressor import HUFFMAN_SHAPE, WATCHDOG, DecompressorShape
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.huffman import MAX_CODE_LENGTH
+from cimcodec.hw import field_enum
+from cimcodec.hw.appmeta import AppMeta
+from cimcodec.hw.coef import CoefDecoder, qtable_layout
+from cimcodec.hw.crc import ScanCrc
+from cimcodec.hw.huffman import HuffmanDecoder, bits_layout, symbol_layout, table_layout
+from cimcodec.hw.idct import Idct
+from cimcodec.hw.markers import EventKind, MarkerParser, byte_layout, event_layout
+from cimcodec.hw.remap import RemapEngine, coord_layout, remap_config_layout
 
-from .appmeta import AppMeta
-from .coef import CoefDecoder, CoefShape, qtable_layout
-from .crc import ScanCrc
-from .dct import Idct
-from .huffman import HuffmanDecoder, HuffmanShape, bits_layout, symbol_layout, table_layout
-from .markers import EventKind, MarkerParser, byte_layout, event_layout
-from .remap import RemapEngine, coord_layout, remap_config_layout
-
-#: Table slots of the Huffman decoder: ``slot = Cat(id[0], class)``.
-HUFFMAN_SHAPE = HuffmanShape(tables=4, chunk_bits=8, reserve_bits=32)
 COEF_SHAPE = CoefShape()
 #: Quantization tables the parser can define (ids 0..3), 64 entries each.
 QTABLES = 4
 BLOCK = 64
 
 
-class ErrorCode(enum.IntEnum, shape=5):
-    """:class:`golden.decompressor.Error` as a hardware field."""
-
-    NONE = golden.Error.NONE.value
-    MARKER = golden.Error.MARKER.value
-    ORDER = golden.Error.ORDER.value
-    UNSUPPORTED = golden.Error.UNSUPPORTED.value
-    TRUNCATED = golden.Error.TRUNCATED.value
-    LENGTH = golden.Error.LENGTH.value
-    HUFFMAN = golden.Error.HUFFMAN.value
-    DIMENSIONS = golden.Error.DIMENSIONS.value
-    QUANTIZER = golden.Error.QUANTIZER.value
-    MISSING_TABLE = golden.Error.MISSING_TABLE.value
-    RESTART = golden.Error.RESTART.value
-    HUFFMAN_CODE = golden.Error.HUFFMAN_CODE.value
-    HUFFMAN_TABLE = golden.Error.HUFFMAN_TABLE.value
-    COEFFICIENT = golden.Error.COEFFICIENT.value
-    TABLE_SLOT = golden.Error.TABLE_SLOT.value
-    FRAME = golden.Error.FRAME.value
-    EXCESS = golden.Error.EXCESS.value
-    INTERVAL = golden.Error.INTERVAL.value
-    STARVED = golden.Error.STARVED.value
-    CRC = golden.Error.CRC.value
-    METADATA = golden.Error.METADATA.value
+ErrorCode = field_enum("ErrorCode", golden.Error, 5, __name__)
 
 
 def output_layout(shape: DecompressorShape) -> data.StructLayout:
@@ -249,7 +224,7 @@ class FrameCrop(wiring.Component):
 
 class Decompressor(wiring.Component):
     """JPEG bytes in, samples at their (original) coordinates out, exactly
-    :func:`golden.decompressor.expected`.
+    :func:`golden.blocks.decompressor.expected`.
 
     Parameters
     ----------
@@ -285,10 +260,10 @@ class Decompressor(wiring.Component):
     clock, so a block whose entropy-coded data is longer than 64 bytes (quality near
     100) is paced by its bytes instead.
     Errors found after the last byte (entropy data that ends inside a block) are caught
-    by a watchdog: :data:`golden.decompressor.WATCHDOG` clocks after ``EOI`` without a
+    by a watchdog: :data:`golden.blocks.decompressor.WATCHDOG` clocks after ``EOI`` without a
     sample while ``o`` is not stalled. Without backpressure the status event comes at
     most ``WATCHDOG`` + 8 clocks after the last byte taken or sample out (checked on
-    every damaged file of ``tests/test_decompressor.py``).
+    every damaged file of ``tests/rtl/test_decompressor.py``).
 
     Stream rules: ``o`` is a register: ``o.valid`` never waits for ``o.ready`` and
     ``o.payload`` changes only when ``o`` is empty or transferring.

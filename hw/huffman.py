@@ -1,13 +1,12 @@
 """Canonical Huffman decoder of baseline JPEG: tables built in hardware from DHT
 payloads, one symbol with its extra (EXTEND) bits per clock.
 
-Reference models: :mod:`golden.huffman` (``BITS``/``HUFFVAL``, canonical codes, the
-Annex F.2.2.3 lookup) and :mod:`golden.huffman_stream` (what the block emits for a whole
+Reference models: :mod:`golden.jpeg.huffman` (``BITS``/``HUFFVAL``, canonical codes, the
+Annex F.2.2.3 lookup) and :mod:`golden.blocks.huffman` (what the block emits for a whole
 scan: symbols, extra bits, block grammar, restart intervals, the error).
 """
 
 import operator
-from dataclasses import dataclass
 from functools import reduce
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
@@ -15,49 +14,17 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.errors import CimcodecError
-from golden.huffman import MAX_CODE_LENGTH, MAX_SYMBOLS
-from golden.huffman_stream import BLOCK_SIZE
+from cimcodec.golden.blocks.huffman import (
+    BLOCK_SIZE,
+    MAX_EXTRA,
+    HuffmanShape,
+)
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.huffman import MAX_CODE_LENGTH, MAX_SYMBOLS
 
-#: Widest extra-bit field: ``size = symbol & 15``.
-MAX_EXTRA = 15
 #: A ring entry: ``LIMIT`` (16 bits, only ``L`` of them used) and ``OFFSET`` (8 bits).
 _ENTRY = 16 + 8
-#: Most bits one symbol takes: a 16-bit code and 15 extra bits.
-MAX_SYMBOL_BITS = MAX_CODE_LENGTH + MAX_EXTRA
 
-
-@dataclass(frozen=True)
-class HuffmanShape:
-    """Elaboration-time sizes of :class:`HuffmanDecoder`.
-
-    Attributes
-    ----------
-    tables : int
-        Table slots, 2..4 (baseline JPEG: two DC and two AC tables at most; one scan of
-        one component uses one of each).
-    chunk_bits : int
-        Width of the ``bits`` input, 1..32 bits per transfer.
-    reserve_bits : int
-        The bit buffer takes a chunk whenever it holds at most this many bits, so it is
-        ``reserve_bits + chunk_bits`` wide; 31..64. With 64 and full 32-bit chunks every
-        clock it never runs dry (a symbol takes at most 31 bits). The decompressor,
-        whose entropy bytes arrive at one per clock, uses 32: its buffer is 40 bits.
-    """
-
-    tables: int = 2
-    chunk_bits: int = 32
-    reserve_bits: int = 64
-
-    def __post_init__(self):
-        for name, low, top in (("tables", 2, 4), ("chunk_bits", 1, 32),
-                               ("reserve_bits", MAX_SYMBOL_BITS, 64)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
-                raise CimcodecError(
-                    f"Huffman decoder {name.replace('_', ' ')} must be an integer "
-                    f"{low}..{top}, not {value!r}."
-                )
 
 
 def table_layout(shape: HuffmanShape) -> data.StructLayout:
@@ -113,7 +80,7 @@ class HuffmanDecoder(wiring.Component):
         table was built or a slot changed since the last copy; ``ready`` stays low
         for its 16 clocks.
     sym : Out(stream.Signature(symbol_layout()))
-        :func:`golden.huffman_stream.scan_symbols`, symbol for symbol.
+        :func:`golden.blocks.huffman.scan_symbols`, symbol for symbol.
     dc_slot, ac_slot : In(range(shape.tables))
         The table slots of the scan's DC and AC tables; hold them while decoding (a
         change stops decoding until the tables are copied again).
@@ -124,7 +91,7 @@ class HuffmanDecoder(wiring.Component):
         A table body that is not a valid DHT table: ``last`` before the 16th count,
         ``HUFFVAL`` longer or shorter than the counts say, more than 256 symbols, or
         counts that over-subscribe a length or need an all-ones code
-        (:class:`golden.huffman.HuffmanTable`'s checks). Holds until reset.
+        (:class:`golden.jpeg.huffman.HuffmanTable`'s checks). Holds until reset.
 
     Tables: each byte of ``BITS`` gives one code length's pair, ``LIMIT[L]`` (the
     first code of length ``L`` past its codes, ``MAXCODE[L] + 1``, or the first code

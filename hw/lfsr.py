@@ -1,6 +1,6 @@
 """Control-word generator: run-time programmable LFSRs that emit seed 000's control words.
 
-The reference model is :class:`golden.lfsr.ControlWords`; its ``config()`` gives the
+The reference model is :class:`golden.blocks.lfsr.ControlWords`; its ``config()`` gives the
 ``cfg`` payload that makes this block emit exactly ``ControlWords.words(count)``.
 """
 
@@ -8,8 +8,8 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.errors import CimcodecError
-from golden.lfsr import GeneratorShape
+from cimcodec.golden.blocks.lfsr import GeneratorShape
+from cimcodec.golden.errors import CimcodecError
 
 
 def field_layout(shape: GeneratorShape) -> data.StructLayout:

@@ -1,7 +1,7 @@
 """Marker / segment parser: JPEG file bytes in, table, frame, scan and entropy-coded
 byte events out, one byte per clock.
 
-The reference model is :func:`golden.markers.parse`; its docstring is the specification
+The reference model is :func:`golden.blocks.markers.parse`; its docstring is the specification
 (events, byte rules, every check and the byte it happens at). :class:`MarkerShape`
 gives the frame limits to both.
 """
@@ -10,48 +10,19 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import markers as golden
-from golden.container import APP_NUMBER, SIGNATURE
-from golden.dct import MAX_QUANTIZER
-from golden.errors import CimcodecError
-from golden.huffman import MAX_CODE_LENGTH, MAX_SYMBOLS
-from golden.jpeg import APP0, COM, DHT, DQT, DRI, EOI, RST0, SOF0, SOF1, SOI, SOS
-from golden.markers import MarkerShape
+from cimcodec.golden.blocks import markers as golden
+from cimcodec.golden.blocks.markers import MarkerShape
+from cimcodec.golden.codec.container import APP_NUMBER, SIGNATURE
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.dct import MAX_QUANTIZER
+from cimcodec.golden.jpeg.huffman import MAX_CODE_LENGTH, MAX_SYMBOLS
+from cimcodec.golden.jpeg.reference import APP0, COM, DHT, DQT, DRI, EOI, RST0, SOF0, SOF1, SOI, SOS
+from cimcodec.hw import field_enum
+
+EventKind = field_enum("EventKind", golden.Kind, 4, __name__)
 
 
-class EventKind(enum.IntEnum, shape=4):
-    """:class:`golden.markers.Kind` as a hardware field (an ``IntEnum`` so payloads
-    read back as plain integers)."""
-
-    DQT = golden.Kind.DQT.value
-    DHT_BITS = golden.Kind.DHT_BITS.value
-    DHT_VAL = golden.Kind.DHT_VAL.value
-    HEIGHT = golden.Kind.HEIGHT.value
-    WIDTH = golden.Kind.WIDTH.value
-    FRAME = golden.Kind.FRAME.value
-    DRI = golden.Kind.DRI.value
-    SCAN = golden.Kind.SCAN.value
-    APP = golden.Kind.APP.value
-    ECS = golden.Kind.ECS.value
-    RST = golden.Kind.RST.value
-    EOI = golden.Kind.EOI.value
-    ERROR = golden.Kind.ERROR.value
-
-
-class ErrorCode(enum.IntEnum, shape=4):
-    """:class:`golden.markers.Error` as a hardware field."""
-
-    NONE = golden.Error.NONE.value
-    MARKER = golden.Error.MARKER.value
-    ORDER = golden.Error.ORDER.value
-    UNSUPPORTED = golden.Error.UNSUPPORTED.value
-    TRUNCATED = golden.Error.TRUNCATED.value
-    LENGTH = golden.Error.LENGTH.value
-    HUFFMAN = golden.Error.HUFFMAN.value
-    DIMENSIONS = golden.Error.DIMENSIONS.value
-    QUANTIZER = golden.Error.QUANTIZER.value
-    MISSING_TABLE = golden.Error.MISSING_TABLE.value
-    RESTART = golden.Error.RESTART.value
+ErrorCode = field_enum("ErrorCode", golden.Error, 4, __name__)
 
 
 class _State(enum.Enum, shape=4):
@@ -97,14 +68,14 @@ def byte_layout() -> data.StructLayout:
 
 
 def event_layout() -> data.StructLayout:
-    """The ``o`` payload: one event (:func:`golden.markers.payload`)."""
+    """The ``o`` payload: one event (:func:`golden.blocks.markers.payload`)."""
     return data.StructLayout({
         "kind": EventKind, "tclass": 1, "table": 2, "index": 16, "value": 16,
     })
 
 
 class MarkerParser(wiring.Component):
-    """Parses a JPEG file into events, exactly :func:`golden.markers.parse`.
+    """Parses a JPEG file into events, exactly :func:`golden.blocks.markers.parse`.
 
     Parameters
     ----------
@@ -337,7 +308,7 @@ class MarkerParser(wiring.Component):
                             dh_phase.eq(_DhtPhase.BITS),
                         ]
                     with m.Elif(dh_phase == _DhtPhase.BITS):
-                        # Canonical codes (golden.huffman): code += BITS[i]
+                        # Canonical codes (golden.jpeg.huffman): code += BITS[i]
                         # must stay below 2**(i+1), then doubles.
                         total = dh_total + b
                         code = dh_code + b

@@ -1,7 +1,7 @@
 """Weight-matrix remap unit: coded (block-order) coordinates in, original coordinates out.
 
-The reference model is :class:`golden.remap.RemapParams` (the formulas are in the
-docstring of :mod:`golden.remap`); :class:`golden.remap.RemapShape` sizes the hardware
+The reference model is :class:`golden.blocks.remap.RemapParams` (the formulas are in the
+docstring of :mod:`golden.blocks.remap`); :class:`golden.blocks.remap.RemapShape` sizes the hardware
 and gives its run-time configuration.
 """
 
@@ -10,10 +10,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.errors import CimcodecError
-from golden.remap import RemapShape
-
-from .lfsr import ControlWordGenerator, config_layout, word_layout
+from cimcodec.golden.blocks.remap import RemapShape
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.hw.lfsr import ControlWordGenerator, config_layout, word_layout
 
 
 def remap_config_layout(shape: RemapShape) -> data.StructLayout:
@@ -47,7 +46,7 @@ def _scramble(m, x, word, last, width, name):
     """Decoder-direction scramble of address ``x`` by control word ``word`` (already
     masked to the address width) in a grid whose last index is ``last``:
     ``t = x ^ (w & 7)``, ``g = mix(w >> 3, t & 7)``, then the conditional swap of the
-    block address by ``g`` (see :mod:`golden.remap`)."""
+    block address by ``g`` (see :mod:`golden.blocks.remap`)."""
     t = Signal(width, name=f"{name}_t")
     m.d.comb += t.eq(x ^ word[:3])
     high = word[3:]
@@ -199,7 +198,7 @@ class RemapUnit(wiring.Component):
 
 class RemapEngine(wiring.Component):
     """Control-word generator feeding a remap unit: the remap datapath as the
-    decompressor uses it, configured from :class:`golden.remap.RemapParams`.
+    decompressor uses it, configured from :class:`golden.blocks.remap.RemapParams`.
 
     Attributes
     ----------

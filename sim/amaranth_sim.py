@@ -9,7 +9,7 @@ import random
 
 from amaranth.sim import Simulator
 
-from .payload import to_python
+from cimcodec.tb.payload import to_python
 
 
 def run_streams(component, inputs, outputs, *, setup=(), stall_seed=None,

@@ -18,34 +18,15 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-from . import tools
-from .verilog import ROOT, build_dir, elaborate, locked, verilog_key
+from cimcodec.sim import tools
+from cimcodec.sim.verilog import build_dir, elaborate, locked, verilog_key
+from cimcodec.tb import Bench
 
 
 class RtlMismatch(AssertionError):
     """The RTL disagreed with the golden model, timed out, or the simulator failed."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Bench:
-    """A hardware block and its cocotb testbench.
-
-    Attributes
-    ----------
-    name : str
-        Top module name (and Verilog file stem).
-    factory : callable
-        ``factory(shape) -> wiring.Component``.
-    test_module : str
-        The cocotb module, e.g. ``"tb.test_lfsr"``.
-    """
-
-    name: str
-    factory: Callable
-    test_module: str
 
 
 def _build(bench: Bench, shape, sim: str, waves: bool):
@@ -92,7 +73,6 @@ def run_jobs(bench: Bench, shape, jobs: list, sim: str, *, waves: bool | None = 
     env = {
         "CIMCODEC_VECTORS": str(vectors),
         "CIMCODEC_RESULTS": str(results),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     failed = None
     try:

@@ -31,7 +31,7 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .verilog import build_dir, elaborate, verilog_key
+from cimcodec.sim.verilog import build_dir, elaborate, verilog_key
 
 
 class SynthHarness(wiring.Component):
@@ -78,7 +78,7 @@ def _tool(name: str) -> str:
     which = shutil.which(name)
     if which:
         return which
-    from .tools import ToolError
+    from cimcodec.sim.tools import ToolError
     raise ToolError(f"{name} is not installed: run 'make synth' (it installs the "
                     "'synth' extra) or 'pip install -e .[synth]'.")
 

@@ -16,22 +16,24 @@ import ast
 import dataclasses
 import fcntl
 import hashlib
-import os
+import importlib
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
 import amaranth
 
-from . import tools
+import cimcodec
+from cimcodec.sim import tools
 
-ROOT = Path(__file__).resolve().parent.parent
-_SOURCE_PACKAGES = ("hw", "golden", "tb")
+#: The packages whose sources a design's key covers.
+SOURCE_PACKAGES = ("cimcodec.hw", "cimcodec.golden", "cimcodec.tb")
 
 
 def build_dir() -> Path:
-    """Where generated files go: ``$CIMCODEC_BUILD`` or ``build/`` at the top level."""
-    return Path(os.environ.get("CIMCODEC_BUILD", ROOT / "build")).resolve()
+    """Where generated files go: :func:`cimcodec.home` (``$CIMCODEC_HOME``, or the
+    platform cache directory)."""
+    return cimcodec.home()
 
 
 def _params_text(params) -> str:
@@ -40,14 +42,20 @@ def _params_text(params) -> str:
     return repr(params)
 
 
-def _module_file(module: str) -> Path | None:
+def package_dirs() -> dict:
+    """``{package: directory}`` of :data:`SOURCE_PACKAGES`, wherever they are installed."""
+    return {name: Path(importlib.import_module(name).__path__[0]) for name in SOURCE_PACKAGES}
+
+
+def _module_file(module: str, packages: dict) -> Path | None:
     """The source file of ``module`` if it is in one of the packages scanned."""
-    parts = module.split(".")
-    if parts[0] not in _SOURCE_PACKAGES:
-        return None
-    for path in (ROOT.joinpath(*parts).with_suffix(".py"), ROOT.joinpath(*parts, "__init__.py")):
-        if path.is_file():
-            return path
+    for package, where in packages.items():
+        if module == package or module.startswith(package + "."):
+            parts = module[len(package):].split(".")[1:]
+            for path in (where.joinpath(*parts).with_suffix(".py") if parts else None,
+                         where.joinpath(*parts, "__init__.py")):
+                if path is not None and path.is_file():
+                    return path
     return None
 
 
@@ -70,22 +78,30 @@ def _imported(path: Path, module: str) -> set:
     return names
 
 
-def source_files(module: str | None) -> list:
-    """The files ``module`` depends on: its own and those of every module of the scanned
-    packages it imports, transitively, with their packages' ``__init__``; every file of
-    those packages when ``module`` is not in one of them (or is ``None``)."""
-    if module is None or _module_file(module) is None:
-        return sorted(p for package in _SOURCE_PACKAGES for p in (ROOT / package).glob("*.py"))
-    seen, todo = set(), [module]
+def source_files(module: str | None) -> dict:
+    """``{module name: file}`` of what ``module`` depends on: its own file and those of
+    every module of the scanned packages it imports, transitively, with their packages'
+    ``__init__``; every file of those packages when ``module`` is not in one of them (or
+    is ``None``)."""
+    packages = package_dirs()
+    if module is None or _module_file(module, packages) is None:
+        out = {}
+        for package, where in packages.items():
+            for path in where.rglob("*.py"):
+                parts = path.relative_to(where).with_suffix("").parts
+                name = ".".join((package, *parts))
+                out[name.removesuffix(".__init__")] = path
+        return dict(sorted(out.items()))
+    seen, todo = {}, [module]
     while todo:
         name = todo.pop()
-        path = _module_file(name)
-        if path is None or path in seen:
+        path = _module_file(name, packages)
+        if path is None or name in seen:
             continue
-        seen.add(path)
+        seen[name] = path
         todo.extend(_imported(path, name))
         todo.append(name.rpartition(".")[0])
-    return sorted(seen)
+    return dict(sorted(seen.items()))
 
 
 def design_key(name: str, params, factory=None) -> str:
@@ -93,8 +109,8 @@ def design_key(name: str, params, factory=None) -> str:
     (every scanned module's source when ``factory`` is not given)."""
     h = hashlib.sha256()
     h.update(f"{name}\0{_params_text(params)}\0{amaranth.__version__}\0".encode())
-    for path in source_files(getattr(factory, "__module__", None)):
-        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    for name, path in source_files(getattr(factory, "__module__", None)).items():
+        h.update(name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -35,7 +35,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, with_timeout
 
-from sim.payload import pack, unpack
+from cimcodec.tb.payload import pack, unpack
 
 
 def never_pause():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.tools import SIMULATORS
+from cimcodec.sim.tools import SIMULATORS
 
 
 @pytest.fixture(params=SIMULATORS)

@@ -1,0 +1,74 @@
+"""cimcodec: compressed-weight compute-in-memory toolkit.
+
+The public Python API is this module; everything else is in the subpackages, by concern:
+
+* :mod:`cimcodec.hw` -- the Amaranth hardware blocks;
+* :mod:`cimcodec.golden` -- their bit-exact reference models (``golden.blocks``), the JPEG
+  codec (``golden.jpeg.reference``), the weight codec (``golden.codec.pipeline``) and the ML side
+  (``golden.ml``);
+* :mod:`cimcodec.tb` -- the cocotb benches;
+* :mod:`cimcodec.sim` -- Verilog, simulators, FPGA tools and the command line.
+
+One tensor::
+
+    import cimcodec
+    data = cimcodec.compress(weights, quality=75, clusters=16)   # bytes: a baseline JPEG
+    weights2 = cimcodec.decompress(data)                         # float32, same shape
+
+Generated files (Verilog, simulator builds, trained-model caches) go to
+:func:`cimcodec.home`: ``$CIMCODEC_HOME`` if set, otherwise the platform cache directory
+(``$XDG_CACHE_HOME/cimcodec``, by default ``~/.cache/cimcodec``); never into the
+installed package.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cimcodec.golden.errors import CimcodecError
+
+__version__ = "0.2.0"
+__all__ = ["CimcodecError", "compress", "decompress", "home"]
+
+
+def home() -> Path:
+    """The directory for generated files and caches (module docstring)."""
+    if os.environ.get("CIMCODEC_HOME"):
+        return Path(os.environ["CIMCODEC_HOME"]).expanduser().resolve()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return (Path(cache) / "cimcodec").resolve()
+
+
+def compress(tensor, **settings) -> bytes:
+    """Compress one weight tensor into a container file (a baseline JPEG with the
+    codec's metadata in APP11).
+
+    Parameters
+    ----------
+    tensor : array-like or torch.Tensor
+        Floating point (float16, bfloat16, float32, float64) weights, or an int8 tensor
+        that is already quantized (stored exactly). Any number of dimensions >= 1; an
+        N-D tensor is coded as ``shape[0] x prod(shape[1:])``.
+    **settings
+        The fields of :class:`cimcodec.golden.codec.pipeline.Settings`: ``quality``
+        (1..100, default 90), ``clusters`` (0 or 1..256), ``remap`` (``none``, ``full``,
+        ``split``, ``progressive``, ``auto``), ``per_channel``, ``symmetric``, ``budget``.
+
+    Raises
+    ------
+    CimcodecError
+        A bad setting or a tensor the codec cannot store (one sentence).
+    """
+    from cimcodec.golden.codec import pipeline
+
+    return pipeline.compress_matrix(pipeline.as_array(tensor),
+                                    pipeline.Settings(**settings)).data
+
+
+def decompress(data: bytes, *, integer: bool = False):
+    """The tensor in a container file: float32 in its original shape (``integer``: the
+    int8 weights before dequantization)."""
+    from cimcodec.golden.codec import pipeline
+
+    return pipeline.decompress_matrix(data, integer=integer)

@@ -1,0 +1,147 @@
+"""Stream-level reference of :class:`hw.huffman.HuffmanDecoder`: the entropy-coded bits of
+a scan split into Huffman symbols, each with the raw bits that follow it.
+
+:mod:`golden.jpeg.huffman` defines the tables and the lookup of one code (Annex F.2.2.3);
+this module fixes what the hardware emits for a whole scan, so the two can be compared
+symbol for symbol. :func:`golden.jpeg.reference.decode_full` reads the same bits the same way
+(the tests check that the coefficients rebuilt from these symbols are its own).
+
+Symbols (:func:`scan_symbols`)
+------------------------------
+Each restart interval is read MSB first from its first bit, starting a new block. The
+block grammar (T.81 F.2.2) chooses the table: the first symbol of a block is a DC
+category ``t`` decoded with the DC table, the next ones are ``RS`` bytes decoded with
+the AC table. Every symbol is followed by ``size = symbol & 15`` raw bits, ``extra``
+(``RECEIVE(size)``, MSB first): for a DC category ``size = t`` (categories are 0..11),
+for an AC symbol ``size = S``. A block ends (``last``) at EOB (``RS = 0x00``) or when
+the coefficient index, 1 after the DC symbol and advanced by ``R + 1`` for every AC
+symbol (16 for ``ZRL = 0xF0``), reaches 64; the next symbol is then a DC category.
+
+Decoding stops in an interval when its remaining bits hold no complete symbol with its
+extra bits (its padding: fewer than 8 one bits, never a code because no table uses an
+all-ones code word). When 16 or more bits remain and no code of 16 bits or fewer
+matches, the code is not in its table: decoding stops for good and ``error`` is set.
+
+Invalid categories (DC above 11, AC ``S`` above 10, undefined ``(R, 0)``) are emitted
+as they are; rejecting them is the coefficient decoder's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.huffman import MAX_CODE_LENGTH, HuffmanTable
+from cimcodec.golden.jpeg.reference import SOS, _read_entropy, decode_full
+
+#: Coefficients per block; a block ends when the coefficient index reaches it.
+BLOCK_SIZE = 64
+
+
+@dataclass(frozen=True)
+class ScanSymbol:
+    """One decoded symbol: the byte, its ``size`` extra bits ``extra``, whether it was
+    decoded with the DC table (``dc``) and whether it ends its block (``last``)."""
+
+    symbol: int
+    extra: int
+    size: int
+    dc: bool
+    last: bool
+
+
+def scan_symbols(intervals, dc_table: HuffmanTable, ac_table: HuffmanTable
+                 ) -> tuple[list[ScanSymbol], bool]:
+    """Symbols of the un-stuffed restart intervals ``intervals`` (a list of bytes), and
+    whether decoding stopped at a code absent from its table (module docstring)."""
+    for table in (dc_table, ac_table):
+        if not isinstance(table, HuffmanTable):
+            raise CimcodecError(f"A Huffman table must be a HuffmanTable, not {table!r}.")
+    decoders = {True: dc_table.decoder(), False: ac_table.decoder()}
+    out = []
+    for segment in intervals:
+        value, nbits = int.from_bytes(bytes(segment), "big"), 8 * len(segment)
+        pos, dc, index = 0, True, 0
+        while True:
+            remaining = nbits - pos
+            rest = value & ((1 << remaining) - 1)
+            if remaining >= MAX_CODE_LENGTH:
+                window = rest >> (remaining - MAX_CODE_LENGTH)
+            else:
+                pad = MAX_CODE_LENGTH - remaining
+                window = (rest << pad) | ((1 << pad) - 1)
+            found = decoders[dc].lookup(window)
+            if found is None:
+                if remaining >= MAX_CODE_LENGTH:
+                    return out, True
+                break
+            symbol, length = found
+            size = symbol & 15
+            if length + size > remaining:
+                break
+            extra = (rest >> (remaining - length - size)) & ((1 << size) - 1)
+            pos += length + size
+            was_dc = dc
+            if dc:
+                last, dc, index = False, False, 1
+            else:
+                index += (symbol >> 4) + 1
+                last = symbol == 0x00 or index >= BLOCK_SIZE
+                dc = last
+            out.append(ScanSymbol(symbol, extra, size, was_dc, last))
+    return out, False
+
+
+def jpeg_scan(data: bytes) -> tuple[HuffmanTable, HuffmanTable, list[bytes]]:
+    """The DC table, the AC table and the un-stuffed restart intervals of the scan of a
+    baseline JPEG file that :func:`golden.jpeg.reference.decode_full` accepts."""
+    decoded = decode_full(data)
+    pos = 2
+    while True:
+        while data[pos] == 0xFF:
+            pos += 1
+        marker, length = data[pos], int.from_bytes(data[pos + 1:pos + 3], "big")
+        pos += 1 + length
+        if marker == SOS:
+            break
+    intervals, _, _ = _read_entropy(data, pos)
+    return decoded.dc_table, decoded.ac_table, intervals
+
+
+#: Widest extra-bit field: ``size = symbol & 15``.
+MAX_EXTRA = 15
+#: Most bits one symbol takes: a 16-bit code and 15 extra bits.
+MAX_SYMBOL_BITS = MAX_CODE_LENGTH + MAX_EXTRA
+
+
+@dataclass(frozen=True)
+class HuffmanShape:
+    """Elaboration-time sizes of :class:`HuffmanDecoder`.
+
+    Attributes
+    ----------
+    tables : int
+        Table slots, 2..4 (baseline JPEG: two DC and two AC tables at most; one scan of
+        one component uses one of each).
+    chunk_bits : int
+        Width of the ``bits`` input, 1..32 bits per transfer.
+    reserve_bits : int
+        The bit buffer takes a chunk whenever it holds at most this many bits, so it is
+        ``reserve_bits + chunk_bits`` wide; 31..64. With 64 and full 32-bit chunks every
+        clock it never runs dry (a symbol takes at most 31 bits). The decompressor,
+        whose entropy bytes arrive at one per clock, uses 32: its buffer is 40 bits.
+    """
+
+    tables: int = 2
+    chunk_bits: int = 32
+    reserve_bits: int = 64
+
+    def __post_init__(self):
+        for name, low, top in (("tables", 2, 4), ("chunk_bits", 1, 32),
+                               ("reserve_bits", MAX_SYMBOL_BITS, 64)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+                raise CimcodecError(
+                    f"Huffman decoder {name.replace('_', ' ')} must be an integer "
+                    f"{low}..{top}, not {value!r}."
+                )

@@ -1,0 +1,186 @@
+"""What every ``cimcodec`` command shares: the argument parser, argument types, file
+loaders and the atomic output writer. Command modules import this and the library,
+never each other.
+
+Every error a user can cause ends as one sentence (:class:`CimcodecError`) that
+:func:`cimcodec.sim.cli.main` prints as ``cimcodec: error: ...`` with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.sim.tools import SIMULATORS
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (the usage is in ``--help``)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def integer(text: str) -> int:
+    """Decimal or 0x-prefixed integer."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def positive(text: str) -> int:
+    """An integer of at least 1."""
+    value = integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def integers(text: str) -> tuple[int, ...]:
+    """Comma-separated integers."""
+    return tuple(integer(t) for t in text.split(",") if t.strip())
+
+
+def choices(allowed) -> callable:
+    """Comma-separated words, each one of ``allowed``."""
+    def parse(text: str) -> tuple[str, ...]:
+        out = tuple(t.strip() for t in text.split(",") if t.strip())
+        bad = [t for t in out if t not in allowed]
+        if bad or not out:
+            raise argparse.ArgumentTypeError(
+                f"{bad[0] if bad else text!r} is not one of {', '.join(allowed)}")
+        return out
+    return parse
+
+
+def simulator_option(p, default="verilator") -> None:
+    p.add_argument("--sim", choices=SIMULATORS, default=default,
+                   help=f"simulator (default {default})")
+
+
+def existing_file(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise CimcodecError(f"{path} does not exist or is not a file.")
+    return p
+
+
+def read_bytes(path: str) -> bytes:
+    return existing_file(path).read_bytes()
+
+
+def load_array(path: str) -> np.ndarray:
+    """A ``.npy`` array (no pickles)."""
+    p = existing_file(path)
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise CimcodecError(f"{path} is not a readable .npy array file.") from None
+
+
+def load_torch(path: str):
+    """What a ``.pt`` file holds, loaded with ``weights_only`` (tensors, dicts, lists and
+    numbers; a pickled module is refused with a sentence saying what to save)."""
+    import pickle
+
+    import torch
+
+    p = existing_file(path)
+    try:
+        return torch.load(p, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:
+        raise CimcodecError(
+            f"{path} holds pickled Python objects (a whole nn.Module?); save the weights "
+            "instead with torch.save(model.state_dict(), PATH).") from None
+    except Exception:
+        raise CimcodecError(f"{path} is not a readable torch file.") from None
+
+
+def load_tensor(path: str, layer: str | None):
+    """``(tensor, name)``: one weight tensor from a ``.npy`` file, or from a ``.pt`` file
+    holding a tensor or a state dict (``layer`` names the entry; without it the state
+    dict must hold exactly one 2-D tensor). Torch tensors come back as they are (their
+    dtype, bfloat16 included, is the library's to check)."""
+    import torch
+
+    p = Path(path)
+    if p.suffix == ".npy":
+        if layer is not None:
+            raise CimcodecError("--layer applies only to .pt state dicts.")
+        return load_array(path), p.stem
+    if p.suffix != ".pt":
+        existing_file(path)
+        raise CimcodecError(f"{path} must be a .npy array or a .pt torch file.")
+    obj = load_torch(path)
+    if isinstance(obj, torch.Tensor):
+        return obj, p.stem
+    state = state_dict_of(obj, path)
+    if layer is None:
+        names = [n for n, t in state.items() if t.ndim == 2]
+        if len(names) != 1:
+            raise CimcodecError(f"{path} holds {len(names)} 2-D tensors; name one with --layer.")
+        layer = names[0]
+    if layer not in state:
+        raise CimcodecError(f"{path} has no tensor named {layer!r}; it has "
+                            f"{', '.join(map(str, state))}.")
+    return state[layer], layer
+
+
+def state_dict_of(obj, path: str) -> dict:
+    """The state dict in a loaded ``.pt`` object: the object itself, or the entry
+    ``state_dict`` / ``model`` of a checkpoint dict."""
+    import torch
+
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise CimcodecError(f"{path} holds neither a tensor nor a state dict of tensors.")
+    return obj
+
+
+@contextmanager
+def atomic_output(path: str):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only when the block
+    ends without an exception, so a failure leaves no half-written file."""
+    target = Path(path)
+    if target.is_dir():
+        raise CimcodecError(f"{path} is a directory, not a file name.")
+    if not target.parent.is_dir():
+        raise CimcodecError(f"The directory of {path} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".tmp",
+                               dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_array(path: str, array: np.ndarray) -> None:
+    """``np.save`` to exactly ``path`` (no ``.npy`` appended), atomically."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def warn(message: str) -> None:
+    """One line on standard error that does not stop the command."""
+    print(f"cimcodec: warning: {message}", file=sys.stderr)

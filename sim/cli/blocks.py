@@ -1,0 +1,103 @@
+"""``cimcodec verilog / synth``: every top hardware block as Verilog, and its FPGA
+figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cimcodec.sim.cli import args as cli
+
+BLOCKS = ("lfsr", "remap", "markers", "huffman", "coef", "idct", "decompressor", "jpeg", "cim")
+
+
+def blocks(args) -> dict:
+    """name -> (component factory, elaboration parameters) of the top blocks chosen."""
+    from cimcodec.golden.blocks.cim import CimParams
+    from cimcodec.golden.blocks.coef import CoefShape
+    from cimcodec.golden.blocks.decompressor import HUFFMAN_SHAPE, DecompressorShape
+    from cimcodec.golden.blocks.idct import IdctShape
+    from cimcodec.golden.blocks.lfsr import GeneratorShape
+    from cimcodec.golden.blocks.markers import MarkerShape
+    from cimcodec.golden.blocks.remap import RemapShape
+    from cimcodec.hw.cim import CimArray
+    from cimcodec.hw.coef import CoefDecoder
+    from cimcodec.hw.decompressor import Decompressor
+    from cimcodec.hw.huffman import HuffmanDecoder
+    from cimcodec.hw.idct import Idct
+    from cimcodec.hw.lfsr import ControlWordGenerator
+    from cimcodec.hw.markers import MarkerParser
+    from cimcodec.hw.remap import RemapEngine
+
+    table = {"lfsr": (ControlWordGenerator, GeneratorShape()),
+             "remap": (RemapEngine, RemapShape()),
+             "markers": (MarkerParser, MarkerShape()),
+             "huffman": (HuffmanDecoder, HUFFMAN_SHAPE),
+             "coef": (CoefDecoder, CoefShape()),
+             "idct": (Idct, IdctShape()),
+             "decompressor": (Decompressor, DecompressorShape()),
+             # The decompressor without the container hardware: a plain baseline JPEG
+             # decoder, the counterpart of core_jpeg in docs/results.md.
+             "jpeg": (Decompressor, DecompressorShape(container=False)),
+             "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits))}
+    return {name: table[name] for name in (args.block or BLOCKS)}
+
+
+def cmd_verilog(args) -> int:
+    """Write one Verilog file per top block and lint each with Verilator."""
+    from cimcodec.sim.verilog import elaborate, lint
+
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, (factory, params) in blocks(args).items():
+        target = out_dir / f"{name}.v"
+        cli.write_bytes(str(target), elaborate(name, factory, params).read_bytes())
+        lint(target, name)
+        print(f"{target}: {params} (verilator --lint-only: clean)")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    """Synthesise the blocks for ECP5-85k and iCE40 and print a table."""
+    from tqdm import tqdm
+
+    from cimcodec.sim.synth import ECP5_COLUMNS, ICE40_COLUMNS, ice40_ffs, synthesize
+
+    results = []
+    for name, (factory, params) in tqdm(blocks(args).items(), desc="synthesis",
+                                        unit="block"):
+        results.append(synthesize(name, factory, params, pnr=not args.no_pnr))
+    head = ["block", *ECP5_COLUMNS, "Fmax MHz", "|", *ICE40_COLUMNS, "SB_DFF*"]
+    print(" ".join(f"{h:>10}" for h in head))
+    for r in results:
+        ecp5, ice40 = r["ecp5_cells"], r["ice40_cells"]
+        row = [r["block"], *(ecp5.get(c, 0) for c in ECP5_COLUMNS),
+               r["fmax_mhz"] if r["fmax_mhz"] is not None else "-", "|",
+               *(ice40.get(c, 0) for c in ICE40_COLUMNS), ice40_ffs(ice40)]
+        print(" ".join(f"{v!s:>10}" for v in row))
+    for r in results:
+        print(f"{r['block']}: {r['params']}")
+    return 0
+
+
+def _block_options(p) -> None:
+    p.add_argument("--block", action="append", choices=BLOCKS,
+                   help="a top block (repeatable; default all)")
+    p.add_argument("--cim-rows", type=cli.positive, default=64,
+                   help="CIM array rows (default 64)")
+    p.add_argument("--cim-cols", type=cli.positive, default=16,
+                   help="CIM array columns (default 16)")
+    p.add_argument("--cim-adc-bits", type=cli.positive, default=5,
+                   help="CIM ADC bits (default 5)")
+
+
+def register(sub) -> None:
+    v = sub.add_parser("verilog", help="write <dir>/<block>.v for every block and lint each")
+    v.add_argument("-o", "--output", default="build/verilog",
+                   help="output directory (default build/verilog)")
+    _block_options(v)
+    v.set_defaults(func=cmd_verilog)
+
+    s = sub.add_parser("synth", help="ECP5-85k / iCE40 cell counts and ECP5 Fmax")
+    s.add_argument("--no-pnr", action="store_true", help="cell counts only, no place & route")
+    _block_options(s)
+    s.set_defaults(func=cmd_synth)

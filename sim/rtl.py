@@ -1,0 +1,71 @@
+"""The RTL as plain functions: each builds its block (cached), runs the cocotb bench on
+a simulator and returns what the hardware produced, as the golden function would. Every
+output is compared with the golden model inside the simulation; a difference raises
+:class:`cimcodec.sim.cocotb_run.RtlMismatch`.
+
+* :func:`rtl_decode`: a file through :class:`cimcodec.hw.decompressor.Decompressor`. The
+  hardware gets nothing but the file's bytes: it parses the JPEG and the container's
+  APP11 metadata (matrix size, remap, snap table), checks the CRC-32 of the
+  entropy-coded data, decodes it, runs the islow IDCT, applies the codebook snap table
+  and undoes the remap, streaming ``(row, col, sample)`` in original matrix order. One
+  step runs in software after it, by design: the 8-bit samples (or codebook indices)
+  are dequantized to float exactly as
+  :func:`cimcodec.golden.codec.pipeline.decompress_matrix` does.
+* :func:`rtl_mac`: ``Y = X @ W`` through :class:`cimcodec.hw.cim.CimArray`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cimcodec.golden.blocks import decompressor as gd
+from cimcodec.golden.codec import container
+from cimcodec.golden.codec.pipeline import weights_from_samples
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.fast import decode_full
+from cimcodec.sim.cocotb_run import run_jobs
+from cimcodec.tb import cim as tb_cim
+from cimcodec.tb import decompressor as tb_decompressor
+
+
+def rtl_decode(data: bytes, *, raw: bool, sim: str, shape=None, integer: bool = False):
+    """``(array, stats)``: the decoded file from the RTL, as ``decompress`` would give it
+    (``raw``: the 8-bit samples of any baseline grayscale JPEG)."""
+    shape = shape or gd.DecompressorShape()
+    job = tb_decompressor.job(data, shape, raw=raw)
+    result = run_jobs(tb_decompressor.BENCH, shape, [job], sim)[0]
+    items = result["outputs"]["o"]
+    end = items[-1]
+    if end["error"]:
+        name = gd.Error(end["code"]).name if end["code"] in gd.Error._value2member_map_ \
+            else str(end["code"])
+        raise CimcodecError(f"The RTL decoder stopped with error {name} on this file.")
+    samples = [(o["row"], o["col"], o["sample"]) for o in items[:-1]]
+    # Whole file: clocks from reset to the status event. Sample phase: from the first
+    # weight to the status event, the rate once the headers are read.
+    phase = result["clocks"] - result["first_clock"]
+    stats = {"sim": sim, "clocks": result["clocks"], "weights": len(samples),
+             "file_bytes": len(data),
+             "clocks_per_weight": round(result["clocks"] / max(1, len(samples)), 4),
+             "sample_phase_clocks": phase,
+             "sample_phase_clocks_per_weight": round(phase / max(1, len(samples)), 4)}
+    if raw:
+        frame = decode_full(data).samples.shape
+        out = np.zeros(frame, np.uint8)
+        for r, c, s in samples:
+            out[r, c] = s
+        return out, stats
+    # Dequantization (software): the header gives the scales and the codebook.
+    header = container.read_header(data)
+    u = np.zeros((header.rows, header.cols), np.uint8)
+    for r, c, s in samples:
+        u[r, c] = s
+    return weights_from_samples(header, u, integer=integer, snapped=True), stats
+
+
+def rtl_mac(params, weights, acts, sim: str):
+    """``Y`` from the RTL array and the run's clock counts (the golden model checks
+    every result inside the simulation; a difference raises ``RtlMismatch``)."""
+    result = run_jobs(tb_cim.BENCH, params, tb_cim.jobs(params, [[(weights, acts)]]), sim)[0]
+    return np.array(result["outputs"]["o"], dtype=np.int64).reshape(len(acts), params.cols), \
+        result

@@ -1,0 +1,546 @@
+"""The RTL decompressor against the golden stream (:mod:`golden.blocks.decompressor`), itself
+checked against Pillow, the golden JPEG decoder and the golden codec: Pillow and golden
+encoder files in RAW mode, container files with each remap scheme and the snap table,
+corrupt files, stalls, throughput, on both cocotb simulators."""
+
+import io
+import zlib
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+from PIL import Image
+
+from cimcodec.golden.blocks import appmeta, crc, markers
+from cimcodec.golden.blocks import decompressor as gd
+from cimcodec.golden.blocks.lfsr import Kind
+from cimcodec.golden.blocks.remap import RemapParams
+from cimcodec.golden.codec import container, search
+from cimcodec.golden.codec import pipeline as codec
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.reference import decode, encode
+from cimcodec.hw.appmeta import AppMeta
+from cimcodec.hw.decompressor import Decompressor
+from cimcodec.sim.cocotb_run import run_jobs
+from cimcodec.sim.verilog import elaborate, lint
+from cimcodec.tb import decompressor as tb
+from cimcodec.tb.decompressor import BENCH
+
+SHAPE = gd.DecompressorShape(max_rows=256, max_cols=256)
+
+
+def _image(seed, size=(24, 40)):
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.normal(128, 40, size), 0, 255).astype(np.uint8)
+
+
+def _pillow(seed, quality, *, restart=0, optimize=False, size=(24, 40)):
+    buf = io.BytesIO()
+    options = {"restart_marker_blocks": restart} if restart else {}
+    Image.fromarray(_image(seed, size)).save(buf, "JPEG", quality=quality,
+                                              optimize=optimize, **options)
+    return buf.getvalue()
+
+
+def _container(seed, remap, clusters, quality, size=(21, 37)):
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(0, 1, size).astype(np.float32)
+    return codec.compress_matrix(weights, remap=remap, clusters=clusters, quality=quality,
+                                 budget=2).data
+
+
+def _rebuilt(data, remap=None, restart_interval=0):
+    """The container ``data`` with its matrix coded under the remap ``remap`` (default:
+    its own) and with ``restart_interval`` blocks per restart interval."""
+    header = container.read_header(data)
+    remap = remap or header.remap
+    u = search.fast_unremap(header.remap, codec.decode_samples(data))
+    new = container.Header(header.shape, header.quant, remap, header.levels,
+                           header.centroids, header.snap)
+    return container.write(search.fast_remap(remap, u), new, quality=80,
+                           restart_interval=restart_interval)
+
+
+RAW_FILES = {
+    "pil5": _pillow(1, 5),
+    "pil75-opt-ri3": _pillow(2, 75, restart=3, optimize=True),
+    "pil100-ri1": _pillow(3, 100, restart=1),
+    "enc50-13x21": encode(_image(4, (13, 21)), quality=50),
+    "enc90-ri2-17x9": encode(_image(5, (17, 9)), quality=90, restart_interval=2),
+}
+CONTAINERS = {
+    "none-snap": _container(6, "none", 8, 90),
+    "full": _container(7, "full", 0, 75),
+    "split-snap": _container(8, "split", 16, 90),
+    "progressive": _container(9, "progressive", 4, 50, size=(9, 30)),
+}
+CONTAINERS["progressive-galois-stage3"] = _rebuilt(
+    CONTAINERS["progressive"], RemapParams(9, 30, "progressive", (5,), Kind.GALOIS, 3))
+CONTAINERS["split-galois-snap"] = _rebuilt(
+    CONTAINERS["split-snap"], RemapParams(21, 37, "split", (3, 2), Kind.GALOIS))
+# Restart intervals (the codec writes them only for matrices of 16384 blocks or more).
+CONTAINERS["split-snap-ri2"] = _rebuilt(CONTAINERS["split-snap"], restart_interval=2)
+CONTAINERS["progressive-ri1"] = _rebuilt(CONTAINERS["progressive"], restart_interval=1)
+
+
+def _samples(result):
+    return [(p["row"], p["col"], p["sample"]) for p in result["outputs"]["o"][:-1]]
+
+
+def _assert_pillows(data, result, label):
+    """Every pixel of the JPEG ``data``, as Pillow decodes it, came out at its place."""
+    image = np.asarray(Image.open(io.BytesIO(data)))
+    rows, cols, values = np.array(_samples(result)).T
+    assert len(values) == image.size, label
+    np.testing.assert_array_equal(values, image[rows, cols], err_msg=str(label))
+
+
+@pytest.mark.parametrize("name", sorted(RAW_FILES))
+def test_golden_raw_stream_is_pillow_in_block_order(name):
+    data = RAW_FILES[name]
+    want = gd.expected(data, SHAPE)
+    image = decode(data)
+    assert want.error == gd.Error.NONE and len(want.samples) == image.size
+    pil = np.asarray(Image.open(io.BytesIO(data)))
+    rows, cols, values = np.array(want.samples).T
+    np.testing.assert_array_equal(values, pil[rows, cols])
+    np.testing.assert_array_equal(values, image[rows, cols])
+    # Block order: each 8x8 block's samples together, blocks left to right.
+    blocks = (rows // 8) * 64 + cols // 8
+    assert np.all(np.diff(blocks) >= 0)
+
+
+@pytest.mark.parametrize("name", sorted(CONTAINERS))
+def test_golden_matrix_stream_is_the_codecs_samples(name):
+    data = CONTAINERS[name]
+    want = gd.expected(data, SHAPE)
+    header = container.read_header(data)
+    meta = appmeta.parse(markers.parse(data).events)
+    assert meta.error_event is None and meta.meta.params() == header.remap
+    u = search.fast_unremap(header.remap, codec.decode_samples(data))
+    ref = u if header.snap is None else header.snap[u]
+    rows, cols, values = np.array(want.samples).T
+    assert len(values) == header.rows * header.cols
+    np.testing.assert_array_equal(values, ref[rows, cols])
+
+
+#: Codes of faults found before the entropy-coded data: the parser's, the metadata
+#: reader's, the table and frame checks. A file damaged only there ends with the golden
+#: model's code exactly; damage in the entropy-coded data may be caught first by another
+#: stage than the golden decoder's (``golden.blocks.decompressor``'s docstring), so there only
+#: the flag is certain.
+HEADER_CODES = set(range(1, 11)) | {gd.Error.HUFFMAN_TABLE, gd.Error.TABLE_SLOT,
+                                    gd.Error.FRAME, gd.Error.METADATA}
+
+
+def _corrupt(data, seed):
+    """Damaged copies of the JPEG ``data``: name -> (file, whether every changed byte
+    lies before the entropy-coded data). Truncations (in the scan and in the headers), a
+    scan cut short, a wrong length in each kind of segment the file has, and bit flips
+    (three anywhere, two in the headers, two in the scan)."""
+    layout = container.walk(data)
+    rng = np.random.default_rng(seed)
+
+    def flips(low, high, count):
+        out = bytearray(data)
+        for _ in range(count):
+            out[int(rng.integers(low, high))] ^= 1 << int(rng.integers(8))
+        return bytes(out)
+
+    files = {"truncated": (data[:len(data) // 2], False),
+             "truncated-header": (data[:layout.scan_start - 7], True),
+             "cut-scan": (data[:-40] + data[-2:], False),
+             "flipped": (flips(2, len(data) - 2, 3), False),
+             "flipped-header": (flips(2, layout.scan_start, 2), True),
+             "flipped-scan": (flips(layout.scan_start, layout.scan_end, 2), False)}
+    for marker, name in ((0xC0, "sof"), (0xC4, "dht"), (0xDB, "dqt"), (0xDA, "sos"),
+                         (0xDD, "dri")):
+        k = data.find(bytes((0xFF, marker)))
+        if 0 <= k < layout.scan_start:
+            wrong = bytearray(data)
+            wrong[k + 3] ^= 0x04
+            files[f"{name}-length"] = (bytes(wrong), True)
+    return files
+
+
+def _declared(data):
+    """``rows, cols`` a possibly damaged file declares, as the golden parsers read it:
+    its metadata's matrix, else (a plain JPEG, or damage that made it one) its frame."""
+    events = markers.parse(data, SHAPE.markers).events
+    meta = appmeta.parse(events).meta
+    if meta is not None:
+        return meta.rows, meta.cols
+    size = {e[0]: e[1] for e in events if e[0] in (markers.Kind.HEIGHT, markers.Kind.WIDTH)}
+    return size.get(markers.Kind.HEIGHT, 0), size.get(markers.Kind.WIDTH, 0)
+
+
+def _check_corrupt(name, job, result, in_header, data):
+    """A damaged file ``data``: the flag exactly when the golden model finds an error
+    (and then its code when the damage is in the headers), samples equal to the golden
+    model's when it finds none, never a coordinate outside the matrix the file declares,
+    and without stalls the status event within WATCHDOG + 8 clocks of the last byte
+    taken or sample out."""
+    rows, cols = _declared(data)
+    out = result["outputs"]["o"]
+    assert out and out[-1]["end"] == 1, name
+    if job["expected"] is not None:             # the damage left a valid file
+        assert out == [dict(e, code=0) for e in job["expected"]], name
+    assert out[-1]["error"] == int(job["error"] != 0), name
+    if job["error"]:
+        assert out[-1]["code"] != 0, name
+        if in_header and job["error"] in HEADER_CODES:
+            assert out[-1]["code"] == job["error"], name
+    assert all(p["row"] < rows and p["col"] < cols for p in out[:-1]), name
+    if job["stall_seed"] is None:
+        quiet = result["clocks"] - max(result["last_byte_clock"], result["last_sample_clock"])
+        assert 0 < quiet <= gd.WATCHDOG + 8, (name, quiet)
+
+
+def test_rtl_matches_golden(simulator):
+    jobs, names = [], []
+    for k, (name, data) in enumerate(sorted(RAW_FILES.items())):
+        jobs.append(tb.job(data, SHAPE, stall_seed=None if k % 2 else 10 + k))
+        names.append(name)
+    # Containers: the file's bytes only, the hardware reads the metadata.
+    for k, (name, data) in enumerate(sorted(CONTAINERS.items())):
+        jobs.append(tb.job(data, SHAPE, stall_seed=20 + k if k % 2 else None))
+        names.append(name)
+    # A container in RAW mode: the whole padded coded image.
+    jobs.append(tb.job(CONTAINERS["full"], SHAPE, raw=True, stall_seed=5))
+    names.append("full-raw")
+    # The same file without stalls, for the sample-phase check below.
+    jobs.append(tb.job(RAW_FILES["pil75-opt-ri3"], SHAPE))
+    names.append("pil75-opt-ri3-again")
+    # Output backpressure in runs of up to 300 clocks: every queue fills.
+    for name in ("pil100-ri1", "split-snap-ri2"):
+        data = RAW_FILES.get(name) or CONTAINERS[name]
+        jobs.append(tb.job(data, SHAPE, stall_seed=60 + len(jobs), bursty=True))
+        names.append(f"{name}-bursty")
+    # Damaged Pillow files and containers (with and without restart intervals).
+    bad = {}
+    for source in ("pil75-opt-ri3", "split-snap", "split-snap-ri2"):
+        data = RAW_FILES.get(source) or CONTAINERS[source]
+        for name, (damaged, in_header) in _corrupt(data, len(bad)).items():
+            bad[f"{source}:{name}"] = (damaged, in_header, source)
+    for k, (name, (data, _, _)) in enumerate(sorted(bad.items())):
+        jobs.append(tb.job(data, SHAPE, stall_seed=30 + k if k % 2 else None))
+        names.append(name)
+    # After the corrupt files, a good one decodes (every job starts with a reset).
+    jobs.append(tb.job(RAW_FILES["pil5"], SHAPE))
+    names.append("pil5-after")
+
+    results = run_jobs(BENCH, SHAPE, jobs, simulator)
+    for name, job, result in zip(names, jobs, results, strict=True):
+        if name in bad:
+            data, in_header, _ = bad[name]
+            _check_corrupt(name, job, result, in_header, data)
+            continue
+        out = result["outputs"]["o"]
+        assert job["expected"] is not None and out[-1]["end"] == 1, name
+        assert out == [dict(e, code=0) for e in job["expected"]], name
+    # Some damage of each kind was caught, some in the headers with its exact code.
+    codes = [j["error"] for n, j in zip(names, jobs) if n in bad]
+    assert sum(c != 0 for c in codes) >= len(codes) - 2
+    assert sum(bad[n][1] and j["error"] in HEADER_CODES for n, j in zip(names, jobs)
+               if n in bad) >= 12
+
+    # The samples equal Pillow's at their coordinates; a container in RAW mode is the
+    # whole padded image Pillow decodes.
+    for name, result in zip(names, results):
+        if name in RAW_FILES:
+            _assert_pillows(RAW_FILES[name], result, name)
+    _assert_pillows(CONTAINERS["full"], results[names.index("full-raw")], "full-raw")
+
+    # Throughput. Whole file: the parser's one byte per clock, then one sample per
+    # clock (padding included) plus the pipeline's fill. Sample phase of the files
+    # with under 64 entropy-coded bytes per block: one sample per clock from the
+    # first weight to the last (the 8x8 padding counts: the IDCT makes it too).
+    for k, job in enumerate(jobs):
+        if (job["stall_seed"] is not None or job["expected"] is None
+                or names[k] not in (*RAW_FILES, "pil75-opt-ri3-again")):
+            continue
+        data = bytes(p["data"] for p in job["inputs"][-1][1])
+        height, width = decode(data).shape
+        padded = 64 * -(-height // 8) * -(-width // 8)
+        clocks = results[k]["clocks"]
+        assert clocks <= len(data) + padded + 200, (names[k], clocks)
+        if names[k] in ("pil5", "pil75-opt-ri3-again"):
+            phase = clocks - results[k]["first_clock"]
+            assert phase <= padded, (names[k], phase / padded)
+
+
+PLAIN = gd.DecompressorShape(max_rows=256, max_cols=256, container=False)
+
+
+def test_rtl_plain_jpeg_build(simulator):
+    """The decompressor built without the container hardware: every file decoded as in
+    RAW mode (containers too, the metadata ignored), damaged files caught, on stalls."""
+    files = dict(RAW_FILES)
+    files.update({f"container-{n}": CONTAINERS[n] for n in ("split-snap", "progressive-ri1")})
+    jobs, names = [], []
+    for k, (name, data) in enumerate(sorted(files.items())):
+        jobs.append(tb.job(data, PLAIN, stall_seed=500 + k if k % 2 else None,
+                           bursty=k % 4 == 1))
+        names.append(name)
+        # The same bytes through the full build in RAW mode: the same stream.
+        assert jobs[-1]["expected"] == tb.job(data, SHAPE, raw=True)["expected"], name
+    bad = {n: d for n, (d, _) in _corrupt(RAW_FILES["pil75-opt-ri3"], 9).items()}
+    for k, (name, data) in enumerate(sorted(bad.items())):
+        jobs.append(tb.job(data, PLAIN, stall_seed=520 + k if k % 2 else None))
+        names.append(name)
+    results = run_jobs(BENCH, PLAIN, jobs, simulator)
+    for name, job, result in zip(names, jobs, results, strict=True):
+        if name in bad:
+            _check_corrupt(name, job, result, False, bad[name])
+        else:
+            assert result["outputs"]["o"] == [dict(e, code=0) for e in job["expected"]], name
+            _assert_pillows(files[name], result, name)
+
+
+def _random_damage(data, rng):
+    """``data`` with one random kind of damage: 1..4 bits flipped, a cut, a byte
+    deleted or inserted (every later segment's position and the lengths then lie), or a
+    run of bytes overwritten."""
+    kind = int(rng.integers(5))
+    k = int(rng.integers(2, len(data) - 2))
+    out = bytearray(data)
+    if kind == 0:
+        for _ in range(int(rng.integers(1, 5))):
+            out[int(rng.integers(2, len(data)))] ^= 1 << int(rng.integers(8))
+    elif kind == 1:
+        del out[k:]
+    elif kind == 2:
+        del out[k]
+    elif kind == 3:
+        out.insert(k, int(rng.integers(256)))
+    else:
+        n = int(rng.integers(1, 9))
+        out[k:k + n] = rng.integers(256, size=len(out[k:k + n]), dtype=np.uint8).tobytes()
+    return bytes(out)
+
+
+def test_rtl_survives_random_damage(simulator):
+    """24 randomly damaged files (Pillow files and containers): the error flag exactly
+    when the golden model finds an error, coordinates inside the matrix, the status
+    event in bounded time, and a good file after them."""
+    rng = np.random.default_rng(77)
+    sources = ["pil75-opt-ri3", "pil100-ri1", "split-snap", "split-snap-ri2",
+               "progressive-ri1", "none-snap"]
+    files, names = [], []
+    for n in range(24):
+        source = sources[n % len(sources)]
+        files.append(_random_damage(RAW_FILES.get(source) or CONTAINERS[source], rng))
+        names.append(f"{n}:{source}")
+    jobs = [tb.job(f, SHAPE, stall_seed=300 + k if k % 3 == 0 else None)
+            for k, f in enumerate(files)]
+    jobs.append(tb.job(CONTAINERS["split-snap"], SHAPE))
+    results = run_jobs(BENCH, SHAPE, jobs, simulator)
+    for name, data, job, result in zip(names, files, jobs, results):
+        _check_corrupt(name, job, result, False, data)
+    assert sum(j["error"] != 0 for j in jobs[:-1]) >= 18
+    assert results[-1]["outputs"]["o"] == [dict(e, code=0) for e in jobs[-1]["expected"]]
+
+
+def _quality_sweep():
+    """Pillow baseline grayscale files at every quality 1..100: sizes from 1x1 to 23x23,
+    optimized tables on every third, restart markers on every fourth."""
+    files = []
+    for quality in range(1, 101):
+        rng = np.random.default_rng(quality)
+        size = tuple(int(v) for v in rng.integers(1, 24, 2))
+        files.append(_pillow(100 + quality, quality, size=size, optimize=quality % 3 == 0,
+                             restart=int(rng.integers(1, 4)) if quality % 4 == 0 else 0))
+    return files
+
+
+def test_rtl_matches_pillow_at_every_quality(simulator):
+    files = _quality_sweep()
+    jobs = [tb.job(data, SHAPE, stall_seed=200 + k if k % 5 == 0 else None)
+            for k, data in enumerate(files)]
+    results = run_jobs(BENCH, SHAPE, jobs, simulator)
+    for quality, (data, job, result) in enumerate(zip(files, jobs, results, strict=True), 1):
+        assert result["outputs"]["o"] == [dict(e, code=0) for e in job["expected"]], quality
+        _assert_pillows(data, result, f"quality {quality}")
+
+
+def _stored_crc_end(data):
+    """Index just past the stored CRC: the end of the CIMCODEC APP11 segment."""
+    sig = data.index(b"CIMCODEC\0")
+    return sig - 2 + int.from_bytes(data[sig - 2:sig], "big")
+
+
+def _ecs_flip(data, seed):
+    """One bit flipped in the entropy-coded data, keeping it free of markers."""
+    layout = container.walk(data)
+    rng = np.random.default_rng(seed)
+    out = bytearray(data)
+    while True:
+        k = int(rng.integers(layout.scan_start, layout.scan_end))
+        flipped = out[k] ^ (1 << int(rng.integers(8)))
+        if out[k] != 0xFF and flipped != 0xFF and (k == 0 or out[k - 1] != 0xFF):
+            out[k] = flipped
+            return bytes(out)
+
+
+def test_golden_crc_is_zlibs_over_the_scan():
+    for data in CONTAINERS.values():
+        check = crc.scan_check(data, markers.parse(data, SHAPE.markers).events)
+        layout = container.walk(data)
+        assert check.stored == check.computed == container.read_header(data).crc
+        assert check.computed == zlib.crc32(data[layout.scan_start:layout.scan_end])
+    value = crc.XOR
+    for b in b"cimcodec":
+        value = crc.update(value, b)
+    assert value ^ crc.XOR == zlib.crc32(b"cimcodec")
+
+
+def _metadata_offset(data):
+    """Index of the metadata block's first byte (after signature, index and count)."""
+    return data.index(b"CIMCODEC\0") + 9 + 2
+
+
+def _bad_metadata(data):
+    """Container files whose metadata the hardware rejects, and the expected codes."""
+    m = _metadata_offset(data)
+    end = _stored_crc_end(data)
+    header = container.read_header(data)
+
+    def patched(offset, value):
+        out = bytearray(data)
+        out[offset] = value
+        return bytes(out)
+
+    remap = end - 4 - 4 * len(header.remap.seeds) - 1 - 4 - 2   # the scheme byte
+    return {
+        "version": patched(m, 2),
+        "rows-zero": bytes(data[:m + 4]) + bytes(4) + bytes(data[m + 8:]),
+        "scheme": patched(remap, 7),
+        "seeds": patched(end - 4 - 4 * len(header.remap.seeds) - 1, 3),
+        "chunk-count": patched(m - 1, 2),
+        # One byte fewer: the segment ends inside the CRC-32.
+        "short": bytes(data[:m - 13]) + (int.from_bytes(data[m - 13:m - 11], "big") - 1)
+        .to_bytes(2, "big") + bytes(data[m - 11:end - 1]) + bytes(data[end:]),
+    }
+
+
+def test_golden_metadata_checks_are_the_hardwares():
+    data = CONTAINERS["split-snap"]
+    for name, bad in _bad_metadata(data).items():
+        assert gd.expected(bad, SHAPE).error == gd.Error.METADATA, name
+        with pytest.raises(CimcodecError):
+            container.read_header(bad)
+    # A matrix beyond the hardware's: FRAME.
+    small = gd.DecompressorShape(max_rows=16, max_cols=256)
+    assert gd.expected(data, small).error == gd.Error.FRAME
+
+
+def test_rtl_metadata_reader_builds_the_generator_job():
+    """hw.appmeta.AppMeta (Amaranth simulator) against RemapShape.generator_config."""
+    for name, data in sorted(CONTAINERS.items()):
+        events = markers.parse(data).events
+        header = container.read_header(data)
+        job, snap, error = _run_appmeta(events)
+        assert not error, name
+        assert job == SHAPE.remap.generator_config(header.remap), name
+        assert snap == ([] if header.snap is None else [int(v) for v in header.snap]), name
+    for name, bad in _bad_metadata(CONTAINERS["split-snap"]).items():
+        events = markers.parse(bad).events
+        want = appmeta.parse(events).error_event
+        assert _run_appmeta(events)[2] == want, name
+
+
+def _run_appmeta(events):
+    dut = AppMeta(SHAPE)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    out = {"snap": [], "error": None, "job": None}
+
+    async def bench(ctx):
+        for n, event in enumerate(events):
+            ctx.set(dut.event, markers.payload(event))
+            ctx.set(dut.take, 1)
+            if ctx.get(dut.error) and out["error"] is None:
+                out["error"] = n
+            if ctx.get(dut.snap.valid):
+                out["snap"].append(ctx.get(dut.snap.payload.value))
+            await ctx.tick()
+        ctx.set(dut.take, 0)
+        for _ in range(300):
+            if ctx.get(dut.gen_cfg.valid):
+                job = ctx.get(dut.gen_cfg.payload)
+                out["job"] = {
+                    "fields": [{k: int(getattr(f, k)) for k in ("taps", "seed", "galois", "take")}
+                               for f in job.fields],
+                    "count": int(job.count), "ramp_start": int(job.ramp_start),
+                    "ramp_len": int(job.ramp_len)}
+                break
+            await ctx.tick()
+
+    sim.add_testbench(bench)
+    sim.run()
+    return out["job"], out["snap"], out["error"]
+
+
+def test_rtl_crc_and_metadata_errors(simulator):
+    data = CONTAINERS["split-snap"]
+    end = _stored_crc_end(data)
+    stored = bytearray(data)
+    stored[end - 1] ^= 0x10                     # the stored CRC's top byte
+    files = {"crc-stored": bytes(stored), "crc-data": _ecs_flip(data, 3)}
+    files.update({f"meta-{n}": f for n, f in _bad_metadata(data).items()})
+    jobs = [tb.job(f, SHAPE, check=False, stall_seed=40 + k if k % 2 else None)
+            for k, f in enumerate(files.values())]
+    # RAW mode ignores the metadata: no CRC check, no metadata error.
+    jobs.append(tb.job(bytes(stored), SHAPE, raw=True))
+    assert jobs[0]["error"] == jobs[1]["error"] == gd.Error.CRC
+    assert all(j["error"] == gd.Error.METADATA for j in jobs[2:-1])
+    results = run_jobs(BENCH, SHAPE, jobs, simulator)
+    header = container.read_header(data)
+    for name, job, result in zip(files, jobs, results):
+        out = result["outputs"]["o"]
+        assert out[-1]["end"] == 1 and out[-1]["error"] == 1, name
+        if name != "crc-data":                  # nothing else is wrong with these files
+            assert out[-1]["code"] == job["error"], name
+        # Never a coordinate outside the matrix.
+        assert all(p["row"] < header.rows and p["col"] < header.cols for p in out[:-1]), name
+    out = results[-1]["outputs"]["o"]
+    assert out == [dict(e, code=0) for e in jobs[-1]["expected"]]
+
+
+def test_verilog_passes_lint():
+    lint(elaborate(BENCH.name, Decompressor, SHAPE), BENCH.name)
+    lint(elaborate(BENCH.name, Decompressor, PLAIN), BENCH.name)
+
+
+def test_bad_shape_names_the_parameter():
+    with pytest.raises(CimcodecError, match=r"Decompressor max rows must be a multiple of 8 "
+                                            r"in 8..65528, not 12\."):
+        gd.DecompressorShape(max_rows=12)
+    with pytest.raises(CimcodecError, match=r"Decompressor shape must be a "
+                                            r"DecompressorShape"):
+        Decompressor(4)
+    with pytest.raises(CimcodecError, match=r"Decompressor container must be True or "
+                                            r"False, not 'no'\."):
+        gd.DecompressorShape(container="no")
+
+
+def test_rtl_metadata_reader_on_both_simulators(simulator):
+    """hw.appmeta.AppMeta's own cocotb bench: the generator job, the snap table and the
+    error event, as the golden metadata reader gives them; every other job with idle
+    clocks between the events and backpressure on the job's stream."""
+    from cimcodec.tb import appmeta as test_appmeta
+
+    good = sorted(CONTAINERS.items())
+    bad = sorted(_bad_metadata(CONTAINERS["split-snap"]).items())
+    jobs = [test_appmeta.job(data, stall_seed=50 + k if k % 2 else None)
+            for k, (_, data) in enumerate(good + bad)]
+    results = run_jobs(test_appmeta.BENCH, SHAPE, jobs, simulator)
+    for (name, data), result in zip(good, results[:len(good)], strict=True):
+        header = container.read_header(data)
+        want_job = SHAPE.remap.generator_config(header.remap)
+        out = result["outputs"]
+        assert out["job"] == want_job and out["error"] is None, name
+        assert out["snap"] == ([] if header.snap is None else [int(v) for v in header.snap])
+    for (name, data), result in zip(bad, results[len(good):], strict=True):
+        want = appmeta.parse(markers.parse(data).events).error_event
+        assert result["outputs"]["error"] == want, name

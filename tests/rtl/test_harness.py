@@ -1,0 +1,86 @@
+"""The co-simulation harness itself: a wrong golden value must fail the cocotb test,
+on both simulators, and the cache must not rebuild an unchanged design."""
+
+import pytest
+
+from cimcodec.golden.blocks.lfsr import ControlWords, GeneratorShape
+from cimcodec.sim.cocotb_run import RtlMismatch, run_jobs
+from cimcodec.sim.verilog import design_key, elaborate
+from cimcodec.tb import lfsr as tb
+from cimcodec.tb.lfsr import BENCH
+
+
+def test_wrong_golden_value_fails(simulator):
+    shape = GeneratorShape()
+    jobs = tb.jobs(shape, [(ControlWords.full(8, 1), 10)])
+    jobs[0]["expected"]["o"][4]["word"] ^= 1
+    with pytest.raises(RtlMismatch, match=r"o\[4\]: DUT gave"):
+        run_jobs(BENCH, shape, jobs, simulator)
+
+
+def test_missing_output_times_out_and_fails(simulator):
+    shape = GeneratorShape()
+    jobs = tb.jobs(shape, [(ControlWords.full(8, 1), 10)])
+    jobs[0]["expected"]["o"].append({"word": 0, "last": 0})
+    with pytest.raises(RtlMismatch, match=r"timed out"):
+        run_jobs(BENCH, shape, jobs, simulator)
+
+
+def test_elaboration_is_cached():
+    shape = GeneratorShape(lfsr_width=5, fields=1, word_width=5, count_bits=4)
+    first = elaborate("lfsr", BENCH.factory, shape)
+    mtime = first.stat().st_mtime_ns
+    assert elaborate("lfsr", BENCH.factory, shape) == first
+    assert first.stat().st_mtime_ns == mtime
+    assert design_key("lfsr", shape) != design_key("lfsr", GeneratorShape())
+
+
+def test_simulator_build_is_shared(simulator):
+    """A second run of the same design reuses the first one's simulator build: the
+    executable is not written again (how xdist workers and tests share builds)."""
+    from cimcodec.sim.cocotb_run import _build
+
+    shape = GeneratorShape()
+    jobs = tb.jobs(shape, [(ControlWords.full(8, 1), 10)])
+    run_jobs(BENCH, shape, jobs, simulator)
+    _, where = _build(BENCH, shape, simulator, False)
+    binary = where / ("sim.vvp" if simulator == "icarus" else BENCH.name)
+    mtime = binary.stat().st_mtime_ns
+    run_jobs(BENCH, shape, jobs, simulator)
+    assert binary.stat().st_mtime_ns == mtime
+
+
+def test_design_key_follows_the_factorys_imports(tmp_path, monkeypatch):
+    """The elaboration key covers the factory's module and what it imports, through
+    relative and function-level imports, and nothing else."""
+    import cimcodec.sim.verilog as sv
+
+    files = {
+        "hw/__init__.py": "",
+        "hw/a.py": "from .b import X\ndef f():\n    from cimcodec.golden import c\n",
+        "hw/b.py": "X = 1\n",
+        "hw/other.py": "Y = 2\n",
+        "golden/__init__.py": "",
+        "golden/c.py": "import cimcodec.golden.d\n",
+        "golden/d.py": "",
+        "tb/__init__.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(sv, "package_dirs", lambda: {
+        f"cimcodec.{p}": tmp_path / p for p in ("hw", "golden", "tb")})
+    got = {str(p.relative_to(tmp_path)) for p in sv.source_files("cimcodec.hw.a").values()}
+    assert got == {"hw/__init__.py", "hw/a.py", "hw/b.py", "golden/__init__.py",
+                   "golden/c.py", "golden/d.py"}
+    assert len(sv.source_files("cimcodec.sim.cli")) == len(files)   # outside: everything
+
+    def factory(params):
+        raise AssertionError("not elaborated")
+
+    factory.__module__ = "cimcodec.hw.a"
+    key = sv.design_key("a", GeneratorShape(), factory)
+    (tmp_path / "hw/other.py").write_text("Y = 3\n")
+    assert sv.design_key("a", GeneratorShape(), factory) == key
+    (tmp_path / "golden/d.py").write_text("Z = 0\n")
+    assert sv.design_key("a", GeneratorShape(), factory) != key

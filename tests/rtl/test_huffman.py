@@ -1,0 +1,223 @@
+"""The hardware Huffman decoder against the golden stream model (itself checked against
+the golden JPEG decoder): real weight-matrix JPEGs with standard and optimized tables,
+random tables with 16-bit codes, restart intervals, stalls, the error flags, on the
+Amaranth simulator and on both cocotb simulators."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from cimcodec.golden.blocks.huffman import HuffmanShape, jpeg_scan, scan_symbols
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.huffman import STD_AC_LUMINANCE, STD_DC_LUMINANCE, HuffmanTable
+from cimcodec.golden.jpeg.reference import decode_full, encode
+from cimcodec.golden.jpeg.zigzag import from_zigzag
+from cimcodec.hw.huffman import HuffmanDecoder
+from cimcodec.sim.amaranth_sim import run_streams
+from cimcodec.sim.cocotb_run import run_jobs
+from cimcodec.sim.verilog import elaborate, lint
+from cimcodec.tb import huffman as tb
+from cimcodec.tb.huffman import BENCH
+
+SHAPE = HuffmanShape()
+
+
+def _jpeg(seed, quality, optimize, restart=0, size=(40, 48)):
+    """A weight-like matrix encoded by the golden encoder."""
+    rng = np.random.default_rng(seed)
+    weights = np.clip(rng.normal(128, 30, size), 0, 255).astype(np.uint8)
+    return encode(weights, quality=quality, optimize=optimize, restart_interval=restart)
+
+
+def _deep_table(rng):
+    """An optimal table over 40 random symbols with Fibonacci counts: codes up to 16 bits."""
+    freq, (a, b) = [0] * 256, (1, 1)
+    for symbol in rng.permutation(256)[:40]:
+        freq[symbol], (a, b) = a, (b, a + b)
+    table = HuffmanTable.from_frequencies(freq)
+    assert max(table.sizes()) == 16
+    return table
+
+
+def _tail_symbols(dc, ac, intervals):
+    """Symbols the decoder checks a clock before taking: those fewer than their code
+    length + 15 bits from the end of their interval (``roomy`` in hw.huffman)."""
+    tail = 0
+    for interval in intervals:
+        symbols, _ = scan_symbols([interval], dc, ac)
+        position, end = 0, 8 * len(interval)
+        for s in symbols:
+            length = (dc if s.dc else ac).encoder()[s.symbol][1]
+            tail += end - position < length + 15
+            position += length + s.size
+    return tail
+
+
+def _extend(value, size):
+    return value if not size or value >= 1 << (size - 1) else value - (1 << size) + 1
+
+
+@pytest.mark.parametrize("quality,optimize,restart", [(10, False, 0), (75, True, 5),
+                                                      (100, True, 0), (50, False, 3)])
+def test_golden_symbols_rebuild_the_decoders_coefficients(quality, optimize, restart):
+    data = _jpeg(quality, quality, optimize, restart)
+    dc, ac, intervals = jpeg_scan(data)
+    zz = []
+    for interval in intervals:
+        symbols, error = scan_symbols([interval], dc, ac)
+        assert not error
+        pred = 0
+        for s in symbols:
+            if s.dc:
+                pred += _extend(s.extra, s.size)
+                zz.append([pred] + [0] * 63)
+                k = 1
+            else:
+                k += s.symbol >> 4
+                if s.size:
+                    zz[-1][k] = _extend(s.extra, s.size)
+                k += 1
+            assert s.last == (not s.dc and (s.symbol == 0 or k >= 64))
+    np.testing.assert_array_equal(from_zigzag(np.array(zz)),
+                                  decode_full(data).coefficients.reshape(-1, 64))
+
+
+def test_golden_stops_at_a_code_absent_from_its_table():
+    interval = tb.random_interval(STD_DC_LUMINANCE, STD_AC_LUMINANCE,
+                                  np.random.default_rng(1), 2)
+    good, error = scan_symbols([interval], STD_DC_LUMINANCE, STD_AC_LUMINANCE)
+    assert not error
+    symbols, error = scan_symbols([interval + b"\xff\xff\xff"], STD_DC_LUMINANCE,
+                                  STD_AC_LUMINANCE)
+    assert error and symbols == good
+
+
+@pytest.mark.parametrize("stall_seed", [None, 5])
+def test_decoder_in_amaranth_sim(stall_seed):
+    dc, ac, intervals = jpeg_scan(_jpeg(1, 75, False, restart=4))
+    rng = None if stall_seed is None else np.random.default_rng(stall_seed)
+    job = tb.job(dc, ac, intervals, SHAPE, rng=rng)
+    dut = HuffmanDecoder(SHAPE)
+    expected = job["expected"]["sym"]
+    out = run_streams(dut, [(dut.table, job["inputs"][0][1]), (dut.bits, job["inputs"][1][1])],
+                      {"sym": (dut.sym, len(expected))},
+                      setup=[(dut.dc_slot, 0), (dut.ac_slot, 1)], stall_seed=stall_seed)
+    assert out["sym"] == expected
+    if stall_seed is None:
+        # Table bytes load one per clock, then one symbol per clock, one more for each
+        # symbol near the end of its interval; each restart interval costs two clocks,
+        # and copying the scan's two tables before the first 17 (16 and one to check).
+        clocks = out["cycles"] - len(job["inputs"][0][1])
+        tail = _tail_symbols(dc, ac, intervals)
+        assert len(expected) < clocks <= len(expected) + tail + 2 * len(intervals) + 17
+
+
+def test_rtl_matches_golden(simulator):
+    rng = np.random.default_rng(11)
+    deep_dc, deep_ac = _deep_table(rng), _deep_table(rng)
+    deep = [tb.random_interval(deep_dc, deep_ac, rng, 6) for _ in range(3)]
+    cases = [
+        (jpeg_scan(_jpeg(2, 50, False)), {}),
+        (jpeg_scan(_jpeg(3, 90, True, restart=4)), {"rng": rng, "stall_seed": 3}),
+        ((deep_dc, deep_ac, deep), {}),
+        ((deep_dc, deep_ac, deep), {"rng": rng, "stall_seed": 8, "slots": (1, 0)}),
+        (jpeg_scan(_jpeg(4, 100, True, restart=7, size=(24, 64))), {"stall_seed": 2}),
+    ]
+    jobs = [tb.job(*scan, SHAPE, **options) for scan, options in cases]
+    results = run_jobs(BENCH, SHAPE, jobs, simulator)
+    for job, result in zip(jobs, results, strict=True):
+        assert result["outputs"]["sym"] == job["expected"]["sym"]
+    # Without stalls, full 32-bit chunks: one symbol per clock, also with the deep
+    # tables' 16-bit codes, one more for each symbol near the end of its interval; a
+    # restart interval costs at most two clocks.
+    for index in (0, 2):
+        scan = cases[index][0]
+        symbols, tail = len(jobs[index]["expected"]["sym"]), _tail_symbols(*scan)
+        clocks = results[index]["clocks"] - results[index]["first_clock"] + 1
+        assert symbols <= clocks <= symbols + tail + 2 * (len(scan[2]) - 1), \
+            (index, symbols, tail, clocks)
+
+
+def _run_flags(dut, tables, chunks, cycles=400):
+    """Drive ``tables`` then ``chunks`` (giving up on a chunk the decoder does not take),
+    always ready for symbols; return the symbols and the final flags and ready."""
+    got, final = [], {}
+
+    async def driver(ctx):
+        ctx.set(dut.ac_slot, 1)
+        for port, payloads in ((dut.table, tables), (dut.bits, chunks)):
+            for payload in payloads:
+                ctx.set(port.valid, 1)
+                ctx.set(port.payload, payload)
+                for _ in range(50):
+                    _, _, ready = await ctx.tick().sample(port.ready)
+                    if ready:                   # ready at the edge: transferred
+                        break
+                ctx.set(port.valid, 0)
+
+    async def sink(ctx):
+        ctx.set(dut.sym.ready, 1)
+        for _ in range(cycles):
+            _, _, valid, payload = await ctx.tick().sample(dut.sym.valid, dut.sym.payload)
+            if valid:
+                got.append({name: int(payload[name]) for name in
+                            ("symbol", "extra", "size", "dc", "last")})
+        final.update(error=ctx.get(dut.error), table_error=ctx.get(dut.table_error),
+                     ready=ctx.get(dut.bits.ready))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver, background=True)
+    sim.add_testbench(sink)
+    sim.run()
+    return got, final
+
+
+def test_error_flag_on_a_code_absent_from_its_table():
+    interval = tb.random_interval(STD_DC_LUMINANCE, STD_AC_LUMINANCE,
+                                  np.random.default_rng(1), 2) + b"\xff\xff\xff"
+    tables = (tb.table_bytes(STD_DC_LUMINANCE, 0) + tb.table_bytes(STD_AC_LUMINANCE, 1))
+    # The chunks after the bad code are never taken: decoding stopped for good.
+    chunks = tb.chunks([interval, b"\x00\x12"], SHAPE)
+    got, final = _run_flags(HuffmanDecoder(SHAPE), tables, chunks)
+    assert got == tb.expected_symbols([interval], STD_DC_LUMINANCE, STD_AC_LUMINANCE)
+    assert final == {"error": 1, "table_error": 0, "ready": 0}
+
+
+@pytest.mark.parametrize("body", [
+    bytes([0, 4] + [0] * 14) + bytes(4),          # four 2-bit codes: the all-ones code
+    bytes([1] + [0] * 15),                        # HUFFVAL shorter than the counts
+    bytes([0, 1] + [0] * 13),                     # last byte among the counts
+    bytes([0, 1] + [0] * 14) + bytes(2),          # HUFFVAL longer than the counts
+])
+def test_table_error_on_a_bad_dht_body(body):
+    tables = [{"data": b, "last": int(i == len(body) - 1), "slot": 0}
+              for i, b in enumerate(body)]
+    _, final = _run_flags(HuffmanDecoder(SHAPE), tables, [], cycles=40)
+    assert final["table_error"] == 1 and final["error"] == 0
+
+
+def test_good_tables_raise_no_table_error():
+    tables = tb.table_bytes(STD_DC_LUMINANCE, 0) + tb.table_bytes(STD_AC_LUMINANCE, 1)
+    interval = tb.random_interval(STD_DC_LUMINANCE, STD_AC_LUMINANCE,
+                                  np.random.default_rng(2), 2)
+    # The tables are copied when the first chunk is offered, then it decodes.
+    got, final = _run_flags(HuffmanDecoder(SHAPE), tables, tb.chunks([interval], SHAPE),
+                            cycles=400)
+    assert got == tb.expected_symbols([interval], STD_DC_LUMINANCE, STD_AC_LUMINANCE)
+    assert final == {"error": 0, "table_error": 0, "ready": 1}
+
+
+def test_verilog_passes_lint():
+    lint(elaborate(BENCH.name, HuffmanDecoder, SHAPE), BENCH.name)
+
+
+def test_bad_shape_names_the_parameter():
+    with pytest.raises(CimcodecError, match=r"Huffman decoder tables must be an integer 2..4, "
+                                            r"not 5\."):
+        HuffmanDecoder(HuffmanShape(tables=5))
+    with pytest.raises(CimcodecError, match=r"Huffman decoder chunk bits must be an integer "
+                                            r"1..32, not 0\."):
+        HuffmanShape(chunk_bits=0)
+    with pytest.raises(CimcodecError, match=r"Huffman decoder shape must be a HuffmanShape"):
+        HuffmanDecoder(2)
