@@ -58,7 +58,32 @@ def _scramble(m, x, word, last, width, name):
     return out
 
 
-class RemapUnit(wiring.Component):
+class _RemapComponent(wiring.Component):
+    """The constructor :class:`RemapUnit` and :class:`RemapEngine` share: the shape
+    check, the ``shape`` property and the ports ``cfg``, ``i`` and ``o``, beside the
+    control-word input the subclass names (``_feed``)."""
+
+    def __init__(self, shape: RemapShape = RemapShape()):
+        if not isinstance(shape, RemapShape):
+            raise CimcodecError(f"Remap shape must be a RemapShape, not {shape!r}.")
+        self._shape = shape
+        super().__init__({
+            **self._feed(shape),
+            "cfg": In(remap_config_layout(shape)),
+            "i": In(stream.Signature(coord_layout(shape))),
+            "o": Out(stream.Signature(coord_layout(shape))),
+        })
+
+    @staticmethod
+    def _feed(shape: RemapShape) -> dict:
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> RemapShape:
+        return self._shape
+
+
+class RemapUnit(_RemapComponent):
     """Inverse weight-matrix remap.
 
     Parameters
@@ -88,20 +113,9 @@ class RemapUnit(wiring.Component):
     compare.
     """
 
-    def __init__(self, shape: RemapShape = RemapShape()):
-        if not isinstance(shape, RemapShape):
-            raise CimcodecError(f"Remap shape must be a RemapShape, not {shape!r}.")
-        self._shape = shape
-        super().__init__({
-            "cfg": In(remap_config_layout(shape)),
-            "cw": In(stream.Signature(word_layout(shape.generator_shape()))),
-            "i": In(stream.Signature(coord_layout(shape))),
-            "o": Out(stream.Signature(coord_layout(shape))),
-        })
-
-    @property
-    def shape(self) -> RemapShape:
-        return self._shape
+    @staticmethod
+    def _feed(shape):
+        return {"cw": In(stream.Signature(word_layout(shape.generator_shape())))}
 
     def elaborate(self, platform):
         m = Module()
@@ -196,7 +210,7 @@ class RemapUnit(wiring.Component):
         return m
 
 
-class RemapEngine(wiring.Component):
+class RemapEngine(_RemapComponent):
     """Control-word generator feeding a remap unit: the remap datapath as the
     decompressor uses it, configured from :class:`golden.blocks.remap.RemapParams`.
 
@@ -208,20 +222,9 @@ class RemapEngine(wiring.Component):
         As :class:`RemapUnit`.
     """
 
-    def __init__(self, shape: RemapShape = RemapShape()):
-        if not isinstance(shape, RemapShape):
-            raise CimcodecError(f"Remap shape must be a RemapShape, not {shape!r}.")
-        self._shape = shape
-        super().__init__({
-            "gen_cfg": In(stream.Signature(config_layout(shape.generator_shape()))),
-            "cfg": In(remap_config_layout(shape)),
-            "i": In(stream.Signature(coord_layout(shape))),
-            "o": Out(stream.Signature(coord_layout(shape))),
-        })
-
-    @property
-    def shape(self) -> RemapShape:
-        return self._shape
+    @staticmethod
+    def _feed(shape):
+        return {"gen_cfg": In(stream.Signature(config_layout(shape.generator_shape())))}
 
     def elaborate(self, platform):
         m = Module()

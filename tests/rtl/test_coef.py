@@ -7,7 +7,6 @@ import io
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from PIL import Image
 
 from cimcodec.golden.blocks.coef import CoefShape, Error, decode_blocks
@@ -165,38 +164,16 @@ def test_decoder_in_amaranth_sim(stall_seed):
 
 
 def _run_flags(dut, qtable, symbols, restart=0, cycles=300):
-    """Drive ``qtable`` then ``symbols`` (giving up on a symbol not taken), always ready
-    for output; return the outputs and the final error code and readies."""
-    got, final = [], {}
-
-    async def driver(ctx):
-        ctx.set(dut.restart_interval, restart)
-        for port, payloads in ((dut.qtable, tb.qtable_payloads(qtable)),
-                               (dut.sym, tb.symbol_payloads(symbols))):
-            for payload in payloads:
-                ctx.set(port.valid, 1)
-                ctx.set(port.payload, payload)
-                for _ in range(100):
-                    _, _, ready = await ctx.tick().sample(port.ready)
-                    if ready:
-                        break
-                ctx.set(port.valid, 0)
-
-    async def sink(ctx):
-        ctx.set(dut.o.ready, 1)
-        for _ in range(cycles):
-            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if valid:
-                got.append({"coef": int(payload.coef), "q": int(payload.q)})
-        final.update(error=ctx.get(dut.error), code=int(ctx.get(dut.error_code)),
-                     sym_ready=ctx.get(dut.sym.ready), qtable_ready=ctx.get(dut.qtable.ready))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(driver, background=True)
-    sim.add_testbench(sink)
-    sim.run()
-    return got, final
+    """Drive ``qtable`` then ``symbols`` (dropping a symbol not taken within 100 clocks),
+    always ready for output, for ``cycles`` clocks; return the outputs and the final
+    error code and readies."""
+    flags = {"error": dut.error, "code": dut.error_code, "sym_ready": dut.sym.ready,
+             "qtable_ready": dut.qtable.ready}
+    out = run_streams(dut, [(dut.qtable, tb.qtable_payloads(qtable)),
+                            (dut.sym, tb.symbol_payloads(symbols))],
+                      {"o": (dut.o, None)}, setup=[(dut.restart_interval, restart)],
+                      cycles=cycles, patience=100, probes=flags)
+    return out["o"], {name: out[name] for name in flags}
 
 
 @pytest.mark.parametrize("symbols,code,blocks", ERROR_CASES)

@@ -5,7 +5,6 @@ Amaranth simulator and on both cocotb simulators."""
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from cimcodec.golden.blocks.huffman import HuffmanShape, jpeg_scan, scan_symbols
 from cimcodec.golden.errors import CimcodecError
@@ -139,38 +138,13 @@ def test_rtl_matches_golden(simulator):
 
 
 def _run_flags(dut, tables, chunks, cycles=400):
-    """Drive ``tables`` then ``chunks`` (giving up on a chunk the decoder does not take),
-    always ready for symbols; return the symbols and the final flags and ready."""
-    got, final = [], {}
-
-    async def driver(ctx):
-        ctx.set(dut.ac_slot, 1)
-        for port, payloads in ((dut.table, tables), (dut.bits, chunks)):
-            for payload in payloads:
-                ctx.set(port.valid, 1)
-                ctx.set(port.payload, payload)
-                for _ in range(50):
-                    _, _, ready = await ctx.tick().sample(port.ready)
-                    if ready:                   # ready at the edge: transferred
-                        break
-                ctx.set(port.valid, 0)
-
-    async def sink(ctx):
-        ctx.set(dut.sym.ready, 1)
-        for _ in range(cycles):
-            _, _, valid, payload = await ctx.tick().sample(dut.sym.valid, dut.sym.payload)
-            if valid:
-                got.append({name: int(payload[name]) for name in
-                            ("symbol", "extra", "size", "dc", "last")})
-        final.update(error=ctx.get(dut.error), table_error=ctx.get(dut.table_error),
-                     ready=ctx.get(dut.bits.ready))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(driver, background=True)
-    sim.add_testbench(sink)
-    sim.run()
-    return got, final
+    """Drive ``tables`` then ``chunks`` (dropping a chunk not taken within 50 clocks),
+    always ready for symbols, for ``cycles`` clocks; return the symbols and the final
+    flags and ready."""
+    flags = {"error": dut.error, "table_error": dut.table_error, "ready": dut.bits.ready}
+    out = run_streams(dut, [(dut.table, tables), (dut.bits, chunks)], {"sym": (dut.sym, None)},
+                      setup=[(dut.ac_slot, 1)], cycles=cycles, patience=50, probes=flags)
+    return out["sym"], {name: out[name] for name in flags}
 
 
 def test_error_flag_on_a_code_absent_from_its_table():
