@@ -106,3 +106,19 @@ def load(name: str = "digits", root=None, *, seed: int = 0):
     if not Path(root).is_dir():
         raise CimcodecError(f"{root} is not a directory.")
     return mnist(root) if name == "mnist" else cifar10(root)
+
+
+#: Fraction of the training split held out for validation by :func:`split`.
+VALIDATION = 0.2
+
+
+def split(data, validation: float = VALIDATION):
+    """``(train, validation, test)``, each an ``(x, y)`` pair, of a loaded data set
+    ``(x_train, y_train, x_test, y_test)``: the last ``validation`` fraction of the
+    training split is held out. Networks trained by :func:`cimcodec.golden.ml.models.train`
+    never see it, so decisions taken on it (pruning thresholds, loss floors, ranks) leave
+    the test split untouched."""
+    x_train, y_train, x_test, y_test = data
+    cut = int(round(len(x_train) * (1 - validation)))
+    return ((x_train[:cut], y_train[:cut]), (x_train[cut:], y_train[cut:]),
+            (x_test, y_test))

@@ -13,16 +13,32 @@ from pathlib import Path
 
 import numpy as np
 
+from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.cli import args as cli
 
 
-def cmd_compress(args) -> int:
+def _jpeg_settings(args) -> dict:
+    return {"quality": args.quality, "clusters": args.clusters, "remap": args.remap,
+            "per_channel": args.per_channel, "symmetric": not args.affine,
+            "budget": args.budget}
+
+
+def _deep_settings(args) -> dict:
+    return {"weight_bits": args.weight_bits, "index_bits": args.index_bits,
+            "init": args.init, "sparsity": args.sparsity, "huffman": not args.no_huffman}
+
+
+def _is_container(data: bytes) -> bool:
+    from cimcodec.golden.codec import model
+
+    return data[:4] == model.MAGIC
+
+
+def _compress_tensor(args, tensor, name) -> int:
+    """One tensor into one baseline JPEG container (the per-tensor format)."""
     from cimcodec.golden.codec import pipeline as codec
 
-    tensor, name = cli.load_tensor(args.input, args.layer)
-    settings = codec.Settings(quality=args.quality, clusters=args.clusters, remap=args.remap,
-                              per_channel=args.per_channel, symmetric=not args.affine,
-                              budget=args.budget)
+    settings = codec.Settings(**_jpeg_settings(args))
     result = codec.compress_matrix(codec.as_array(tensor), settings)
     cli.write_bytes(args.output, result.data)
     h = result.header
@@ -31,16 +47,102 @@ def cmd_compress(args) -> int:
           f"{h.levels.size if h.levels is not None else 'no'} clusters, remap "
           f"{h.remap.scheme.value} seeds {list(h.remap.seeds)}; 8x8 entropy "
           f"{result.entropy_before / 8 / 1024:.1f} -> {result.entropy_after / 8 / 1024:.1f} KiB)")
-    if result.ratio < 1:
-        cli.warn(f"the file is larger than the fp32 tensor ({result.ratio:.2f}x): headers "
-                 f"and metadata outweigh {int(np.prod(h.shape))} weights.")
+    _warn_ratio(result.ratio, int(np.prod(h.shape)))
     return 0
+
+
+def _warn_ratio(ratio: float, weights: int) -> None:
+    if ratio < 1:
+        cli.warn(f"the file is larger than the fp32 tensors ({ratio:.2f}x): headers and "
+                 f"metadata outweigh {weights} weights.")
+
+
+def _compress_model(args, state) -> int:
+    """A whole state dict into a model container, with Deep Compression's retraining
+    when ``--net`` is given with ``--codec deep``."""
+    from cimcodec.golden.codec import model
+
+    settings = _deep_settings(args) if args.codec == "deep" else (
+        _jpeg_settings(args) if args.codec == "jpeg" else {})
+    if args.net is not None:
+        if args.codec != "deep":
+            raise CimcodecError("--net runs Deep Compression's retraining: it needs "
+                                "--codec deep.")
+        return _deep_compression(args, state)
+    data = model.compress(state, codec=args.codec, settings=settings,
+                          min_elements=args.min_elements, progress=True)
+    info = model.inspect(data)
+    cli.write_bytes(args.output, data)
+    print(f"wrote {args.output}: {len(info.entries)} tensors, {info.fp32_bytes} fp32 bytes "
+          f"-> {info.file_bytes} bytes, {info.ratio:.2f}x ({args.codec})")
+    _warn_ratio(info.ratio, info.fp32_bytes // 4)
+    return 0
+
+
+def _deep_compression(args, state) -> int:
+    from cimcodec.golden.codec import model
+    from cimcodec.golden.ml import deep_compression as dc
+    from cimcodec.golden.ml.datasets import load
+    from cimcodec.golden.ml.models import load_net
+
+    net = load_net(args.net, state, args.data)
+    dataset = load(args.data, args.data_dir)
+    options = {} if args.weight_bits is None else {"weight_bits": args.weight_bits}
+    result = dc.run(net, dataset, max_loss=args.max_loss, index_bits=args.index_bits,
+                    description={"net": args.net, "data": args.data}, progress=True,
+                    **options)
+    acc = result.accuracy
+    info = model.inspect(result.data)
+    summary = (f"{info.ratio:.2f}x ({info.file_bytes} bytes), accuracy "
+               f"{acc['stored']['test']:.4f} vs {acc['baseline']['test']:.4f} on the test "
+               f"split ({acc['stored']['validation']:.4f} vs "
+               f"{acc['baseline']['validation']:.4f} on validation)")
+    if not result.meets:
+        best = Path(args.output)
+        best = best.with_name(f"{best.stem}.best{best.suffix or '.cimz'}")
+        cli.write_bytes(str(best), result.data)
+        raise CimcodecError(f"No setting keeps the validation accuracy within "
+                            f"{args.max_loss:g} of the baseline; the best found, {summary}, "
+                            f"is in {best}.")
+    cli.write_bytes(args.output, result.data)
+    print(f"wrote {args.output}: Deep Compression of {args.net} on {args.data}: {summary}")
+    return 0
+
+
+def cmd_compress(args) -> int:
+    tensor, name = cli.load_tensor(args.input, args.layer) if (
+        args.layer is not None or Path(args.input).suffix == ".npy") else (None, None)
+    if tensor is not None and args.codec == "jpeg" and args.net is None:
+        return _compress_tensor(args, tensor, name)
+    if tensor is not None:
+        import torch
+
+        from cimcodec.golden.codec.pipeline import as_array
+
+        state = {name: torch.from_numpy(as_array(tensor)) if isinstance(tensor, np.ndarray)
+                 else tensor}
+    else:
+        state = cli.state_dict_of(cli.load_torch(args.input), args.input)
+    return _compress_model(args, state)
 
 
 def cmd_decompress(args) -> int:
     from cimcodec.golden.codec import pipeline as codec
 
     data = cli.read_bytes(args.input)
+    if _is_container(data):
+        import torch
+
+        from cimcodec.golden.codec import model
+
+        if args.raw or args.integer:
+            raise CimcodecError("--raw and --integer apply to JPEG files, not to model "
+                                "containers.")
+        state = model.decompress(data)
+        with cli.atomic_output(args.output) as tmp:
+            torch.save(state, tmp)
+        print(f"wrote {args.output}: {len(state)} tensors (a state dict)")
+        return 0
     if args.raw:
         out = codec.decode_samples(data)
     else:
@@ -55,6 +157,8 @@ def cmd_inspect(args) -> int:
     from cimcodec.golden.jpeg import fast as jpeg_fast
 
     data = cli.read_bytes(args.input)
+    if _is_container(data):
+        return _inspect_model(data)
     header = container.read_header(data)
     decoded = jpeg_fast.decode_full(data)  # validates the JPEG part as well
     info = header.describe()
@@ -63,6 +167,44 @@ def cmd_inspect(args) -> int:
     info["file_bytes"] = len(data)
     info["ratio_vs_fp32"] = round(4 * int(np.prod(header.shape)) / len(data), 3)
     print(json.dumps(info, indent=2))
+    return 0
+
+
+def _inspect_model(data: bytes) -> int:
+    from cimcodec.golden.codec import model
+
+    info = model.inspect(data)
+    width = max([len(e.name) for e in info.entries] + [6])
+    print(f"{'tensor':<{width}} {'shape':<16} {'dtype':<9} {'codec':<6} {'bytes':>8} "
+          f"{'bits/w':>7} {'ratio':>8}")
+    for e in info.entries:
+        shape = "x".join(map(str, e.shape)) or "scalar"
+        print(f"{e.name:<{width}} {shape:<16} {e.dtype:<9} {e.codec:<6} {e.size:>8} "
+              f"{e.bits_per_weight:>7.3f} {e.ratio:>7.2f}x")
+    members = sum(e.size for e in info.entries)
+    print(f"{'total':<{width}} {sum(e.elements for e in info.entries):<16} {'':<9} {'':<6} "
+          f"{info.file_bytes:>8} {8 * info.file_bytes / max(1, info.fp32_bytes // 4):>7.3f} "
+          f"{info.ratio:>7.2f}x")
+    print(f"(file {info.file_bytes} bytes: members {members}, manifest "
+          f"{info.manifest_bytes}, header {info.file_bytes - members - info.manifest_bytes}"
+          + (f"; model {json.dumps(info.model)}" if info.model else "") + ")")
+    return 0
+
+
+def cmd_extract(args) -> int:
+    from cimcodec.golden.codec import model
+
+    data = cli.read_bytes(args.input)
+    info = model.inspect(data)
+    entry = next((e for e in info.entries if e.name == args.tensor), None)
+    if entry is None:
+        raise CimcodecError(f"{args.input} has no tensor named {args.tensor!r}; it has "
+                            f"{', '.join(e.name for e in info.entries)}.")
+    if entry.codec != "jpeg":
+        raise CimcodecError(f"{args.tensor} is stored with the {entry.codec} codec, not as a "
+                            f"JPEG; decompress the container to get its values.")
+    cli.write_bytes(args.output, model.extract(data, args.tensor))
+    print(f"wrote {args.output}: {args.tensor} as a baseline JPEG ({entry.size} bytes)")
     return 0
 
 
@@ -84,24 +226,55 @@ def cmd_sweep(args) -> int:
 
 
 def register(sub) -> None:
+    from cimcodec.golden.codec.deep import INITS
+    from cimcodec.golden.codec.model import CODECS, MIN_ELEMENTS
     from cimcodec.golden.codec.pipeline import REMAPS
+    from cimcodec.golden.ml.models import NETS
 
-    c = sub.add_parser("compress", help="compress a weight tensor (.npy or .pt) into a JPEG")
-    c.add_argument("input", help="IN.npy or IN.pt (a tensor or a state dict)")
-    c.add_argument("--layer", help="state-dict entry to compress (for .pt)")
+    c = sub.add_parser(
+        "compress", help="compress a state dict (.pt) into a model container (.cimz), or "
+                         "one tensor (.npy, or --layer) into a JPEG")
+    c.add_argument("input", help="IN.pt (a state dict, a checkpoint holding one under "
+                                 "'state_dict' or 'model', or a tensor) or IN.npy")
+    c.add_argument("--layer", help="one state-dict entry to compress on its own")
     c.add_argument("-o", "--output", required=True)
-    c.add_argument("--quality", type=cli.integer, default=90,
+    c.add_argument("--codec", choices=sorted(CODECS), default="jpeg",
+                   help="codec of the weight matrices and conv kernels (default jpeg); "
+                        "small tensors are stored losslessly")
+    c.add_argument("--min-elements", type=cli.positive, default=MIN_ELEMENTS,
+                   help=f"smallest tensor the codec takes (default {MIN_ELEMENTS})")
+    j = c.add_argument_group("jpeg codec")
+    j.add_argument("--quality", type=cli.integer, default=90,
                    help="IJG quality 1..100 (default 90)")
-    c.add_argument("--clusters", type=cli.integer, default=0,
+    j.add_argument("--clusters", type=cli.integer, default=0,
                    help="K-means shared weights, 0 for none (default)")
-    c.add_argument("--remap", choices=REMAPS, default="auto")
-    c.add_argument("--per-channel", action="store_true", help="one scale per output channel")
-    c.add_argument("--affine", action="store_true", help="affine instead of symmetric")
-    c.add_argument("--budget", type=cli.integer, default=16,
+    j.add_argument("--remap", choices=REMAPS, default="auto")
+    j.add_argument("--per-channel", action="store_true", help="one scale per output channel")
+    j.add_argument("--affine", action="store_true", help="affine instead of symmetric")
+    j.add_argument("--budget", type=cli.integer, default=16,
                    help="seeds tried per remap scheme (default 16)")
+    g = c.add_argument_group("deep codec (Deep Compression)")
+    g.add_argument("--weight-bits", type=cli.integer,
+                   help="codebook index bits b (2**b - 1 shared values; default 5 for FC, "
+                        "8 for conv; with --net 4 and 5 are tried)")
+    g.add_argument("--index-bits", type=cli.integer,
+                   help="relative-index bits (default 5 for FC, 8 for conv)")
+    g.add_argument("--init", choices=INITS, default="linear", help="k-means initialisation")
+    g.add_argument("--sparsity", type=float, default=0.0,
+                   help="prune this fraction by magnitude, without retraining")
+    g.add_argument("--no-huffman", action="store_true", help="fixed-width streams")
+    g.add_argument("--net", choices=NETS,
+                   help="the network the state dict belongs to: runs the whole Deep "
+                        "Compression pipeline with retraining (needs --codec deep)")
+    g.add_argument("--data", choices=("digits", "mnist", "cifar10"), default="digits",
+                   help="training and evaluation data for --net (default digits)")
+    g.add_argument("--data-dir", help="the directory of the mnist / cifar10 files")
+    g.add_argument("--max-loss", type=float, default=0.01,
+                   help="largest validation accuracy drop allowed (default 0.01)")
     c.set_defaults(func=cmd_compress)
 
-    d = sub.add_parser("decompress", help="decode a container (or any grayscale JPEG) to .npy")
+    d = sub.add_parser("decompress", help="decode a model container to a state dict (.pt), "
+                                          "or a JPEG (ours or any grayscale one) to .npy")
     d.add_argument("input")
     d.add_argument("-o", "--output", required=True)
     d.add_argument("--raw", action="store_true",
@@ -110,9 +283,16 @@ def register(sub) -> None:
                    help="the int8 weights before dequantization")
     d.set_defaults(func=cmd_decompress)
 
-    i = sub.add_parser("inspect", help="print a container's metadata")
+    i = sub.add_parser("inspect", help="print a model container's per-tensor table, or a "
+                                       "JPEG container's metadata")
     i.add_argument("input")
     i.set_defaults(func=cmd_inspect)
+
+    x = sub.add_parser("extract", help="pull one JPEG-coded tensor out of a model container")
+    x.add_argument("input")
+    x.add_argument("--tensor", required=True, help="the state-dict name")
+    x.add_argument("-o", "--output", required=True, help="OUT.jpg")
+    x.set_defaults(func=cmd_extract)
 
     s = sub.add_parser("sweep", help="quality x clusters x remap study of a digits network")
     s.add_argument("--net", choices=("mlp2", "lenet5"), default="mlp2")

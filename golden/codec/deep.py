@@ -1,0 +1,253 @@
+"""Deep Compression's storage of one weight tensor (Han, Mao, Dally, ICLR 2016; seed
+003): magnitude pruning, weight sharing by 1-D k-means, sparse storage with relative
+indices, and Huffman coding. Each step is a function of its own; :func:`encode` chains
+them, :func:`decode` undoes them. The retraining that makes the steps lossless for
+accuracy (iterative pruning with masks, centroid fine-tuning) is
+:mod:`cimcodec.golden.ml.deep_compression`.
+
+Steps
+-----
+1. :func:`prune`: zero the ``sparsity`` fraction of the weights smallest in magnitude.
+2. :func:`share`: a codebook of ``k = 2**b - 1`` shared values for the nonzero weights,
+   by Lloyd's 1-D k-means from one of three initialisations (:func:`init_centroids`):
+   ``linear`` (evenly spaced over ``[min, max]``, the paper's choice: it keeps the rare
+   large weights), ``forgy`` (``k`` weights drawn at random, seeded) or ``density``
+   (evenly spaced in the cumulative distribution). A tensor with at most ``k`` distinct
+   nonzero values (one that trained quantization left) keeps exactly those values:
+   then storage is lossless. Index 0 of the stored codebook is the value 0 (the filler).
+3. :func:`sparse_indices`: the nonzeros in row-major order of the flattened tensor, each
+   with the gap to the previous one: ``gap_i = p_i - p_{i-1} - 1`` (``p_{-1} = -1``),
+   stored in ``r`` bits. A gap above ``2**r - 1`` gets a *filler*: an entry of value 0
+   (codebook index 0) ``2**r`` positions after the previous entry, as often as needed.
+   This is the paper's CSR with relative indices over the flattened matrix (its Fig. 2);
+   rows need no pointers because positions accumulate. ``b`` and ``r`` default to 5 for
+   fully-connected layers (2-D tensors) and 8 for convolutions, as in the paper.
+4. Huffman coding (:mod:`cimcodec.golden.codec.entropy`) of the codebook indices and of
+   the gaps, each stream with its own optimal table (or fixed ``b`` / ``r`` bits when
+   that is shorter or ``huffman`` is off).
+
+Member layout (little-endian)
+-----------------------------
+``<B b``, ``<B r``, ``<B k`` (nonzero centroids), ``k x <f`` centroids (increasing),
+``<I n`` (entries: nonzeros and fillers), the index stream, the gap stream. Decoding:
+``p_i = p_{i-1} + gap_i + 1``, ``w[p_i] = codebook[index_i]`` (``codebook[0] = 0``),
+every other weight 0; float32, in the manifest's shape.
+
+Size of a layer of ``n`` weights stored as ``m`` entries (paper, Sec. 3.1):
+``m * (b + r)`` bits before Huffman plus ``32 k`` for the codebook.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from cimcodec.golden.codec import entropy
+from cimcodec.golden.errors import CimcodecError
+
+INITS = ("linear", "forgy", "density")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options of :func:`encode` (module docstring).
+
+    Attributes
+    ----------
+    weight_bits, index_bits : int or None
+        ``b`` (1..8) and ``r`` (1..8); ``None``: 5 for 2-D tensors, 8 for others.
+    init : str
+        k-means initialisation: ``linear``, ``forgy`` or ``density``.
+    sparsity : float
+        Fraction pruned by magnitude before storing (0: store the tensor's own zeros).
+    huffman : bool
+        Huffman-code the two streams.
+    seed : int
+        For ``forgy``.
+    """
+
+    weight_bits: int | None = None
+    index_bits: int | None = None
+    init: str = "linear"
+    sparsity: float = 0.0
+    huffman: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("weight_bits", "index_bits"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 1 <= value <= 8):
+                raise CimcodecError(
+                    f"Deep codec {name.replace('_', ' ')} must be an integer 1..8, not "
+                    f"{value!r}.")
+        if self.init not in INITS:
+            raise CimcodecError(
+                f"k-means initialisation must be one of {', '.join(INITS)}, not "
+                f"{self.init!r}.")
+        if not isinstance(self.sparsity, (int, float)) or not 0 <= self.sparsity < 1:
+            raise CimcodecError(f"Sparsity must be in [0, 1), not {self.sparsity!r}.")
+
+    def bits(self, ndim: int) -> tuple[int, int]:
+        """``(b, r)`` for a tensor of ``ndim`` dimensions."""
+        default = 5 if ndim <= 2 else 8
+        return self.weight_bits or default, self.index_bits or default
+
+
+def _floats(weights) -> np.ndarray:
+    from cimcodec.golden.codec.pipeline import as_array
+
+    w = as_array(weights).astype(np.float32)
+    if not np.all(np.isfinite(w)):
+        raise CimcodecError("The weights hold NaN or infinite values.")
+    return w
+
+
+def prune(weights, sparsity: float) -> np.ndarray:
+    """A copy of ``weights`` with the ``sparsity`` fraction smallest in magnitude set to
+    0 (ties at the threshold pruned too)."""
+    w = _floats(weights).copy()
+    if not 0 <= sparsity < 1:
+        raise CimcodecError(f"Sparsity must be in [0, 1), not {sparsity!r}.")
+    count = int(round(sparsity * w.size))
+    if count:
+        threshold = np.partition(np.abs(w).reshape(-1), count - 1)[count - 1]
+        w[np.abs(w) <= threshold] = 0
+    return w
+
+
+def init_centroids(values, k: int, init: str = "linear", seed: int = 0) -> np.ndarray:
+    """``k`` starting centroids for 1-D k-means of ``values`` (module docstring)."""
+    v = np.sort(np.asarray(values, dtype=np.float64).reshape(-1))
+    if init == "linear":
+        return np.linspace(v[0], v[-1], k)
+    if init == "forgy":
+        return np.sort(np.random.default_rng(seed).choice(v, size=k, replace=False))
+    if init == "density":
+        return np.quantile(v, np.linspace(0, 1, k))
+    raise CimcodecError(f"k-means initialisation must be one of {', '.join(INITS)}, not "
+                        f"{init!r}.")
+
+
+def share(weights, k: int, *, init: str = "linear", seed: int = 0,
+          iterations: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """``(centroids, labels)``: at most ``k`` increasing shared values for the nonzero
+    weights and, for every weight, its codebook index (0 for a zero weight, ``j + 1`` for
+    ``centroids[j]``). Weights with at most ``k`` distinct nonzero values keep them."""
+    w = _floats(weights)
+    flat = w.reshape(-1)
+    nonzero = flat != 0
+    values = flat[nonzero].astype(np.float64)
+    labels = np.zeros(flat.shape, dtype=np.int64)
+    if not values.size:
+        return np.zeros(0, dtype=np.float32), labels.reshape(w.shape)
+    distinct = np.unique(values)
+    if distinct.size <= k:
+        centroids = distinct
+    else:
+        # Lloyd's iterations, assignment by the midpoints between sorted centroids.
+        centroids = init_centroids(values, min(k, distinct.size), init, seed)
+        for _ in range(iterations):
+            cut = np.searchsorted((centroids[1:] + centroids[:-1]) / 2, values)
+            mass = np.bincount(cut, minlength=len(centroids))
+            total = np.bincount(cut, values, minlength=len(centroids))
+            new = np.where(mass > 0, total / np.maximum(mass, 1), centroids)
+            if np.array_equal(new, centroids):
+                break
+            centroids = np.sort(new)
+        centroids = np.unique(centroids.astype(np.float32)).astype(np.float64)
+    centroids = centroids.astype(np.float32)
+    mid = (centroids[1:].astype(np.float64) + centroids[:-1]) / 2
+    labels[nonzero] = np.searchsorted(mid, values) + 1
+    return centroids, labels.reshape(w.shape)
+
+
+def sparse_indices(labels, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, gaps)`` of the nonzero codebook indices of ``labels`` in row-major
+    order, fillers (index 0, gap ``2**r - 1``) inserted where a gap exceeds ``r`` bits."""
+    flat = np.asarray(labels).reshape(-1)
+    positions = np.flatnonzero(flat)
+    gaps = np.diff(positions, prepend=-1) - 1
+    span = 1 << index_bits
+    fillers = gaps // span
+    total = len(positions) + int(fillers.sum())
+    indices = np.zeros(total, dtype=np.int64)
+    out_gaps = np.full(total, span - 1, dtype=np.int64)
+    slot = np.arange(len(positions)) + np.cumsum(fillers)
+    indices[slot] = flat[positions]
+    out_gaps[slot] = gaps % span
+    return indices, out_gaps
+
+
+def positions_of(gaps) -> np.ndarray:
+    """The flattened position of every entry: ``p_i = p_{i-1} + gap_i + 1``."""
+    return np.cumsum(np.asarray(gaps, dtype=np.int64) + 1) - 1
+
+
+def encode(weights, settings: Settings | None = None) -> bytes:
+    """The member of one tensor (module docstring)."""
+    settings = settings or Settings()
+    w = _floats(weights)
+    if settings.sparsity:
+        w = prune(w, settings.sparsity)
+    b, r = settings.bits(w.ndim)
+    centroids, labels = share(w, (1 << b) - 1, init=settings.init, seed=settings.seed)
+    indices, gaps = sparse_indices(labels, r)
+    return (struct.pack("<BBB", b, r, len(centroids)) + centroids.astype("<f4").tobytes()
+            + struct.pack("<I", len(indices))
+            + entropy.encode(indices, huffman=settings.huffman, width=b)
+            + entropy.encode(gaps, huffman=settings.huffman, width=r))
+
+
+def decode(data: bytes, shape) -> np.ndarray:
+    """The float32 tensor of shape ``shape`` stored in a member.
+
+    Raises
+    ------
+    CimcodecError
+        A truncated or corrupt member.
+    """
+    try:
+        b, r, k = struct.unpack_from("<BBB", data)
+        centroids = np.frombuffer(data, "<f4", k, 3).astype(np.float32)
+        (n,) = struct.unpack_from("<I", data, 3 + 4 * k)
+    except (struct.error, ValueError):
+        raise CimcodecError("A deep member is truncated in its header.") from None
+    if not (1 <= b <= 8 and 1 <= r <= 8) or k >= 1 << b:
+        raise CimcodecError("A deep member has a bad header.")
+    size = math.prod(shape)
+    if n > size:
+        raise CimcodecError(f"A deep member lists {n} entries for {size} weights.")
+    indices, end = entropy.decode(data, n, 7 + 4 * k)
+    gaps, end = entropy.decode(data, n, end)
+    if end != len(data):
+        raise CimcodecError("A deep member has bytes after its streams.")
+    positions = positions_of(gaps)
+    if n and (positions[-1] >= size or indices.max() > k):
+        raise CimcodecError("A deep member points outside its tensor or its codebook.")
+    codebook = np.concatenate([np.zeros(1, dtype=np.float32), centroids])
+    out = np.zeros(size, dtype=np.float32)
+    out[positions] = codebook[indices]
+    return out.reshape(shape)
+
+
+def analyze(weights, settings: Settings | None = None) -> dict:
+    """The figures of Deep Compression's tables for one tensor stored by :func:`encode`:
+    weights, nonzeros, fillers, kept fraction, weight and index bits before and after
+    Huffman, member bytes."""
+    settings = settings or Settings()
+    w = _floats(weights)
+    if settings.sparsity:
+        w = prune(w, settings.sparsity)
+    b, r = settings.bits(w.ndim)
+    centroids, labels = share(w, (1 << b) - 1, init=settings.init, seed=settings.seed)
+    indices, gaps = sparse_indices(labels, r)
+    nonzero = int(np.count_nonzero(labels))
+    return {"weights": int(w.size), "nonzero": nonzero, "fillers": len(indices) - nonzero,
+            "kept": nonzero / w.size, "clusters": len(centroids),
+            "weight_bits": b, "weight_bits_huffman": entropy.mean_code_length(indices),
+            "index_bits": r, "index_bits_huffman": entropy.mean_code_length(gaps),
+            "bytes": len(encode(w, Settings(**{**settings.__dict__, "sparsity": 0.0})))}

@@ -1,0 +1,461 @@
+"""The model container (``.cimz``): a whole torch ``state_dict`` in one file, every
+tensor through a codec chosen per tensor.
+
+File layout (little-endian)
+---------------------------
+=============  ==============================================================
+``4s`` magic   ``b"CIMZ"``
+``<B``         format version, 1
+``<I`` crc     ``zlib.crc32`` of every byte after this field
+``<I`` m       length of the manifest
+``m`` bytes    the manifest: UTF-8 JSON (below), ``zlib``-compressed
+members        the tensors' members, back to back in manifest order; member ``i``
+               is ``size_i`` bytes
+=============  ==============================================================
+
+Nothing may follow the last member. The manifest is one JSON object::
+
+    {"tensors": [[name, shape, dtype, codec, size, options], ...],
+     "model": {...}}
+
+* ``name``: the state-dict key; ``shape``: a list of ints; ``dtype``: the torch dtype
+  name (``float32``, ``bfloat16``, ``int64``, ...); the order is the state dict's.
+* ``codec``: the name of the tensor codec that wrote the member (:data:`CODECS`);
+  ``size``: member bytes; ``options``: what that codec needs to decode (``{}`` for most).
+* ``model`` (optional): a description of the network, e.g. ``{"net": "mlp2"}``, for
+  tools that rebuild it.
+
+Tensor codecs
+-------------
+A codec is an object with a ``name``, ``encode(array, settings) -> (bytes, options)``
+and ``decode(bytes, shape, dtype, options) -> ndarray``; :func:`register` adds one, so the set
+stays open. Built in:
+
+* ``raw``: lossless, for small tensors, integer buffers and anything a lossy codec
+  does not take. The member is ``<B kind`` + payload: kind 0 the tensor's own bytes
+  (C order, little-endian), 1 the same ``zlib``-compressed, 2 ``lzma``-compressed
+  (tried up to 1 MiB; whichever is shortest), 3 a float32 tensor whose every value is
+  exactly a float16, stored as float16 bytes and widened back (also exact), 4 that
+  ``zlib``-compressed.
+  ``bfloat16`` is stored as its 16-bit patterns.
+* ``jpeg``: :func:`cimcodec.golden.codec.pipeline.compress_matrix`; the member *is* the
+  baseline JPEG container of the tensor (any viewer opens it, ``rtl-decode`` decodes
+  it, :func:`extract` returns it). Lossy: the decoded float32 values are within the
+  codec's quantization (and quality, clusters) error, then cast to the tensor's dtype.
+* ``deep``: Deep Compression's sparse, shared-weight, Huffman-coded storage
+  (:mod:`cimcodec.golden.codec.deep`).
+
+Which codec a tensor gets (:func:`save`): a floating-point tensor with two or more
+dimensions and at least ``min_elements`` elements (default 256) goes through the
+requested lossy codec; every other tensor (biases, BatchNorm parameters and statistics,
+``num_batches_tracked``, small or integer tensors) through ``raw``. A ``codecs``
+mapping overrides the choice per tensor name.
+
+The ratio (:attr:`Inspection.ratio`) counts every byte of the file against 4 bytes per
+element of every tensor in it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import lzma
+import math
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cimcodec.golden.errors import CimcodecError
+
+MAGIC = b"CIMZ"
+VERSION = 1
+_HEAD = struct.Struct("<4sBII")
+#: Smallest tensor the lossy codecs take by default.
+MIN_ELEMENTS = 256
+#: Largest raw payload also tried with lzma (slow on large tensors).
+LZMA_LIMIT = 1 << 20
+
+#: torch dtype name -> (numpy dtype of its bytes, is floating point)
+DTYPES = {
+    "float64": ("<f8", True), "float32": ("<f4", True), "float16": ("<f2", True),
+    "bfloat16": ("<i2", True),  # bit patterns; numpy has no bfloat16
+    "int64": ("<i8", False), "int32": ("<i4", False), "int16": ("<i2", False),
+    "int8": ("i1", False), "uint8": ("u1", False), "bool": ("?", False),
+}
+
+
+# ------------------------------------------------------------------ tensors <-> numpy
+
+
+def _dtype_name(tensor) -> str:
+    import torch
+
+    name = str(tensor.dtype).removeprefix("torch.")
+    if not isinstance(tensor, torch.Tensor) or name not in DTYPES:
+        raise CimcodecError(
+            f"A state-dict entry must be a tensor of one of {', '.join(DTYPES)}, not "
+            f"{name if isinstance(tensor, torch.Tensor) else type(tensor).__name__}.")
+    return name
+
+
+def _to_numpy(tensor) -> np.ndarray:
+    """The tensor's values as numpy (bfloat16 as its int16 bit patterns)."""
+    import torch
+
+    t = tensor.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:
+        t = t.view(torch.int16)
+    return t.numpy()
+
+
+def _to_torch(array: np.ndarray, dtype: str):
+    """The inverse of :func:`_to_numpy` for a tensor of ``dtype``."""
+    import torch
+
+    t = torch.from_numpy(np.array(array, order="C"))   # keeps 0-d arrays 0-d
+    if dtype == "bfloat16":
+        return t.view(torch.bfloat16)
+    return t
+
+
+# ------------------------------------------------------------------ codecs
+
+
+class RawCodec:
+    """Lossless storage (module docstring)."""
+
+    name = "raw"
+
+    def encode(self, array: np.ndarray, settings: dict) -> tuple[bytes, dict]:
+        plain = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+        candidates = [b"\0" + plain, b"\1" + zlib.compress(plain, 9)]
+        if len(plain) <= LZMA_LIMIT:
+            candidates.append(b"\2" + lzma.compress(plain, preset=9))
+        if array.dtype == np.float32 and np.array_equal(
+                array.astype(np.float16).astype(np.float32), array, equal_nan=True):
+            half = array.astype("<f2").tobytes()
+            candidates += [b"\3" + half, b"\4" + zlib.compress(half, 9)]
+        return min(candidates, key=len), {}
+
+    def decode(self, data: bytes, shape: tuple, dtype: str, options: dict) -> np.ndarray:
+        if not data:
+            raise CimcodecError("A raw member is empty.")
+        kind, body = data[0], data[1:]
+        try:
+            if kind in (1, 4):
+                body = zlib.decompress(body)
+            elif kind == 2:
+                body = lzma.decompress(body)
+            elif kind not in (0, 3):
+                raise CimcodecError(f"A raw member has the unknown kind {kind}.")
+        except (zlib.error, lzma.LZMAError):
+            raise CimcodecError("A raw member's compressed data is corrupt.") from None
+        stored = np.dtype("<f2") if kind in (3, 4) else np.dtype(DTYPES[dtype][0])
+        count = math.prod(shape)
+        if len(body) != count * stored.itemsize:
+            raise CimcodecError(
+                f"A raw member holds {len(body)} bytes, not the {count * stored.itemsize} "
+                f"of a {dtype} tensor of shape {tuple(shape)}.")
+        array = np.frombuffer(body, stored).reshape(shape)
+        return array.astype(np.float32) if kind in (3, 4) else array.copy()
+
+
+class JpegCodec:
+    """The JPEG weight codec (:mod:`cimcodec.golden.codec.pipeline`); ``settings`` are
+    the fields of its ``Settings``."""
+
+    name = "jpeg"
+
+    def encode(self, array: np.ndarray, settings: dict) -> tuple[bytes, dict]:
+        from cimcodec.golden.codec import pipeline
+
+        return pipeline.compress_matrix(array, pipeline.Settings(**settings)).data, {}
+
+    def decode(self, data: bytes, shape: tuple, dtype: str, options: dict) -> np.ndarray:
+        from cimcodec.golden.codec import pipeline
+
+        out = pipeline.decompress_matrix(data)
+        if out.shape != tuple(shape):
+            raise CimcodecError(
+                f"A JPEG member decodes to shape {out.shape}, the manifest says "
+                f"{tuple(shape)}.")
+        return out
+
+
+class DeepCodec:
+    """Deep Compression's storage (:mod:`cimcodec.golden.codec.deep`)."""
+
+    name = "deep"
+
+    def encode(self, array: np.ndarray, settings: dict) -> tuple[bytes, dict]:
+        from cimcodec.golden.codec import deep
+
+        return deep.encode(array, deep.Settings(**settings)), {}
+
+    def decode(self, data: bytes, shape: tuple, dtype: str, options: dict) -> np.ndarray:
+        from cimcodec.golden.codec import deep
+
+        return deep.decode(data, shape)
+
+
+#: The tensor codecs by name (:func:`register` adds one).
+CODECS: dict = {}
+
+
+def register(codec) -> None:
+    """Make ``codec`` (an object with ``name``, ``encode`` and ``decode``, see the module
+    docstring) available to :func:`save` and :func:`load` under ``codec.name``."""
+    for attribute in ("name", "encode", "decode"):
+        if not hasattr(codec, attribute):
+            raise CimcodecError(f"A tensor codec needs a {attribute!r} attribute.")
+    CODECS[codec.name] = codec
+
+
+for _codec in (RawCodec(), JpegCodec(), DeepCodec()):
+    register(_codec)
+
+
+def _codec(name: str):
+    if name not in CODECS:
+        raise CimcodecError(
+            f"Codec must be one of {', '.join(sorted(CODECS))}, not {name!r}.")
+    return CODECS[name]
+
+
+# ------------------------------------------------------------------ the file
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One tensor of a container, as the manifest describes it."""
+
+    name: str
+    shape: tuple
+    dtype: str
+    codec: str
+    size: int
+    options: dict = field(default_factory=dict)
+    offset: int = 0
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def bits_per_weight(self) -> float:
+        return 8 * self.size / max(1, self.elements)
+
+    @property
+    def ratio(self) -> float:
+        """fp32 bytes of this tensor over its member bytes."""
+        return 4 * self.elements / max(1, self.size)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a container holds: its entries, the model description and the sizes."""
+
+    entries: tuple
+    model: dict
+    file_bytes: int
+    manifest_bytes: int
+
+    @property
+    def fp32_bytes(self) -> int:
+        return 4 * sum(e.elements for e in self.entries)
+
+    @property
+    def ratio(self) -> float:
+        """fp32 bytes of every tensor over every byte of the file."""
+        return self.fp32_bytes / self.file_bytes
+
+
+def _choose(name: str, tensor, dtype: str, codec: str, codecs: dict | None,
+            min_elements: int) -> str:
+    if codecs and name in codecs:
+        return codecs[name]
+    lossy = DTYPES[dtype][1] and tensor.ndim >= 2 and tensor.numel() >= min_elements
+    return codec if lossy else "raw"
+
+
+def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
+             codecs: dict | None = None, tensor_settings: dict | None = None,
+             min_elements: int = MIN_ELEMENTS, model: dict | None = None,
+             progress: bool = False) -> bytes:
+    """A state dict as container bytes (module docstring).
+
+    Parameters
+    ----------
+    state_dict : mapping of str to torch.Tensor
+        Every entry is stored, in order, with its name, shape and dtype.
+    codec : str
+        The lossy codec of weight matrices and conv kernels (``jpeg``, ``deep``, or any
+        registered one); ``raw`` stores everything losslessly.
+    settings : dict
+        That codec's settings (e.g. ``{"quality": 75}`` for ``jpeg``).
+    codecs, tensor_settings : dict, optional
+        Per tensor name: a codec, and settings that replace ``settings``.
+    min_elements : int
+        Smallest tensor the lossy codec takes.
+    model : dict, optional
+        A JSON-able description of the network, kept in the manifest.
+    """
+    from tqdm import tqdm
+
+    if not hasattr(state_dict, "items"):
+        raise CimcodecError(f"A state dict must be a mapping of names to tensors, not "
+                            f"{type(state_dict).__name__}.")
+    _codec(codec)
+    for name in (codecs or {}):
+        if name not in state_dict:
+            raise CimcodecError(f"The state dict has no tensor named {name!r}.")
+        _codec(codecs[name])
+    rows, members = [], []
+    items = list(state_dict.items())
+    for name, tensor in tqdm(items, desc="compress", unit="tensor", disable=not progress):
+        if not isinstance(name, str):
+            raise CimcodecError(f"State-dict keys must be strings, not {name!r}.")
+        dtype = _dtype_name(tensor)
+        chosen = _codec(_choose(name, tensor, dtype, codec, codecs, min_elements))
+        if chosen.name != "raw" and dtype == "bfloat16":   # exact widening for numpy
+            array = tensor.detach().cpu().float().numpy()
+        else:
+            array = _to_numpy(tensor)
+        options = dict(settings or {})
+        options.update((tensor_settings or {}).get(name, {}))
+        data, decode_options = chosen.encode(array, options if chosen.name != "raw" else {})
+        rows.append([name, list(tensor.shape), dtype, chosen.name, len(data), decode_options])
+        members.append(data)
+    manifest = {"tensors": rows}
+    if model:
+        manifest["model"] = model
+    packed = zlib.compress(json.dumps(manifest, separators=(",", ":")).encode(), 9)
+    body = struct.pack("<I", len(packed)) + packed + b"".join(members)
+    return MAGIC + bytes([VERSION]) + struct.pack("<I", zlib.crc32(body)) + body
+
+
+def _parse(data) -> tuple[Inspection, bytes]:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CimcodecError(f"Container data must be bytes, not {type(data).__name__}.")
+    data = bytes(data)
+    if len(data) < _HEAD.size or data[:4] != MAGIC:
+        raise CimcodecError("The file is not a cimcodec model container (no CIMZ magic).")
+    magic, version, crc, m = _HEAD.unpack_from(data)
+    if version != VERSION:
+        raise CimcodecError(f"The model container has format version {version}; this "
+                            f"cimcodec reads version {VERSION}.")
+    if zlib.crc32(data[9:]) != crc:
+        raise CimcodecError("The model container is truncated or corrupt (CRC-32 mismatch).")
+    try:
+        manifest = json.loads(zlib.decompress(data[_HEAD.size:_HEAD.size + m]))
+        rows = manifest["tensors"]
+        entries, offset = [], _HEAD.size + m
+        for name, shape, dtype, codec, size, options in rows:
+            if (not isinstance(name, str) or dtype not in DTYPES or not isinstance(size, int)
+                    or size < 0 or not isinstance(options, dict)
+                    or any(not isinstance(s, int) or s < 0 for s in shape)):
+                raise ValueError
+            entries.append(Entry(name, tuple(shape), dtype, codec, size, options, offset))
+            offset += size
+        model = manifest.get("model") or {}
+    except (zlib.error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        raise CimcodecError("The model container's manifest is corrupt.") from None
+    if offset != len(data):
+        raise CimcodecError(f"The model container's members take {offset} bytes, the "
+                            f"file has {len(data)}.")
+    return Inspection(tuple(entries), model, len(data), m), data
+
+
+def inspect(data) -> Inspection:
+    """The entries and sizes of container bytes (checked: magic, version, CRC,
+    manifest, member sizes); nothing is decoded."""
+    return _parse(data)[0]
+
+
+def decompress(data, *, names=None) -> dict:
+    """The state dict in container bytes: ``{name: torch.Tensor}`` in the stored order,
+    each with its stored shape and dtype (``names``: only those tensors)."""
+    info, data = _parse(data)
+    known = {e.name for e in info.entries}
+    for name in names or ():
+        if name not in known:
+            raise CimcodecError(f"The container has no tensor named {name!r}; it has "
+                                f"{', '.join(e.name for e in info.entries)}.")
+    out = {}
+    for e in info.entries:
+        if names is not None and e.name not in names:
+            continue
+        array = _codec(e.codec).decode(data[e.offset:e.offset + e.size], e.shape, e.dtype,
+                                       e.options)
+        out[e.name] = _restore(array, e)
+    return out
+
+
+def _restore(array: np.ndarray, e: Entry):
+    """A decoded member as the tensor the manifest describes: a ``raw`` member holds the
+    stored dtype itself; a lossy codec's float32 values are cast to it."""
+    import torch
+
+    if tuple(array.shape) != e.shape:
+        raise CimcodecError(f"{e.name} decodes to shape {tuple(array.shape)}, the manifest "
+                            f"says {e.shape}.")
+    if e.codec == "raw":
+        return _to_torch(array, e.dtype)
+    return torch.from_numpy(np.array(array, dtype=np.float32, order="C")).to(
+        getattr(torch, e.dtype))
+
+
+def extract(data, name: str) -> bytes:
+    """The member of tensor ``name``: for the ``jpeg`` codec a standalone baseline JPEG
+    file."""
+    info, data = _parse(data)
+    for e in info.entries:
+        if e.name == name:
+            return data[e.offset:e.offset + e.size]
+    raise CimcodecError(f"The container has no tensor named {name!r}; it has "
+                        f"{', '.join(e.name for e in info.entries)}.")
+
+
+# ------------------------------------------------------------------ files
+
+
+def _read(source) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    path = Path(source)
+    if not path.is_file():
+        raise CimcodecError(f"{source} does not exist or is not a file.")
+    return path.read_bytes()
+
+
+def write_file(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory, so a
+    failure leaves no half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with io.FileIO(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save(state_dict, file=None, **options) -> bytes:
+    """:func:`compress` ``state_dict``; write the bytes to ``file`` (a path) when given,
+    atomically. Returns the bytes."""
+    data = compress(state_dict, **options)
+    if file is not None:
+        write_file(file, data)
+    return data
+
+
+def load(source) -> dict:
+    """The state dict of a container file (a path) or of container bytes."""
+    return decompress(_read(source))
