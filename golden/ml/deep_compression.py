@@ -11,11 +11,10 @@ Steps
    LeNet-5 have none). State-dict keys of the layers stay as they were.
 1. :func:`sensitivity`: each prunable layer (``nn.Linear`` / ``nn.Conv2d``) pruned alone
    by magnitude at the sparsities of :data:`SCAN`, and the validation accuracy of each
-   (the paper's Fig. 6), after a short retraining (:func:`run` uses 2 epochs; the paper
-   scans without retraining, which here overrates how much the classifier and
-   underrates how much the first layer can lose). :func:`pick_sparsities` gives every
-   layer the largest scanned sparsity whose accuracy is at most ``tolerance`` below the
-   unpruned network's: the per-layer thresholds.
+   (the paper's Fig. 6), without retraining as in the paper (optionally after a short
+   one). :func:`allocate` turns the curves into per-layer thresholds for a budget of
+   summed accuracy drops: the layers that give up the most weights per point of accuracy
+   are pruned furthest (the paper reads its thresholds off the same curves by hand).
 2. :func:`prune_iteratively`: magnitude pruning to those sparsities in ``steps`` equal
    steps, each followed by retraining; masks are held during retraining
    (``torch.nn.utils.prune``: the weight is ``weight_orig * weight_mask``) and made
@@ -55,9 +54,9 @@ from cimcodec.golden.ml.models import accuracy, fit_digits
 
 #: Sparsities of the sensitivity scan.
 SCAN = (0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99)
-#: Per-layer validation accuracy drops (after the scan's short retraining) tried by
-#: :func:`run`, most aggressive first.
-TOLERANCES = (0.04, 0.025, 0.015, 0.01, 0.005, 0.0)
+#: Budgets of summed scanned accuracy drops (:func:`allocate`) tried by :func:`run`, most
+#: aggressive first.
+BUDGETS = (1.2, 0.9, 0.7, 0.5, 0.35, 0.25, 0.15, 0.08)
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
@@ -124,15 +123,38 @@ def sensitivity(model: nn.Module, x, y, sparsities=SCAN, *, retrain=None, epochs
     return out
 
 
-def pick_sparsities(scan: dict, baseline: float, tolerance: float,
-                    sparsities=SCAN) -> dict:
-    """Per layer, the largest scanned sparsity whose accuracy is at most ``tolerance``
-    below ``baseline`` (0 when none is)."""
-    out = {}
+def allocate(scan: dict, baseline: float, budget: float, sizes: dict,
+             sparsities=SCAN) -> dict:
+    """Per-layer sparsities from a sensitivity scan: starting from none, repeatedly move
+    the layer with the most weights removed per unit of (scanned) accuracy drop to its
+    next scanned sparsity, while the summed drops stay within ``budget``.
+
+    A layer's drop at a sparsity is ``max(0, baseline - accuracy)``, made non-decreasing
+    along the scan; ``sizes`` gives each layer's weight count. Large layers that lose
+    little go far; a small, sensitive classifier stays dense."""
+    drops = {}
     for name, accs in scan.items():
-        good = [s for s, a in zip(sparsities, accs) if a >= baseline - tolerance]
-        out[name] = max(good, default=0.0)
-    return out
+        d = np.maximum.accumulate(np.maximum(0.0, baseline - np.asarray(accs, float)))
+        drops[name] = np.concatenate([[0.0], d])
+    grid = np.concatenate([[0.0], sparsities])
+    level = dict.fromkeys(scan, 0)
+    total = 0.0
+    while True:
+        best, best_score = None, -1.0
+        for name in scan:
+            i = level[name]
+            if i + 1 >= len(grid):
+                continue
+            cost = drops[name][i + 1] - drops[name][i]
+            if total + cost > budget + 1e-12:
+                continue
+            score = sizes[name] * (grid[i + 1] - grid[i]) / max(cost, 1e-6)
+            if score > best_score:
+                best, best_score = name, score
+        if best is None:
+            return {name: float(grid[i]) for name, i in level.items()}
+        total += drops[best][level[best] + 1] - drops[best][level[best]]
+        level[best] += 1
 
 
 def prune_iteratively(model: nn.Module, targets: dict, data, *, steps: int = 4,
@@ -198,8 +220,7 @@ def quantize(model: nn.Module, data, *, weight_bits: dict | int = 5, init: str =
 
 @dataclass
 class Result:
-    """What :func:`run` found (the ``init`` and bits it chose are in the last ``tried``
-    entries and in :attr:`weight_bits`).
+    """What :func:`run` found.
 
     Attributes
     ----------
@@ -211,11 +232,14 @@ class Result:
         Whether its validation accuracy is within ``max_loss`` of the baseline's.
     sparsities, weight_bits : dict
         Per layer.
+    init : str
+        The k-means initialisation of the result.
     accuracy : dict
         ``{stage: {"validation": a, "test": a}}`` for ``baseline``, ``pruned``,
         ``quantized`` and ``stored`` (decoded from the container).
     tried : list of dict
-        Every tolerance tried: its sparsities, ratio and accuracies.
+        Every setting tried: budget, sparsities, initialisation, bits, ratio and
+        accuracies.
     """
 
     model: nn.Module
@@ -223,6 +247,7 @@ class Result:
     meets: bool
     sparsities: dict
     weight_bits: dict
+    init: str
     accuracy: dict
     tried: list = field(default_factory=list)
 
@@ -234,24 +259,31 @@ def _accuracies(model, val, test) -> dict:
 def compress(model: nn.Module, *, weight_bits: dict | int = 5, index_bits=None,
              description: dict | None = None) -> bytes:
     """The model container of a (pruned, quantized) network: every weight through the
-    ``deep`` codec with its layer's bits, everything else stored losslessly."""
+    ``deep`` codec with its layer's bits, everything else stored losslessly.
+    ``index_bits`` ``None`` tries every relative-index width 2..8 per layer and keeps
+    the one that gives the fewest bytes (a storage choice only: the weights are the
+    same)."""
     from cimcodec.golden.codec import model as container
 
     names = prunable(model)
-    bits = {n: (weight_bits[n] if isinstance(weight_bits, dict) else weight_bits)
-            for n in names}
-    return container.compress(
-        model.state_dict(), codec="deep", codecs={n: "deep" for n in names},
-        tensor_settings={n: {"weight_bits": b, "index_bits": index_bits}
-                         for n, b in bits.items()},
-        model=description)
+    state = model.state_dict()
+    settings = {}
+    for name in names:
+        b = weight_bits[name] if isinstance(weight_bits, dict) else weight_bits
+        widths = range(2, 9) if index_bits is None else (index_bits,)
+        w = state[name].numpy()
+        r = min(widths, key=lambda r: len(deep.encode(w, deep.Settings(weight_bits=b,
+                                                                        index_bits=r))))
+        settings[name] = {"weight_bits": b, "index_bits": r}
+    return container.compress(state, codec="deep", codecs=dict.fromkeys(names, "deep"),
+                              tensor_settings=settings, model=description)
 
 
-def run(model: nn.Module, data, *, max_loss: float = 0.01, weight_bits=(4, 5),
+def run(model: nn.Module, data, *, max_loss: float = 0.01, weight_bits=(3, 4, 5),
         index_bits: int | None = None, inits=("linear", "density", "forgy"),
-        tolerances=TOLERANCES, steps: int = 8, prune_epochs: int = 15,
+        budgets=BUDGETS, steps: int = 8, prune_epochs: int = 15,
         prune_lr: float = 3e-3, quantize_epochs: int = 10, half_biases: bool = True,
-        distill: bool = True, scan_epochs: int = 2, description: dict | None = None,
+        distill: bool = True, scan_epochs: int = 0, description: dict | None = None,
         seed: int = 0,
         progress: bool = False) -> Result:
     """The whole pipeline (module docstring) on a trained ``model`` with ``data``
@@ -259,11 +291,12 @@ def run(model: nn.Module, data, *, max_loss: float = 0.01, weight_bits=(4, 5),
     :func:`cimcodec.golden.ml.datasets.split` (retraining on its training part, decisions
     on its validation part, the test part only measured).
 
-    For each tolerance, most aggressive first: the sensitivity scan gives the per-layer
-    sparsities; the network (BatchNorm still in place, which retrains better) is pruned
-    iteratively with retraining, its BatchNorms folded, then quantized with every
+    For each budget, most aggressive first: the sensitivity scan gives the per-layer
+    sparsities (:func:`allocate`); the network (BatchNorm still in place, which retrains
+    better) is pruned iteratively with retraining, its BatchNorms folded, then quantized
+    with every
     initialisation of ``inits`` and every bit count of ``weight_bits``, stored and
-    decoded. The first tolerance with a stored network within ``max_loss`` of the
+    decoded. The first budget with a stored network within ``max_loss`` of the
     baseline's validation accuracy returns the smallest such container (``meets``);
     when none is, the most accurate one tried is returned (``meets`` false). With
     ``distill`` the retraining learns from the uncompressed network's outputs too
@@ -284,9 +317,9 @@ def run(model: nn.Module, data, *, max_loss: float = 0.01, weight_bits=(4, 5),
     teacher = model if distill else None
     best, tried = None, []
     bits_options = (weight_bits,) if isinstance(weight_bits, int) else tuple(weight_bits)
-    for tolerance in tqdm(tolerances, desc="deep compression", unit="try",
-                          disable=not progress):
-        targets = pick_sparsities(scan, baseline["validation"], tolerance)
+    sizes = {name: m.weight.numel() for name, m in prunable(model).items()}
+    for budget in tqdm(budgets, desc="deep compression", unit="try", disable=not progress):
+        targets = allocate(scan, baseline["validation"], budget, sizes)
         net = copy.deepcopy(model)
         prune_iteratively(net, targets, retrain, steps=steps, epochs=prune_epochs,
                           lr=prune_lr, seed=seed, teacher=teacher)
@@ -306,12 +339,12 @@ def run(model: nn.Module, data, *, max_loss: float = 0.01, weight_bits=(4, 5),
                 stored_net.load_state_dict(container.decompress(blob), strict=True)
                 stored = _accuracies(stored_net.eval(), val, test)
                 meets = stored["validation"] >= baseline["validation"] - max_loss
-                tried.append({"tolerance": tolerance, "init": init, "weight_bits": b,
+                tried.append({"budget": budget, "init": init, "weight_bits": b,
                               "sparsities": targets, "bytes": len(blob),
                               "ratio": container.inspect(blob).ratio,
                               "validation": stored["validation"], "test": stored["test"],
                               "meets": meets})
-                found.append(Result(stored_net, blob, meets, targets, bits,
+                found.append(Result(stored_net, blob, meets, targets, bits, init,
                                     {"baseline": baseline, "pruned": pruned,
                                      "quantized": quantized, "stored": stored}, tried))
         good = [r for r in found if r.meets]
