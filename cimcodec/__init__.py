@@ -15,6 +15,11 @@ One tensor::
     data = cimcodec.compress(weights, quality=75, clusters=16)   # bytes: a baseline JPEG
     weights2 = cimcodec.decompress(data)                         # float32, same shape
 
+A whole model (the model container, docs/model_container.md)::
+
+    cimcodec.save(model.state_dict(), "model.cimz", codec="jpeg", quality=75)
+    model.load_state_dict(cimcodec.load("model.cimz"), strict=True)
+
 Generated files (Verilog, simulator builds, trained-model caches) go to
 :func:`cimcodec.home`: ``$CIMCODEC_HOME`` if set, otherwise the platform cache directory
 (``$XDG_CACHE_HOME/cimcodec``, by default ``~/.cache/cimcodec``); never into the
@@ -29,7 +34,7 @@ from pathlib import Path
 from cimcodec.golden.errors import CimcodecError
 
 __version__ = "0.2.0"
-__all__ = ["CimcodecError", "compress", "decompress", "home"]
+__all__ = ["CimcodecError", "compress", "decompress", "home", "load", "save"]
 
 
 def home() -> Path:
@@ -72,3 +77,25 @@ def decompress(data: bytes, *, integer: bool = False):
     from cimcodec.golden.codec import pipeline
 
     return pipeline.decompress_matrix(data, integer=integer)
+
+
+def save(state_dict, file=None, *, codec: str = "jpeg", **settings) -> bytes:
+    """Compress a whole torch ``state_dict`` into a model container; write it to
+    ``file`` (a path, written atomically) when given. Returns the bytes.
+
+    Weight matrices and conv kernels go through ``codec`` (``jpeg``, ``deep``, ``raw``
+    or any registered one) with ``settings`` (for ``jpeg`` the fields of
+    :func:`compress`; for ``deep`` ``weight_bits``, ``index_bits``, ``init``,
+    ``sparsity``); every other tensor is stored losslessly. Every name, shape, dtype and
+    the order come back from :func:`load`.
+    """
+    from cimcodec.golden.codec import model
+
+    return model.save(state_dict, file, codec=codec, settings=settings)
+
+
+def load(source) -> dict:
+    """The state dict of a model container: a path, or the bytes :func:`save` gave."""
+    from cimcodec.golden.codec import model
+
+    return model.load(source)

@@ -135,7 +135,7 @@ class RawCodec:
         plain = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
         candidates = [b"\0" + plain, b"\1" + zlib.compress(plain, 9)]
         if len(plain) <= LZMA_LIMIT:
-            candidates.append(b"\2" + lzma.compress(plain, preset=9))
+            candidates.append(b"\2" + lzma.compress(plain, preset=6))
         if array.dtype == np.float32 and np.array_equal(
                 array.astype(np.float16).astype(np.float32), array, equal_nan=True):
             half = array.astype("<f2").tobytes()
