@@ -286,7 +286,7 @@ def _choose(name: str, tensor, dtype: str, codec: str, codecs: dict | None,
 def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
              codecs: dict | None = None, tensor_settings: dict | None = None,
              min_elements: int = MIN_ELEMENTS, model: dict | None = None,
-             progress: bool = False) -> bytes:
+             encoded: dict | None = None, progress: bool = False) -> bytes:
     """A state dict as container bytes (module docstring).
 
     Parameters
@@ -304,6 +304,11 @@ def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
         Smallest tensor the lossy codec takes.
     model : dict, optional
         A JSON-able description of the network, kept in the manifest.
+    encoded : dict, optional
+        ``{name: (codec, member bytes)}``: members already encoded (for example the JPEG
+        files whose decoded weights a JPEG-aware fine-tuning settled on), stored as they
+        are instead of encoding the tensor again. Each is decoded once here to check that
+        it holds a tensor of the right shape.
     """
     from tqdm import tqdm
 
@@ -311,10 +316,10 @@ def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
         raise CimcodecError(f"A state dict must be a mapping of names to tensors, not "
                             f"{type(state_dict).__name__}.")
     _codec(codec)
-    for name in (codecs or {}):
+    for name in list(codecs or {}) + list(encoded or {}):
         if name not in state_dict:
             raise CimcodecError(f"The state dict has no tensor named {name!r}.")
-        _codec(codecs[name])
+        _codec(codecs[name] if name in (codecs or {}) else encoded[name][0])
     rows, members = [], []
     items = list(state_dict.items())
     for name, tensor in tqdm(items, desc="compress", unit="tensor", disable=not progress):
@@ -322,13 +327,22 @@ def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
             raise CimcodecError(f"State-dict keys must be strings, not {name!r}.")
         dtype = _dtype_name(tensor)
         chosen = _codec(_choose(name, tensor, dtype, codec, codecs, min_elements))
-        if chosen.name != "raw" and dtype == "bfloat16":   # exact widening for numpy
-            array = tensor.detach().cpu().float().numpy()
+        if encoded and name in encoded:
+            chosen = _codec(encoded[name][0])
+            data, decode_options = bytes(encoded[name][1]), {}
+            got = chosen.decode(data, tuple(tensor.shape), dtype, decode_options)
+            if tuple(got.shape) != tuple(tensor.shape):
+                raise CimcodecError(f"The encoded member of {name} holds shape "
+                                    f"{tuple(got.shape)}, not {tuple(tensor.shape)}.")
         else:
-            array = _to_numpy(tensor)
-        options = dict(settings or {})
-        options.update((tensor_settings or {}).get(name, {}))
-        data, decode_options = chosen.encode(array, options if chosen.name != "raw" else {})
+            if chosen.name != "raw" and dtype == "bfloat16":   # exact widening for numpy
+                array = tensor.detach().cpu().float().numpy()
+            else:
+                array = _to_numpy(tensor)
+            options = dict(settings or {})
+            options.update((tensor_settings or {}).get(name, {}))
+            data, decode_options = chosen.encode(array, options if chosen.name != "raw"
+                                                 else {})
         rows.append([name, list(tensor.shape), dtype, chosen.name, len(data), decode_options])
         members.append(data)
     manifest = {"tensors": rows}

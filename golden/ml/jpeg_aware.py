@@ -1,0 +1,206 @@
+"""The hardware-decodable JPEG path at high ratio: structured pruning that suits JPEG,
+JPEG-aware fine-tuning, and the storage of the result as JPEG members of the model
+container, which the RTL decompressor decodes.
+
+Block pruning (:func:`prune_structured`)
+    A weight matrix (a conv kernel as ``out x in*kh*kw``) is cut into the 8x8 blocks of
+    the JPEG grid; the blocks with the smallest L2 norm are zeroed, in ``steps`` steps
+    with retraining in between (masks held, ``torch.nn.utils.prune``). A zero block is
+    128 everywhere after the level shift, so its DCT is 0: it costs one DC difference
+    and one EOB, a few bits, and decodes to exact zeros. ``granularity="row"`` or
+    ``"column"`` prunes whole rows (output units) or columns (inputs) instead.
+
+JPEG-aware fine-tuning (:func:`finetune_through_codec`)
+    Each weight passes through a float twin of the codec in the forward pass
+    (:func:`simulate`): ``q = clamp(round(w / s), -128, 127)`` with the codec's
+    per-tensor scale ``s = max|w| / 127.5``, the 8x8 orthonormal DCT of ``q`` (what the
+    islow DCT computes, without its fixed-point rounding), ``round(F / Q) * Q`` with the
+    file's quantization table ``Q``, the inverse DCT, ``clamp(round(.), -128, 127)`` and
+    ``* s``; the backward pass treats the codec as the identity (straight-through
+    estimator). The network learns weights that survive the codec.
+
+Storage (:func:`encode`)
+    The weights are then coded by the real codec (:func:`cimcodec.golden.codec.pipeline.
+    compress_matrix`); the decoded weights replace them and the biases are retrained a
+    little with the weights held (:func:`fit_biases`), so what is measured is exactly
+    what the container's bytes give.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils import prune as torch_prune
+
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.ml.deep_compression import prunable
+from cimcodec.golden.ml.models import fit_digits
+
+GRANULARITIES = ("block", "row", "column")
+BLOCK = 8
+
+
+def _matrix(weight: torch.Tensor) -> torch.Tensor:
+    return weight.reshape(weight.shape[0], -1)
+
+
+def structured_mask(weight: torch.Tensor, sparsity: float,
+                    granularity: str = "block") -> torch.Tensor:
+    """A 0/1 mask of ``weight``'s shape zeroing the ``sparsity`` fraction of its blocks
+    (8x8 on the ``out x rest`` matrix), rows or columns with the smallest L2 norm."""
+    if granularity not in GRANULARITIES:
+        raise CimcodecError(f"Pruning granularity must be one of {', '.join(GRANULARITIES)}, "
+                            f"not {granularity!r}.")
+    m = _matrix(weight.detach()).abs()
+    rows, cols = m.shape
+    if granularity == "row":
+        norms, shape = m.pow(2).sum(1), (rows, 1)
+    elif granularity == "column":
+        norms, shape = m.pow(2).sum(0), (1, cols)
+    else:
+        br, bc = math.ceil(rows / BLOCK), math.ceil(cols / BLOCK)
+        padded = torch.zeros(br * BLOCK, bc * BLOCK)
+        padded[:rows, :cols] = m
+        norms = padded.reshape(br, BLOCK, bc, BLOCK).pow(2).sum((1, 3)).reshape(-1)
+        shape = (br, bc)
+    count = int(round(sparsity * norms.numel()))
+    keep = torch.ones(norms.numel())
+    if count:
+        keep[norms.argsort(stable=True)[:count]] = 0
+    keep = keep.reshape(shape)
+    if granularity == "row":
+        mask = keep.expand(rows, cols)
+    elif granularity == "column":
+        mask = keep.expand(rows, cols)
+    else:
+        mask = keep.repeat_interleave(BLOCK, 0).repeat_interleave(BLOCK, 1)[:rows, :cols]
+    return mask.reshape(weight.shape).contiguous()
+
+
+def prune_structured(model: nn.Module, targets: dict, data, *, granularity: str = "block",
+                     steps: int = 8, epochs: int = 15, lr: float = 3e-3, seed: int = 0,
+                     teacher: nn.Module | None = None) -> nn.Module:
+    """Prune ``model`` in place to ``targets`` (``{layer: sparsity of blocks / rows /
+    columns}``) in ``steps`` steps with retraining after each, masks held; the masks are
+    made permanent at the end."""
+    modules = prunable(model)
+    for name in targets:
+        if name not in modules:
+            raise CimcodecError(f"The model has no prunable layer {name!r}.")
+    for step in range(1, steps + 1):
+        for name, target in targets.items():
+            module = modules[name]
+            if torch_prune.is_pruned(module):
+                torch_prune.remove(module, "weight")
+            mask = structured_mask(module.weight, target * step / steps, granularity)
+            torch_prune.custom_from_mask(module, "weight", mask)
+        fit_digits(model, epochs=epochs, seed=seed + step, lr=lr, data=data, teacher=teacher)
+    for module in modules.values():
+        if torch_prune.is_pruned(module):
+            torch_prune.remove(module, "weight")
+    return model.eval()
+
+
+def _dct_matrix() -> torch.Tensor:
+    u = torch.arange(BLOCK, dtype=torch.float64)[:, None]
+    x = torch.arange(BLOCK, dtype=torch.float64)[None, :]
+    d = torch.cos((2 * x + 1) * u * math.pi / 16) / 2
+    d[0] /= math.sqrt(2)
+    return d.float()
+
+
+_D = _dct_matrix()
+
+
+def _ste_round(x: torch.Tensor) -> torch.Tensor:
+    return x + (torch.round(x) - x).detach()
+
+
+def simulate(weight: torch.Tensor, qtable) -> torch.Tensor:
+    """The float twin of the codec (module docstring) on ``weight`` (any shape, coded as
+    ``out x rest``), with straight-through gradients. ``qtable`` is the 64-entry table
+    in natural order."""
+    q_table = torch.as_tensor(np.asarray(qtable, dtype=np.float32)).reshape(BLOCK, BLOCK)
+    m = _matrix(weight)
+    rows, cols = m.shape
+    scale = m.detach().abs().max().clamp_min(1e-12) / 127.5
+    q = torch.clamp(_ste_round(m / scale), -128, 127)
+    br, bc = math.ceil(rows / BLOCK), math.ceil(cols / BLOCK)
+    padded = torch.nn.functional.pad(q[None, None], (0, bc * BLOCK - cols,
+                                                     0, br * BLOCK - rows),
+                                     mode="replicate")[0, 0]
+    blocks = padded.reshape(br, BLOCK, bc, BLOCK).permute(0, 2, 1, 3)
+    coef = _D @ blocks @ _D.T
+    coef = _ste_round(coef / q_table) * q_table
+    back = torch.clamp(_ste_round(_D.T @ coef @ _D), -128, 127)
+    out = back.permute(0, 2, 1, 3).reshape(br * BLOCK, bc * BLOCK)[:rows, :cols]
+    return (out * scale).reshape(weight.shape)
+
+
+class _ThroughCodec(nn.Module):
+    """The parametrization ``w -> simulate(w * mask)``."""
+
+    def __init__(self, mask: torch.Tensor, qtable):
+        super().__init__()
+        self.register_buffer("mask", mask)
+        self.qtable = np.asarray(qtable)
+
+    def forward(self, weight):
+        return simulate(weight * self.mask, self.qtable)
+
+
+def finetune_through_codec(model: nn.Module, qtables: dict, data, *, epochs: int = 20,
+                           lr: float = 1e-3, seed: int = 0,
+                           teacher: nn.Module | None = None) -> nn.Module:
+    """Train ``model`` in place with every layer of ``qtables`` (``{layer: 64-entry
+    table}``) seen through the codec (module docstring); zero weights stay zero. The
+    latent weights are kept (call :func:`encode` to store them)."""
+    modules = prunable(model)
+    for name, qtable in qtables.items():
+        module = modules[name]
+        mask = (module.weight.detach() != 0).float()
+        parametrize.register_parametrization(module, "weight", _ThroughCodec(mask, qtable))
+    fit_digits(model, epochs=epochs, seed=seed, lr=lr, data=data, teacher=teacher)
+    for name in qtables:
+        module = modules[name]
+        mask = module.parametrizations.weight[0].mask
+        parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+        with torch.no_grad():
+            module.weight.mul_(mask)
+    return model.eval()
+
+
+def encode(model: nn.Module, settings: dict) -> dict:
+    """Code every layer of ``settings`` (``{layer: pipeline.Settings fields}``) with the
+    real codec; the layer's weights become the decoded ones. Returns ``{layer: member
+    bytes}`` (JPEG files)."""
+    from cimcodec.golden.codec import pipeline
+
+    modules = prunable(model)
+    out = {}
+    with torch.no_grad():
+        for name, options in settings.items():
+            module = modules[name]
+            data = pipeline.compress_matrix(module.weight.detach().numpy(),
+                                            pipeline.Settings(**options)).data
+            module.weight.copy_(torch.from_numpy(pipeline.decompress_matrix(data)))
+            out[name] = data
+    return out
+
+
+def fit_biases(model: nn.Module, data, *, epochs: int = 5, lr: float = 1e-3, seed: int = 0,
+               teacher: nn.Module | None = None) -> nn.Module:
+    """Retrain only the biases of ``model`` (weights held), in place."""
+    frozen = [p for n, p in model.named_parameters() if not n.endswith("bias")]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        fit_digits(model, epochs=epochs, seed=seed, lr=lr, data=data, teacher=teacher)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    return model.eval()
