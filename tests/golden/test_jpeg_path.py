@@ -125,7 +125,11 @@ def test_the_float_twin_follows_the_codec():
         assert (diff <= 1.01).mean() > 0.85, quality
         assert diff.mean() < 0.2 * (np.abs(real - w) / step).mean(), quality
     # Straight through: the gradient is the identity (up to the float DCT's rounding,
-    # D^T D = I), except where the int8 clamp saturates (none here).
+    # D^T D = I) except where an int8 clamp saturates, where it is 0.
     t = torch.from_numpy(w).requires_grad_(True)
-    ja.simulate(t, quality_table(50)).sum().backward()
-    torch.testing.assert_close(t.grad, torch.ones_like(t), rtol=0, atol=1e-5)
+    out = ja.simulate(t, quality_table(50))
+    out.sum().backward()
+    one = (t.grad - 1).abs() < 1e-5
+    assert one.float().mean() > 0.99
+    saturated = ~one
+    assert ((out[saturated] / (np.abs(w).max() / 127.5)).abs().round() >= 127).all()
