@@ -13,10 +13,11 @@ members        the tensors' members, back to back in manifest order; member ``i`
                is ``size_i`` bytes
 =============  ==============================================================
 
-Nothing may follow the last member. The manifest is one JSON object::
+Shared segments (``manifest["shared"]`` sizes, in order) sit between the manifest and
+the members. Nothing may follow the last member. The manifest is one JSON object::
 
     {"tensors": [[name, shape, dtype, codec, size, options], ...],
-     "model": {...}}
+     "shared": [size, ...], "model": {...}}
 
 * ``name``: the state-dict key; ``shape``: a list of ints; ``dtype``: the torch dtype
   name (``float32``, ``bfloat16``, ``int64``, ...); the order is the state dict's.
@@ -24,6 +25,11 @@ Nothing may follow the last member. The manifest is one JSON object::
   ``size``: member bytes; ``options``: what that codec needs to decode (``{}`` for most).
 * ``model`` (optional): a description of the network, e.g. ``{"net": "mlp2"}``, for
   tools that rebuild it.
+* ``shared`` (optional): JPEG header segments (APP0, DQT, DHT) that two or more ``jpeg``
+  members hold byte for byte are stored once; such a member is stored without them and
+  its ``options`` hold ``"splice": [[position, k], ...]``: shared segment ``k`` goes back
+  at ``position`` of the rebuilt member (positions ascending, in the rebuilt member's
+  coordinates). The ``splice`` key is the container's, not passed to the codec.
 
 Tensor codecs
 -------------
@@ -79,6 +85,8 @@ _HEAD = struct.Struct("<4sBII")
 MIN_ELEMENTS = 256
 #: Largest raw payload also tried with lzma (slow on large tensors).
 LZMA_LIMIT = 1 << 20
+#: JPEG segments stored once when several members hold the same bytes: APP0, DQT, DHT.
+SHARED_MARKERS = (0xE0, 0xDB, 0xC4)
 
 #: torch dtype name -> (numpy dtype of its bytes, is floating point)
 DTYPES = {
@@ -264,6 +272,14 @@ class Inspection:
     model: dict
     file_bytes: int
     manifest_bytes: int
+    shared: tuple = ()
+
+    def member(self, data: bytes, entry: Entry) -> bytes:
+        """The whole member of ``entry`` (shared segments put back) from the file's
+        bytes."""
+        stored = data[entry.offset:entry.offset + entry.size]
+        splice = entry.options.get("splice")
+        return _rebuild(stored, splice, self.shared) if splice else stored
 
     @property
     def fp32_bytes(self) -> int:
@@ -286,7 +302,8 @@ def _choose(name: str, tensor, dtype: str, codec: str, codecs: dict | None,
 def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
              codecs: dict | None = None, tensor_settings: dict | None = None,
              min_elements: int = MIN_ELEMENTS, model: dict | None = None,
-             encoded: dict | None = None, progress: bool = False) -> bytes:
+             encoded: dict | None = None, share: bool = True,
+             progress: bool = False) -> bytes:
     """A state dict as container bytes (module docstring).
 
     Parameters
@@ -309,6 +326,8 @@ def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
         files whose decoded weights a JPEG-aware fine-tuning settled on), stored as they
         are instead of encoding the tensor again. Each is decoded once here to check that
         it holds a tensor of the right shape.
+    share : bool
+        Store identical JPEG header segments (APP0, DQT, DHT) of several members once.
     """
     from tqdm import tqdm
 
@@ -345,12 +364,75 @@ def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
                                                  else {})
         rows.append([name, list(tensor.shape), dtype, chosen.name, len(data), decode_options])
         members.append(data)
+    shared = _share(rows, members) if share else []
     manifest = {"tensors": rows}
+    if shared:
+        manifest["shared"] = [len(blob) for blob in shared]
     if model:
         manifest["model"] = model
     packed = zlib.compress(json.dumps(manifest, separators=(",", ":")).encode(), 9)
-    body = struct.pack("<I", len(packed)) + packed + b"".join(members)
+    body = struct.pack("<I", len(packed)) + packed + b"".join(shared) + b"".join(members)
     return MAGIC + bytes([VERSION]) + struct.pack("<I", zlib.crc32(body)) + body
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """``(start, end, marker)`` of every marker segment of a JPEG file before its SOS
+    (SOI has none); nothing for bytes that do not parse as one."""
+    out, pos = [], 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:
+            break
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if end > len(data):
+            break
+        out.append((pos, end, marker))
+        pos = end
+    return out
+
+
+def _share(rows: list, members: list) -> list[bytes]:
+    """Store once the JPEG members' APP0, DQT and DHT segments that two or more members
+    hold byte for byte: they leave the members, and each member's options get
+    ``splice = [[position, shared index], ...]``, where they go back."""
+    seen, found = {}, []
+    for row, data in zip(rows, members):
+        segments = [data[a:b] for a, b, m in _jpeg_segments(data)
+                    if m in SHARED_MARKERS] if row[3] == "jpeg" else []
+        found.append(segments)
+        for segment in set(segments):
+            seen[segment] = seen.get(segment, 0) + 1
+    shared = [segment for segment, count in seen.items() if count >= 2]
+    index = {segment: k for k, segment in enumerate(shared)}
+    for i, row in enumerate(rows):
+        data, kept, splice, cur = members[i], [], [], 0
+        for a, b, marker in _jpeg_segments(data) if row[3] == "jpeg" else ():
+            if marker in SHARED_MARKERS and data[a:b] in index:
+                kept.append(data[cur:a])
+                splice.append([a, index[data[a:b]]])
+                cur = b
+        if splice:
+            kept.append(data[cur:])
+            members[i] = b"".join(kept)
+            row[4] = len(members[i])
+            row[5] = {**row[5], "splice": splice}
+    return shared
+
+
+def _rebuild(stored: bytes, splice, shared: list) -> bytes:
+    """A member with its shared segments put back (:func:`_share`)."""
+    out, cur = bytearray(), 0
+    try:
+        for position, k in splice:
+            take = position - len(out)
+            if take < 0 or cur + take > len(stored):
+                raise ValueError
+            out += stored[cur:cur + take]
+            cur += take
+            out += shared[k]
+    except (ValueError, TypeError, IndexError):
+        raise CimcodecError("A member's shared-segment list is corrupt.") from None
+    return bytes(out + stored[cur:])
 
 
 def _parse(data) -> tuple[Inspection, bytes]:
@@ -368,7 +450,13 @@ def _parse(data) -> tuple[Inspection, bytes]:
     try:
         manifest = json.loads(zlib.decompress(data[_HEAD.size:_HEAD.size + m]))
         rows = manifest["tensors"]
-        entries, offset = [], _HEAD.size + m
+        offset, shared = _HEAD.size + m, []
+        for size in manifest.get("shared", []):
+            if not isinstance(size, int) or size < 0:
+                raise ValueError
+            shared.append(data[offset:offset + size])
+            offset += size
+        entries = []
         for name, shape, dtype, codec, size, options in rows:
             if (not isinstance(name, str) or dtype not in DTYPES or not isinstance(size, int)
                     or size < 0 or not isinstance(options, dict)
@@ -382,7 +470,7 @@ def _parse(data) -> tuple[Inspection, bytes]:
     if offset != len(data):
         raise CimcodecError(f"The model container's members take {offset} bytes, the "
                             f"file has {len(data)}.")
-    return Inspection(tuple(entries), model, len(data), m), data
+    return Inspection(tuple(entries), model, len(data), m, tuple(shared)), data
 
 
 def inspect(data) -> Inspection:
@@ -404,8 +492,8 @@ def decompress(data, *, names=None) -> dict:
     for e in info.entries:
         if names is not None and e.name not in names:
             continue
-        array = _codec(e.codec).decode(data[e.offset:e.offset + e.size], e.shape, e.dtype,
-                                       e.options)
+        options = {k: v for k, v in e.options.items() if k != "splice"}
+        array = _codec(e.codec).decode(info.member(data, e), e.shape, e.dtype, options)
         out[e.name] = _restore(array, e)
     return out
 
@@ -430,7 +518,7 @@ def extract(data, name: str) -> bytes:
     info, data = _parse(data)
     for e in info.entries:
         if e.name == name:
-            return data[e.offset:e.offset + e.size]
+            return info.member(data, e)
     raise CimcodecError(f"The container has no tensor named {name!r}; it has "
                         f"{', '.join(e.name for e in info.entries)}.")
 

@@ -277,3 +277,33 @@ def test_torch_state_dicts_of_copies_do_not_alias():
     before = copy.deepcopy(state)
     cm.compress(state, codec="deep")
     assert all(torch.equal(state[k], before[k]) for k in state)
+
+
+def test_shared_jpeg_segments_are_stored_once_and_put_back():
+    g = torch.Generator().manual_seed(7)
+    state = {"a": torch.randn(40, 24, generator=g), "b": torch.randn(16, 64, generator=g),
+             "c": torch.randn(24, 24, generator=g)}
+    settings = {"quality": 80, "remap": "none"}
+    shared = cm.compress(state, settings=settings)
+    plain = cm.compress(state, settings=settings, share=False)
+    info = cm.inspect(shared)
+    assert info.shared and len(shared) < len(plain)
+    # The shared bytes really are stored once: the DQT of quality 80 is in every member.
+    dqt = [s for s in info.shared if s[:2] == b"\xff\xdb"]
+    assert len(dqt) == 1 and shared.count(dqt[0]) == 1
+    for e in info.entries:
+        assert "splice" in e.options
+        alone = pipeline.compress_matrix(state[e.name].numpy(), **settings).data
+        assert cm.extract(shared, e.name) == alone == cm.extract(plain, e.name)
+    back, ref = cm.decompress(shared), cm.decompress(plain)
+    assert all(torch.equal(back[k], ref[k]) for k in state)
+
+
+def test_a_corrupt_splice_list_is_one_sentence():
+    state = {"a": torch.randn(16, 16), "b": torch.randn(16, 16)}
+    data = cm.compress(state, settings={"remap": "none"})
+    info = cm.inspect(data)
+    e = info.entries[1]
+    bad = cm.Inspection(info.entries, info.model, info.file_bytes, info.manifest_bytes, ())
+    with pytest.raises(CimcodecError, match="shared-segment list is corrupt"):
+        bad.member(data, e)
