@@ -103,19 +103,20 @@ def _magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 
 def sensitivity(model: nn.Module, x, y, sparsities=SCAN, *, retrain=None, epochs: int = 0,
-                lr: float = 3e-3, seed: int = 0) -> dict:
+                lr: float = 3e-3, seed: int = 0, mask=None) -> dict:
     """``{layer: [accuracy at each sparsity]}``: each layer pruned alone by magnitude and
     measured on ``(x, y)``; with ``retrain`` data and ``epochs``, after that many epochs
     of retraining with the mask held (a short retraining predicts what the full one
-    recovers much better than none)."""
+    recovers much better than none). ``mask(weight, sparsity)`` gives the pruning mask
+    (default: by magnitude, weight by weight)."""
+    mask = mask or _magnitude_mask
     out = {}
     for name in prunable(model):
         row = []
         for s in sparsities:
             net = copy.deepcopy(model)
             module = prunable(net)[name]
-            torch_prune.custom_from_mask(module, "weight",
-                                         _magnitude_mask(module.weight.detach(), s))
+            torch_prune.custom_from_mask(module, "weight", mask(module.weight.detach(), s))
             if epochs:
                 fit_digits(net, epochs=epochs, seed=seed, lr=lr, data=retrain)
             row.append(accuracy(net.eval(), x, y))

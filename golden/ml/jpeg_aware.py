@@ -28,7 +28,9 @@ Storage (:func:`encode`)
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,7 +40,7 @@ from torch.nn.utils import prune as torch_prune
 
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.ml.deep_compression import prunable
-from cimcodec.golden.ml.models import fit_digits
+from cimcodec.golden.ml.models import accuracy, fit_digits
 
 GRANULARITIES = ("block", "row", "column")
 BLOCK = 8
@@ -204,3 +206,184 @@ def fit_biases(model: nn.Module, data, *, epochs: int = 5, lr: float = 1e-3, see
         for p in frozen:
             p.requires_grad_(True)
     return model.eval()
+
+
+#: Block sparsity budgets (summed scanned accuracy drops, :func:`allocate`), most
+#: aggressive first.
+BUDGETS = (0.9, 0.6, 0.4, 0.25, 0.12)
+#: JPEG qualities tried, smallest files first.
+QUALITIES = (75, 85, 92)
+
+
+@dataclass
+class Result:
+    """What :func:`run` found.
+
+    Attributes
+    ----------
+    model : nn.Module
+        The network decoded from :attr:`data` (BatchNorm folded).
+    data : bytes
+        The model container: every weight a JPEG member the RTL decompressor decodes.
+    meets : bool
+        Whether the target (loss floor on validation, or ratio) is met.
+    sparsities, qualities : dict
+        Per layer: the block sparsity and the JPEG quality.
+    accuracy : dict
+        ``{"baseline" | "stored": {"validation": a, "test": a}}``.
+    ratio : float
+        Every byte of the container against fp32.
+    tried : list of dict
+        Every setting stored and measured.
+    """
+
+    model: nn.Module
+    data: bytes
+    meets: bool
+    sparsities: dict
+    qualities: dict
+    accuracy: dict
+    ratio: float
+    tried: list = field(default_factory=list)
+
+
+def _store(latent: nn.Module, qualities: dict, retrain, val, test, teacher, description,
+           bias_epochs: int):
+    """Encode ``latent``'s layers at ``qualities``, retrain the biases, round them to
+    float16, write the container and measure the network decoded from it."""
+    from cimcodec.golden.codec import model as container
+
+    net = copy.deepcopy(latent)
+    members = encode(net, {n: {"quality": q, "clusters": 0, "remap": "none"}
+                           for n, q in qualities.items()})
+    fit_biases(net, retrain, epochs=bias_epochs, teacher=teacher)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(p.half().float())
+    data = container.compress(net.state_dict(), codec="jpeg", model=description,
+                              encoded={n: ("jpeg", b) for n, b in members.items()})
+    stored = copy.deepcopy(net)
+    stored.load_state_dict(container.decompress(data), strict=True)
+    stored.eval()
+    return stored, data, {"validation": accuracy(stored, *val), "test": accuracy(stored, *test)}
+
+
+def run(model: nn.Module, data, *, max_loss: float | None = 0.01,
+        target_ratio: float | None = None, budgets=BUDGETS, qualities=QUALITIES,
+        reorder_method: str | None = "greedy", steps: int = 8, prune_epochs: int = 15,
+        finetune_epochs: int = 40, bias_epochs: int = 5, refine: bool = True,
+        description: dict | None = None, seed: int = 0, progress: bool = False) -> Result:
+    """The JPEG path with rate control on a trained ``model`` and ``data``
+    ``(x_train, y_train, x_test, y_test)`` (split by
+    :func:`cimcodec.golden.ml.datasets.split`: retraining on its training part,
+    decisions on validation, the test split only measured).
+
+    1. Reorder the hidden units (:mod:`cimcodec.golden.ml.reorder`, function-preserving).
+    2. A block-pruning sensitivity scan (8x8 blocks, no retraining); for each budget,
+       most aggressive first, per-layer block sparsities (:func:`~cimcodec.golden.ml.
+       deep_compression.allocate`), pruning with retraining, BatchNorm folded.
+    3. For each quality, smallest files first: JPEG-aware fine-tuning, then the real
+       codec, the biases retrained and rounded to float16, the container written and the
+       network decoded from it measured.
+    4. Rate control per layer (``refine``): on the chosen result, each layer's quality is
+       lowered in steps of 10 while the target still holds (re-encoding the fine-tuned
+       weights; the biases retrained each time).
+
+    With ``max_loss`` the smallest container within that validation loss wins; with
+    ``target_ratio`` the most accurate container at least that small. When nothing
+    meets the target, the best found is returned with ``meets`` false.
+    """
+    from tqdm import tqdm
+
+    from cimcodec.golden.codec import model as container
+    from cimcodec.golden.jpeg.reference import quality_table
+    from cimcodec.golden.ml.datasets import split
+    from cimcodec.golden.ml.deep_compression import allocate, fold_batchnorm, sensitivity
+    from cimcodec.golden.ml.reorder import reorder
+
+    if (max_loss is None) == (target_ratio is None):
+        raise CimcodecError("Give either a loss floor or a target ratio, not both or none.")
+    if max_loss is not None and not 0 <= max_loss < 1:
+        raise CimcodecError(f"The loss floor must be in [0, 1), not {max_loss!r}.")
+    if target_ratio is not None and not target_ratio > 1:
+        raise CimcodecError(f"The target ratio must be above 1, not {target_ratio!r}.")
+    retrain, val, test = split(data)
+    model = copy.deepcopy(model).eval()
+    if reorder_method:
+        model, _ = reorder(model, reorder_method)
+    teacher = model
+    base = fold_batchnorm(model)
+    baseline = {"validation": accuracy(base, *val), "test": accuracy(base, *test)}
+    scan = sensitivity(model, *val, mask=lambda w, s: structured_mask(w, s, "block"))
+    sizes = {name: m.weight.numel() for name, m in prunable(model).items()}
+
+    def meets(acc, ratio):
+        if max_loss is not None:
+            return acc["validation"] >= baseline["validation"] - max_loss
+        return ratio >= target_ratio
+
+    def better(a, b):   # is try a better than try b for the target
+        if b is None:
+            return True
+        if max_loss is not None:
+            return (a["meets"], a["ratio"] if a["meets"] else a["validation"]) > \
+                (b["meets"], b["ratio"] if b["meets"] else b["validation"])
+        return (a["meets"], a["validation"] if a["meets"] else a["ratio"]) > \
+            (b["meets"], b["validation"] if b["meets"] else b["ratio"])
+
+    tried, best = [], None
+    bar = tqdm(total=len(budgets) * len(qualities), desc="jpeg path", unit="try",
+               disable=not progress)
+    for budget in budgets:
+        targets = allocate(scan, baseline["validation"], budget, sizes)
+        pruned = copy.deepcopy(model)
+        prune_structured(pruned, targets, retrain, steps=steps, epochs=prune_epochs,
+                         seed=seed, teacher=teacher)
+        pruned = fold_batchnorm(pruned)
+        found_here = False
+        for q in qualities:
+            latent = copy.deepcopy(pruned)
+            finetune_through_codec(latent, {n: quality_table(q) for n in sizes}, retrain,
+                                   epochs=finetune_epochs, seed=seed, teacher=teacher)
+            chosen = dict.fromkeys(sizes, q)
+            stored, blob, acc = _store(latent, chosen, retrain, val, test, teacher,
+                                       description, bias_epochs)
+            ratio = container.inspect(blob).ratio
+            entry = {"budget": budget, "sparsities": targets, "qualities": chosen,
+                     "bytes": len(blob), "ratio": ratio, **acc, "meets": meets(acc, ratio),
+                     "_keep": (latent, stored, blob)}
+            tried.append(entry)
+            bar.update()
+            if better(entry, best):
+                best = entry
+            if entry["meets"] and max_loss is not None:
+                found_here = True
+                break
+        if found_here:
+            break
+    bar.close()
+    if refine and best["meets"]:
+        latent, stored, blob = best["_keep"]
+        qualities_now = dict(best["qualities"])
+        for name in sorted(sizes, key=sizes.get, reverse=True):
+            while qualities_now[name] > 30:
+                trial = {**qualities_now, name: qualities_now[name] - 10}
+                t_stored, t_blob, t_acc = _store(latent, trial, retrain, val, test, teacher,
+                                                 description, bias_epochs)
+                t_ratio = container.inspect(t_blob).ratio
+                entry = {"budget": best["budget"], "sparsities": best["sparsities"],
+                         "qualities": trial, "bytes": len(t_blob), "ratio": t_ratio,
+                         **t_acc, "meets": meets(t_acc, t_ratio),
+                         "_keep": (latent, t_stored, t_blob)}
+                tried.append(entry)
+                if not entry["meets"] or not better(entry, best):
+                    break
+                best, qualities_now = entry, trial
+    latent, stored, blob = best["_keep"]
+    for entry in tried:
+        entry.pop("_keep", None)
+    return Result(stored, blob, best["meets"], best["sparsities"], best["qualities"],
+                  {"baseline": baseline, "stored": {"validation": best["validation"],
+                                                    "test": best["test"]}},
+                  best["ratio"], tried)

@@ -65,10 +65,12 @@ def _compress_model(args, state) -> int:
     settings = _deep_settings(args) if args.codec == "deep" else (
         _jpeg_settings(args) if args.codec == "jpeg" else {})
     if args.net is not None:
-        if args.codec != "deep":
-            raise CimcodecError("--net runs Deep Compression's retraining: it needs "
-                                "--codec deep.")
-        return _deep_compression(args, state)
+        if args.codec not in ("deep", "jpeg"):
+            raise CimcodecError("--net retrains the network for the jpeg or the deep codec, "
+                                f"not for {args.codec}.")
+        return _retrain(args, state)
+    if args.target_ratio is not None:
+        raise CimcodecError("--target-ratio needs --net (the network to retrain).")
     data = model.compress(state, codec=args.codec, settings=settings,
                           min_elements=args.min_elements, progress=True)
     info = model.inspect(data)
@@ -79,18 +81,33 @@ def _compress_model(args, state) -> int:
     return 0
 
 
-def _deep_compression(args, state) -> int:
+def _retrain(args, state) -> int:
+    """The codec with retraining: Deep Compression (``deep``) or the JPEG path with
+    structured pruning, JPEG-aware fine-tuning and per-layer rate control (``jpeg``)."""
     from cimcodec.golden.codec import model
-    from cimcodec.golden.ml import deep_compression as dc
     from cimcodec.golden.ml.datasets import load
     from cimcodec.golden.ml.models import load_net
 
     net = load_net(args.net, state, args.data)
     dataset = load(args.data, args.data_dir)
-    options = {} if args.weight_bits is None else {"weight_bits": args.weight_bits}
-    result = dc.run(net, dataset, max_loss=args.max_loss, index_bits=args.index_bits,
-                    description={"net": args.net, "data": args.data}, progress=True,
-                    **options)
+    description = {"net": args.net, "data": args.data}
+    if args.codec == "deep":
+        from cimcodec.golden.ml import deep_compression as dc
+
+        if args.target_ratio is not None:
+            raise CimcodecError("--target-ratio applies to the jpeg codec; Deep Compression "
+                                "takes --max-loss.")
+        options = {} if args.weight_bits is None else {"weight_bits": args.weight_bits}
+        result = dc.run(net, dataset, max_loss=args.max_loss, index_bits=args.index_bits,
+                        description=description, progress=True, **options)
+        what = "Deep Compression"
+    else:
+        from cimcodec.golden.ml import jpeg_aware
+
+        floor = None if args.target_ratio is not None else args.max_loss
+        result = jpeg_aware.run(net, dataset, max_loss=floor, target_ratio=args.target_ratio,
+                                description=description, progress=True)
+        what = "the JPEG path"
     acc = result.accuracy
     info = model.inspect(result.data)
     summary = (f"{info.ratio:.2f}x ({info.file_bytes} bytes), accuracy "
@@ -101,11 +118,12 @@ def _deep_compression(args, state) -> int:
         best = Path(args.output)
         best = best.with_name(f"{best.stem}.best{best.suffix or '.cimz'}")
         cli.write_bytes(str(best), result.data)
-        raise CimcodecError(f"No setting keeps the validation accuracy within "
-                            f"{args.max_loss:g} of the baseline; the best found, {summary}, "
-                            f"is in {best}.")
+        target = (f"reaches {args.target_ratio:g}x" if args.target_ratio is not None and
+                  args.codec == "jpeg" else
+                  f"keeps the validation accuracy within {args.max_loss:g} of the baseline")
+        raise CimcodecError(f"No setting {target}; the best found, {summary}, is in {best}.")
     cli.write_bytes(args.output, result.data)
-    print(f"wrote {args.output}: Deep Compression of {args.net} on {args.data}: {summary}")
+    print(f"wrote {args.output}: {what} for {args.net} on {args.data}: {summary}")
     return 0
 
 
@@ -263,14 +281,19 @@ def register(sub) -> None:
     g.add_argument("--sparsity", type=float, default=0.0,
                    help="prune this fraction by magnitude, without retraining")
     g.add_argument("--no-huffman", action="store_true", help="fixed-width streams")
-    g.add_argument("--net", choices=NETS,
-                   help="the network the state dict belongs to: runs the whole Deep "
-                        "Compression pipeline with retraining (needs --codec deep)")
-    g.add_argument("--data", choices=("digits", "mnist", "cifar10"), default="digits",
+    r = c.add_argument_group("retraining (with --net)")
+    r.add_argument("--net", choices=NETS,
+                   help="the network the state dict belongs to: retrains it for the codec "
+                        "(jpeg: block pruning, JPEG-aware fine-tuning and per-layer rate "
+                        "control; deep: Deep Compression)")
+    r.add_argument("--data", choices=("digits", "mnist", "cifar10"), default="digits",
                    help="training and evaluation data for --net (default digits)")
-    g.add_argument("--data-dir", help="the directory of the mnist / cifar10 files")
-    g.add_argument("--max-loss", type=float, default=0.01,
+    r.add_argument("--data-dir", help="the directory of the mnist / cifar10 files")
+    r.add_argument("--max-loss", type=float, default=0.01,
                    help="largest validation accuracy drop allowed (default 0.01)")
+    r.add_argument("--target-ratio", type=float,
+                   help="jpeg: the most accurate container at least this many times "
+                        "smaller than fp32 (instead of --max-loss)")
     c.set_defaults(func=cmd_compress)
 
     d = sub.add_parser("decompress", help="decode a model container to a state dict (.pt), "

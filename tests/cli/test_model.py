@@ -145,8 +145,12 @@ def test_bad_model_input_is_one_sentence(capsys, tmp_path, mlp2):
     torch.save(net, tmp_path / "module.pt", pickle_protocol=pickle.HIGHEST_PROTOCOL)
     fails(capsys, tmp_path, "torch.save(model.state_dict(), PATH)", "compress",
           tmp_path / "module.pt", "-o", tmp_path / "x.cimz")
-    fails(capsys, tmp_path, "--net runs Deep Compression", "compress", path, "-o",
-          tmp_path / "x.cimz", "--net", "mlp2")
+    fails(capsys, tmp_path, "not for raw", "compress", path, "-o", tmp_path / "x.cimz",
+          "--net", "mlp2", "--codec", "raw")
+    fails(capsys, tmp_path, "--target-ratio needs --net", "compress", path, "-o",
+          tmp_path / "x.cimz", "--target-ratio", "40")
+    fails(capsys, tmp_path, "invalid choice: 'imagenet'", "compress", path, "-o",
+          tmp_path / "x.cimz", "--net", "mlp2", "--data", "imagenet")
     fails(capsys, tmp_path, "does not fit mlp2 on mnist", "compress", path, "-o",
           tmp_path / "x.cimz",
           "--codec", "deep", "--net", "mlp2", "--data", "mnist")
