@@ -213,6 +213,8 @@ def fit_biases(model: nn.Module, data, *, epochs: int = 5, lr: float = 1e-3, see
 BUDGETS = (0.9, 0.6, 0.4, 0.25, 0.12)
 #: JPEG qualities tried, smallest files first.
 QUALITIES = (75, 85, 92)
+#: The lowest quality per-layer rate control goes to.
+MIN_QUALITY = 5
 
 
 @dataclass
@@ -286,9 +288,10 @@ def run(model: nn.Module, data, *, max_loss: float | None = 0.01,
     3. For each quality, smallest files first: JPEG-aware fine-tuning, then the real
        codec, the biases retrained and rounded to float16, the container written and the
        network decoded from it measured.
-    4. Rate control per layer (``refine``): on the chosen result, each layer's quality is
-       lowered in steps of 10 while the target still holds (re-encoding the fine-tuned
-       weights; the biases retrained each time).
+    4. Rate control per layer (``refine``): on the chosen result, the layers' qualities
+       are lowered in steps of 10 (down to :data:`MIN_QUALITY`), round robin from the
+       largest layer, while the target still holds (re-encoding the fine-tuned weights;
+       the biases retrained each time).
 
     With ``max_loss`` the smallest container within that validation loss wins; with
     ``target_ratio`` the most accurate container at least that small. When nothing
@@ -364,11 +367,15 @@ def run(model: nn.Module, data, *, max_loss: float | None = 0.01,
             break
     bar.close()
     if refine and best["meets"]:
-        latent, stored, blob = best["_keep"]
-        qualities_now = dict(best["qualities"])
-        for name in sorted(sizes, key=sizes.get, reverse=True):
-            while qualities_now[name] > 30:
-                trial = {**qualities_now, name: qualities_now[name] - 10}
+        latent = best["_keep"][0]
+        lowered = True
+        while lowered:      # round robin, largest layers first, until no layer can go
+            lowered = False
+            for name in sorted(sizes, key=sizes.get, reverse=True):
+                quality = best["qualities"][name]
+                if quality - 10 < MIN_QUALITY:
+                    continue
+                trial = {**best["qualities"], name: quality - 10}
                 t_stored, t_blob, t_acc = _store(latent, trial, retrain, val, test, teacher,
                                                  description, bias_epochs)
                 t_ratio = container.inspect(t_blob).ratio
@@ -377,9 +384,8 @@ def run(model: nn.Module, data, *, max_loss: float | None = 0.01,
                          **t_acc, "meets": meets(t_acc, t_ratio),
                          "_keep": (latent, t_stored, t_blob)}
                 tried.append(entry)
-                if not entry["meets"] or not better(entry, best):
-                    break
-                best, qualities_now = entry, trial
+                if entry["meets"] and better(entry, best):
+                    best, lowered = entry, True
     latent, stored, blob = best["_keep"]
     for entry in tried:
         entry.pop("_keep", None)

@@ -227,19 +227,27 @@ def cmd_extract(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    import cimcodec
     from cimcodec.golden.ml import sweep
+    from cimcodec.golden.ml.datasets import load
+    from cimcodec.golden.ml.models import load_net, train
 
-    result = sweep.run(net=args.net, qualities=args.quality, clusters=args.clusters,
-                       remaps=args.remap, out_dir=Path(args.output), epochs=args.epochs,
-                       budget=args.budget, data=args.data)
+    if args.model is None:
+        model, _ = train(args.net, args.data, data_dir=args.data_dir,
+                         cache_dir=cimcodec.home() / "cache", progress=True)
+    else:
+        model = load_net(args.net, cli.state_dict_of(cli.load_torch(args.model), args.model),
+                         args.data)
+    result = sweep.run(model, args.net, args.data, load(args.data, args.data_dir),
+                       Path(args.output), retrain=args.retrain, qualities=args.quality)
     best = result["best"]
     print(f"wrote {result['table']} and {result['plot']}")
     if best is None:
         print("no setting stays within 1 % of the baseline accuracy")
     else:
-        print(f"best within 1 % loss: {best['ratio']:.2f}x at quality {best['quality']}, "
-              f"{best['clusters']} clusters, remap {best['remap']} (accuracy "
-              f"{best['accuracy']:.4f} vs {result['baseline']:.4f})")
+        print(f"best within 1 % loss: {best['ratio']:.2f}x with {best['method']} "
+              f"({best['setting']}), accuracy {best['accuracy']:.4f} vs "
+              f"{result['baseline']:.4f}")
     return 0
 
 
@@ -317,14 +325,16 @@ def register(sub) -> None:
     x.add_argument("-o", "--output", required=True, help="OUT.jpg")
     x.set_defaults(func=cmd_extract)
 
-    s = sub.add_parser("sweep", help="quality x clusters x remap study of a digits network")
-    s.add_argument("--net", choices=("mlp2", "lenet5"), default="mlp2")
-    s.add_argument("--quality", type=cli.integers, default=(50, 75, 90, 95))
-    s.add_argument("--clusters", type=cli.integers, default=(0, 8, 16, 32))
-    s.add_argument("--remap", type=cli.choices(REMAPS),
-                   default=("none", "full", "split", "progressive"))
-    s.add_argument("--epochs", type=cli.positive, default=30)
-    s.add_argument("--budget", type=cli.positive, default=8)
-    s.add_argument("--data", choices=("digits",), default="digits")
+    s = sub.add_parser("sweep", help="ratio against accuracy of a network, per method: a "
+                                     "table and a figure")
+    s.add_argument("model", nargs="?", help="MODEL.pt (default: --net trained on --data, "
+                                            "cached)")
+    s.add_argument("--net", choices=NETS, default="mlp2")
+    s.add_argument("--data", choices=("digits", "mnist", "cifar10"), default="digits")
+    s.add_argument("--data-dir", help="the directory of the mnist / cifar10 files")
+    s.add_argument("--quality", type=cli.integers, default=(95, 90, 75, 50, 35, 20, 10),
+                   help="JPEG qualities of the no-retraining curves")
+    s.add_argument("--retrain", action="store_true",
+                   help="also run the JPEG path and Deep Compression with retraining (slow)")
     s.add_argument("-o", "--output", default="sweep", help="output directory (default sweep)")
     s.set_defaults(func=cmd_sweep)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from cimcodec.golden.blocks.remap import RemapParams
@@ -17,7 +16,7 @@ from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import fast as jpeg_fast
 from cimcodec.golden.jpeg import reference as jpeg
 from cimcodec.golden.ml import datasets
-from cimcodec.golden.ml.models import MLP, train_digits_net
+from cimcodec.golden.ml.models import train_digits_net
 
 RNG = np.random.default_rng(21)
 W = RNG.normal(0, 0.05, (45, 70)).astype(np.float32)
@@ -56,20 +55,6 @@ def test_conv_tensor_keeps_its_shape():
     w4 = RNG.normal(0, 0.1, (6, 3, 5, 5)).astype(np.float32)
     c = codec.compress_matrix(w4, clusters=4)
     assert codec.decompress_matrix(c.data).shape == (6, 3, 5, 5)
-
-
-def test_state_dict_round_trip_and_ratio():
-    torch.manual_seed(0)
-    model = MLP((64, 32, 10))
-    state = model.state_dict()
-    files = codec.compress_state_dict(state, clusters=16, quality=90)
-    assert set(files) == {"net.0.weight", "net.2.weight"}
-    out = codec.decompress_state_dict(files, state)
-    model.load_state_dict(out)
-    report = codec.ratio_report(state, files)
-    assert report["bytes"] == sum(len(c.data) for c in files.values()) + 4 * (32 + 10)
-    with pytest.raises(CimcodecError, match="no tensor named 'fc9'"):
-        codec.select_layers(state, names=["fc9"])
 
 
 def _pillow(samples, **kw):
