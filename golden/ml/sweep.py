@@ -111,6 +111,7 @@ def plot(data: dict, baseline: float, path: Path, title: str, anchors=()) -> Non
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for method, rows in data.items():
@@ -121,15 +122,21 @@ def plot(data: dict, baseline: float, path: Path, title: str, anchors=()) -> Non
                 markersize=4, color=pts.get_facecolor()[0][:3], label=method)
     ax.axhline(baseline, color="0.3", linestyle="--", linewidth=1, label="fp32 baseline")
     ax.axhline(baseline - 0.01, color="0.6", linestyle=":", linewidth=1, label="-1 %")
+    low = min(r["accuracy"] for rows in data.values() for r in rows)
+    bottom = max(low, baseline - 0.15) - 0.01
     for ratio, label in anchors:
-        ax.scatter([ratio], [baseline], marker="*", s=120, color="black", zorder=5)
-        ax.annotate(label + " (not comparable)", (ratio, baseline), xytext=(4, 6),
-                    textcoords="offset points", fontsize=7)
+        ax.axvline(ratio, color="black", linestyle="-.", linewidth=0.8)
+        ax.text(ratio, bottom + 0.005, f" {label}\n (another data set: not comparable)",
+                rotation=90, fontsize=7, va="bottom", ha="right")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}x"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xticks([2, 3, 5, 10, 20, 30, 50, 100, 200])
     ax.set_xlabel("compression ratio (whole container, every byte, vs fp32)")
     ax.set_ylabel("test accuracy (decoded from the container)")
-    low = min(r["accuracy"] for rows in data.values() for r in rows)
-    ax.set_ylim(max(low, baseline - 0.15) - 0.01, baseline + 0.02)
+    ratios = [r["ratio"] for rows in data.values() for r in rows] + [a[0] for a in anchors]
+    ax.set_xlim(min(ratios) / 1.2, max(ratios) * 1.3)
+    ax.set_ylim(bottom, baseline + 0.02)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
