@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cimcodec
 from cimcodec.golden.codec import pipeline as codec
+from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.ml.models import accuracy, train_digits_net
 
 COLORS = {"none": (80, 80, 80), "full": (200, 40, 40), "split": (40, 120, 200),
@@ -76,24 +77,39 @@ def plot(rows, baseline: float, path: Path) -> None:
 def run(*, net="mlp2", qualities=(50, 75, 90, 95), clusters=(0, 8, 16, 32),
         remaps=("none", "full", "split", "progressive"), out_dir=Path("sweep"),
         epochs=30, budget=8, data="digits", progress=True) -> dict:
-    """The sweep; returns the rows, the baseline accuracy, the best row and the paths."""
+    """The sweep; returns the rows, the baseline accuracy, the best row and the paths.
+
+    Every setting, the data set and the output directory are checked before the
+    network is trained, so a bad one costs no training and leaves no file.
+
+    Raises
+    ------
+    CimcodecError
+        An empty grid, a bad setting (:class:`cimcodec.golden.codec.pipeline.Settings`),
+        an unknown data set, or an ``out_dir`` that exists and is not a directory.
+    """
     from tqdm import tqdm
 
     from cimcodec.golden.ml.datasets import load
 
-    model, _ = train_digits_net(net, epochs=epochs, cache_dir=cimcodec.home() / "cache")
+    grid = [codec.Settings(quality=q, clusters=k, remap=r, budget=budget)
+            for q, k, r in itertools.product(qualities, clusters, remaps)]
+    if not grid:
+        raise CimcodecError(
+            "The sweep needs at least one quality, one cluster count and one remap scheme.")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CimcodecError(f"{out_dir} exists and is not a directory.")
     dataset = load(data)
+    model, _ = train_digits_net(net, epochs=epochs, cache_dir=cimcodec.home() / "cache")
     baseline = accuracy(model, dataset[2], dataset[3])
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    grid = list(itertools.product(qualities, clusters, remaps))
     rows = []
-    for q, k, r in tqdm(grid, desc=f"sweep {net}", unit="setting", disable=not progress):
-        settings = codec.Settings(quality=q, clusters=k, remap=r, budget=budget)
-        rows.append({"quality": q, "clusters": k, "remap": r,
-                     **evaluate(model, state, dataset, settings)})
+    for settings in tqdm(grid, desc=f"sweep {net}", unit="setting", disable=not progress):
+        rows.append({"quality": settings.quality, "clusters": settings.clusters,
+                     "remap": settings.remap, **evaluate(model, state, dataset, settings)})
     ok = [r for r in rows if r["accuracy"] >= baseline - 0.01]
     best = max(ok, key=lambda r: r["ratio"]) if ok else None
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / f"sweep-{net}.md"
     lines = [f"# {net} on {data}: baseline accuracy {baseline:.4f}", "",
