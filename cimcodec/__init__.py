@@ -53,8 +53,10 @@ def compress(tensor, **settings) -> bytes:
     ----------
     tensor : array-like or torch.Tensor
         Floating point (float16, bfloat16, float32, float64) weights, or an int8 tensor
-        that is already quantized (stored exactly). Any number of dimensions >= 1; an
-        N-D tensor is coded as ``shape[0] x prod(shape[1:])``.
+        that is already quantized: stored with scale 1 and zero point 0, and refused
+        (one sentence) unless the JPEG gives every weight back unchanged, which lossy
+        JPEG rarely does. Any number of dimensions >= 1; an N-D tensor is coded as
+        ``shape[0] x prod(shape[1:])``.
     **settings
         The fields of :class:`cimcodec.golden.codec.pipeline.Settings`: ``quality``
         (1..100, default 90), ``clusters`` (0 or 1..256), ``remap`` (``none``, ``full``,
@@ -63,7 +65,8 @@ def compress(tensor, **settings) -> bytes:
     Raises
     ------
     CimcodecError
-        A bad setting or a tensor the codec cannot store (one sentence).
+        A bad setting or a tensor the codec cannot store (one sentence): another dtype,
+        NaN or infinite values, no elements, or an int8 tensor that would change.
     """
     from cimcodec.golden.codec import pipeline
 

@@ -6,7 +6,7 @@ Compression of one matrix (:func:`compress_matrix`)
 1. Flatten an N-D tensor to ``shape[0] x prod(shape[1:])`` (a conv kernel
    ``(out, in, kh, kw)`` becomes ``out x in*kh*kw``).
 2. Quantize to int8 (:mod:`golden.codec.quant`; an int8 input is taken as already quantized,
-   scale 1, zero point 0).
+   scale 1, zero point 0, and must come back bit for bit: see step 6).
 3. With ``clusters = k > 0``: share weights with the exact 1-D K-means
    (:func:`golden.codec.kmeans.optimal`, or Lloyd); every weight becomes its cluster's rounded
    level; the codebook keeps the real centroids (optionally fine-tuned) and, with
@@ -18,6 +18,11 @@ Compression of one matrix (:func:`compress_matrix`)
    (:func:`golden.codec.container.write`).
    Matrices of :data:`RESTART_BLOCKS` blocks or more get restart intervals (about 2048
    of them) so the fast decoder can run the intervals side by side.
+6. An int8 input is decoded again (:func:`decompress_matrix` with ``integer``) and
+   refused with one sentence unless every weight comes back unchanged: the codec never
+   changes weights that are already quantized behind the caller's back. JPEG is lossy,
+   so most int8 matrices are refused at every quality (the sentence says how many
+   weights would change); floating-point weights are the input for lossy coding.
 
 Ratios count every byte of every file against the fp32 tensor (4 bytes per weight).
 """
@@ -53,25 +58,42 @@ FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 def as_array(tensor) -> np.ndarray:
     """A weight tensor (numpy array, torch tensor or nested lists) as a numpy array the
     codec takes, or one sentence saying why not: floating point (float16, bfloat16,
-    float32, float64) or int8 (already quantized, stored exactly). Other integer, bool,
-    complex and non-numeric dtypes are refused, never cast."""
+    float32, float64) or int8 (already quantized, stored exactly: see
+    :func:`compress_matrix`). Other integer, bool, complex, float8 and non-numeric dtypes
+    are refused, never cast; so are torch tensors that hold no dense data on the CPU
+    (sparse layouts, the ``meta`` device).
+
+    Raises
+    ------
+    CimcodecError
+        One of the above.
+    """
     if hasattr(tensor, "detach"):
         import torch
 
+        if tensor.is_meta:
+            raise CimcodecError("The weights are a torch tensor on the meta device, which "
+                                "holds no values; load the real weights first.")
+        if tensor.layout != torch.strided:
+            raise CimcodecError(f"The weights are a torch tensor of layout {tensor.layout}; "
+                                f"pass a dense one (tensor.to_dense()).")
+        if tensor.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64,
+                                torch.int8):
+            raise CimcodecError(_dtype_message(str(tensor.dtype).removeprefix("torch.")))
         t = tensor.detach().cpu()
-        if t.dtype == torch.bfloat16:
-            t = t.float()
-        if t.is_complex() or t.dtype == torch.bool or (
-                not t.is_floating_point() and t.dtype != torch.int8):
-            raise CimcodecError(_dtype_message(str(t.dtype).removeprefix("torch.")))
-        return t.numpy()
+        return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
     try:
         a = np.asarray(tensor)
     except (ValueError, TypeError):
         raise CimcodecError("The weights are not a rectangular numeric array.") from None
     if a.dtype != np.int8 and a.dtype.type not in FLOAT_DTYPES:
-        raise CimcodecError(_dtype_message(str(a.dtype)))
+        kind = _KINDS.get(a.dtype.kind)
+        raise CimcodecError(_dtype_message(f"{a.dtype} ({kind})" if kind else str(a.dtype)))
     return a
+
+
+_KINDS = {"U": "strings", "S": "bytes", "O": "Python objects", "V": "records",
+          "M": "dates", "m": "time spans"}
 
 
 def _dtype_message(dtype: str) -> str:
@@ -162,6 +184,7 @@ def compress_matrix(weights, settings: Settings | None = None, *, centroids=None
     :func:`golden.codec.kmeans.finetune_centroids`, in integer-weight units).
     """
     settings = settings or Settings(**options)
+    weights = as_array(weights)
     q, shape, params, book, sse = prepare(weights, settings)
     samples = quant.to_samples(q)
     rows, cols = samples.shape
@@ -181,8 +204,24 @@ def compress_matrix(weights, settings: Settings | None = None, *, centroids=None
     header = container.Header(shape, params, remap, levels, cvals, snap)
     data = container.write(coded, header, quality=settings.quality,
                            restart_interval=restart_interval(rows, cols))
+    if weights.dtype == np.int8:
+        _check_exact(weights.reshape(q.shape), data, settings)
     return Compressed(data, container.read_header(data), before,
                       search.block_entropy(coded), sse)
+
+
+def _check_exact(q: np.ndarray, data: bytes, settings: Settings) -> None:
+    """Step 6 of the module docstring: an int8 matrix ``q`` must decode bit for bit."""
+    back = decompress_matrix(data, integer=True)
+    changed = back != q
+    if changed.any():
+        worst = int(np.abs(back.astype(np.int16) - q).max())
+        sharing = f" with {settings.clusters} clusters" if settings.clusters else ""
+        raise CimcodecError(
+            f"int8 weights are taken as already quantized and must come back bit for bit, "
+            f"but {int(changed.sum())} of the {q.size} would change (by up to {worst}) at "
+            f"quality {settings.quality}{sharing}; pass floating-point weights to have the "
+            f"codec quantize them lossily.")
 
 
 def decode_samples(data) -> np.ndarray:

@@ -132,12 +132,23 @@ class QuantParams:
 
 
 def _matrix(weights) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float32)
+    """``weights`` as a float32 matrix (the precision of torch's observers), checked
+    finite before and after the cast (float64 beyond the float32 range is refused, not
+    turned into infinities)."""
+    w = np.asarray(weights)
+    if w.dtype.kind not in "biuf":
+        raise CimcodecError(f"Quantization takes real numbers, not {w.dtype}.")
     if w.ndim != 2 or w.size == 0:
         raise CimcodecError(
             f"Quantization takes a non-empty 2-D matrix, not shape {tuple(w.shape)}.")
     if not np.all(np.isfinite(w)):
         raise CimcodecError("The weights hold NaN or infinite values.")
+    with np.errstate(over="ignore"):
+        w = w.astype(np.float32)
+    if not np.all(np.isfinite(w)):
+        raise CimcodecError(
+            f"The weights exceed the float32 range (magnitudes up to "
+            f"{np.finfo(np.float32).max:.3g}) that quantization computes in.")
     return w
 
 

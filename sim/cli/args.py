@@ -22,10 +22,11 @@ from cimcodec.sim.tools import SIMULATORS
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with its usage errors as one line (the usage is in ``--help``)."""
+    """argparse with its usage errors as one line, ``cimcodec: error: ...`` like every
+    other error (the usage is in ``--help``)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"cimcodec: error: {message} (see {self.prog} --help)\n")
 
 
 def integer(text: str) -> int:
@@ -81,15 +82,20 @@ def load_array(path: str) -> np.ndarray:
     """A ``.npy`` array (no pickles)."""
     p = existing_file(path)
     try:
-        return np.load(p, allow_pickle=False)
+        array = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError):
         raise CimcodecError(f"{path} is not a readable .npy array file.") from None
+    if not isinstance(array, np.ndarray):        # an .npz archive under any name
+        array.close()
+        raise CimcodecError(f"{path} is an .npz archive, not a .npy array file.")
+    return array
 
 
 def load_torch(path: str):
     """What a ``.pt`` file holds, loaded with ``weights_only`` (tensors, dicts, lists and
     numbers; a pickled module is refused with a sentence saying what to save)."""
     import pickle
+    import zipfile
 
     import torch
 
@@ -97,6 +103,8 @@ def load_torch(path: str):
     try:
         return torch.load(p, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError:
+        if not zipfile.is_zipfile(p):      # not torch.save's format: garbage read as pickle
+            raise CimcodecError(f"{path} is not a readable torch file.") from None
         raise CimcodecError(
             f"{path} holds pickled Python objects (a whole nn.Module?); save the weights "
             "instead with torch.save(model.state_dict(), PATH).") from None
@@ -150,15 +158,22 @@ def state_dict_of(obj, path: str) -> dict:
     return obj
 
 
-@contextmanager
-def atomic_output(path: str):
-    """Yield a temporary path beside ``path``; it replaces ``path`` only when the block
-    ends without an exception, so a failure leaves no half-written file."""
+def output_file(path: str) -> Path:
+    """``path`` as a file to write, or one sentence: it is a directory, or its directory
+    does not exist. Commands that run a simulator check their output first."""
     target = Path(path)
     if target.is_dir():
         raise CimcodecError(f"{path} is a directory, not a file name.")
     if not target.parent.is_dir():
         raise CimcodecError(f"The directory of {path} does not exist.")
+    return target
+
+
+@contextmanager
+def atomic_output(path: str):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only when the block
+    ends without an exception, so a failure leaves no half-written file."""
+    target = output_file(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".tmp",
                                dir=target.parent)
     os.close(fd)

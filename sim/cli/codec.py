@@ -308,10 +308,11 @@ def register(sub) -> None:
                                           "or a JPEG (ours or any grayscale one) to .npy")
     d.add_argument("input")
     d.add_argument("-o", "--output", required=True)
-    d.add_argument("--raw", action="store_true",
-                   help="the 8-bit decoded samples of any baseline grayscale JPEG")
-    d.add_argument("--integer", action="store_true",
-                   help="the int8 weights before dequantization")
+    form = d.add_mutually_exclusive_group()
+    form.add_argument("--raw", action="store_true",
+                      help="the 8-bit decoded samples of any baseline grayscale JPEG")
+    form.add_argument("--integer", action="store_true",
+                      help="the int8 weights before dequantization")
     d.set_defaults(func=cmd_decompress)
 
     i = sub.add_parser("inspect", help="print a model container's per-tensor table, or a "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from cimcodec.golden.blocks.remap import RemapParams
@@ -16,45 +17,115 @@ from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import fast as jpeg_fast
 from cimcodec.golden.jpeg import reference as jpeg
 from cimcodec.golden.ml import datasets
-from cimcodec.golden.ml.models import train_digits_net
+from cimcodec.golden.ml.models import VGG16, train_digits_net
 
 RNG = np.random.default_rng(21)
 W = RNG.normal(0, 0.05, (45, 70)).astype(np.float32)
 
 
-@pytest.mark.parametrize("options", [
+ROUND_TRIPS = [
     {}, {"clusters": 16}, {"clusters": 6, "remap": "full"},
     {"clusters": 8, "remap": "split", "per_channel": True, "symmetric": False},
     {"remap": "progressive", "quality": 100},
-])
-def test_round_trip(options):
-    c = codec.compress_matrix(W, **options)
-    w = codec.decompress_matrix(c.data)
-    assert w.shape == W.shape and w.dtype == np.float32
-    assert np.sqrt(np.mean((w - W) ** 2)) < 0.5 * np.sqrt(np.mean(W ** 2))
-    if options.get("clusters"):
-        q = codec.decompress_matrix(c.data, integer=True)
-        assert set(np.unique(q).tolist()) <= set(c.header.levels.tolist())
+]
 
 
-def test_quality_100_without_sharing_is_nearly_lossless():
-    q, params = quant.quantize(W)
-    c = codec.compress_matrix(q, quality=100)
-    assert np.abs(codec.decompress_matrix(c.data, integer=True).astype(int) - q).max() <= 1
+@pytest.mark.parametrize("options", ROUND_TRIPS)
+def test_round_trip(options, check_round_trip):
+    check_round_trip(W, options, codec.compress_matrix(W, **options).data)
 
 
-@pytest.mark.parametrize("remap", ["none", "full", "split", "progressive"])
-def test_snap_table_restores_sharing_exactly(remap):
-    q = quant.quantize(W)[0]
-    shared = kmeans.optimal(q, 8).share(q)
-    c = codec.compress_matrix(W, clusters=8, quality=100, remap=remap)
-    assert (codec.decompress_matrix(c.data, integer=True) == shared).all()
+def test_round_trip_check_catches_a_scaled_decoder(monkeypatch, check_round_trip):
+    """A decoder that returns 0.6 * W passed the old check (RMSE < 0.5 RMS(W));
+    ``check_round_trip`` (tests/conftest.py) refuses it for every setting."""
+    files = [codec.compress_matrix(W, **options).data for options in ROUND_TRIPS]
+    decode = codec.decompress_matrix
+    monkeypatch.setattr(codec, "decompress_matrix", lambda data, **kw: 0.6 * decode(data, **kw))
+    for options, data in zip(ROUND_TRIPS, files):
+        w = codec.decompress_matrix(data)
+        assert np.sqrt(np.mean((w - W) ** 2)) < 0.5 * np.sqrt(np.mean(W ** 2))  # old check
+        with pytest.raises(AssertionError):
+            check_round_trip(W, options, data)
 
 
-def test_conv_tensor_keeps_its_shape():
+def check_int8_round_trip(q, data) -> None:
+    """An int8 matrix comes back bit for bit: as int8 (``integer``) and as float32."""
+    back = codec.decompress_matrix(data, integer=True)
+    assert back.dtype == np.int8 and np.array_equal(back, q)
+    assert np.array_equal(codec.decompress_matrix(data), q.astype(np.float32))
+
+
+@pytest.mark.parametrize("quality", [90, 100])
+def test_int8_weights_come_back_bit_for_bit_or_are_refused(quality, jpeg_fixed_point):
+    q = jpeg_fixed_point((24, 40), quality, quality)
+    c = codec.compress_matrix(q, quality=quality)
+    assert c.header.quant.scale.tolist() == [1.0] and c.header.quant.zero_point.tolist() == [0]
+    check_int8_round_trip(q, c.data)
+    # Most int8 matrices do not survive the JPEG, not even at quality 100: refused, with
+    # the number of weights that would change.
+    noisy = q.copy()
+    noisy[::3, ::5] += np.where(noisy[::3, ::5] < 127, 1, -1).astype(np.int8)
+    with pytest.raises(CimcodecError, match=(
+            r"^int8 weights are taken as already quantized and must come back bit for "
+            rf"bit, but [1-9]\d* of the 960 would change \(by up to [1-9]\d*\) at quality "
+            rf"{quality}; pass floating-point weights")):
+        codec.compress_matrix(noisy, quality=quality)
+    with pytest.raises(CimcodecError, match=rf"at quality {quality} with 4 clusters; "):
+        codec.compress_matrix(q, quality=quality, clusters=4)
+
+
+def test_int8_check_catches_an_off_by_one_decoder(monkeypatch, jpeg_fixed_point):
+    """The old check allowed every weight to move by 1 at quality 100; a decoder that
+    adds 1 to one sample passed it, :func:`check_int8_round_trip` refuses it."""
+    q = jpeg_fixed_point((24, 40), 100, 100)
+    data = codec.compress_matrix(q, quality=100).data
+    decode = codec.decode_samples
+
+    def off_by_one(data):
+        s = decode(data).copy()
+        s[5, 7] += 1 if s[5, 7] < 255 else -1
+        return s
+
+    monkeypatch.setattr(codec, "decode_samples", off_by_one)
+    back = codec.decompress_matrix(data, integer=True)
+    assert np.abs(back.astype(int) - q).max() <= 1                          # old check
+    with pytest.raises(AssertionError):
+        check_int8_round_trip(q, data)
+
+
+def _vgg16_weights():
+    torch.manual_seed(0)
+    return {name: t.numpy() for name, t in VGG16(width=0.125).state_dict().items()
+            if name.endswith("weight") and t.ndim in (2, 4)}
+
+
+def test_conv_and_vgg16_tensors_round_trip_with_their_values(check_round_trip):
+    """Conv kernels are coded as ``out x in*kh*kw`` matrices and come back in their
+    shape with the values ``check_round_trip`` demands: a random kernel, and every conv
+    and FC weight of a (narrow) VGG16."""
+    tensors = {"random": RNG.normal(0, 0.1, (6, 3, 5, 5)).astype(np.float32),
+               **_vgg16_weights()}
+    assert sum(t.ndim == 4 for t in tensors.values()) == 14
+    for name, w in tensors.items():
+        options = {"clusters": 4} if name == "random" else {"quality": 75}
+        check_round_trip(w, options, codec.compress_matrix(w, **options).data)
+
+
+def test_conv_check_catches_a_kernel_in_the_wrong_order(monkeypatch, check_round_trip):
+    """A decoder that rebuilds a conv kernel in the wrong memory order keeps its shape,
+    which is all the old check looked at; ``check_round_trip`` refuses it."""
     w4 = RNG.normal(0, 0.1, (6, 3, 5, 5)).astype(np.float32)
-    c = codec.compress_matrix(w4, clusters=4)
-    assert codec.decompress_matrix(c.data).shape == (6, 3, 5, 5)
+    data = codec.compress_matrix(w4, clusters=4).data
+    decode = codec.decompress_matrix
+
+    def wrong_order(data, **kw):
+        w = decode(data, **kw)
+        return w.reshape(6, 5, 5, 3).transpose(0, 3, 1, 2)     # (out, kh, kw, in) read
+
+    monkeypatch.setattr(codec, "decompress_matrix", wrong_order)
+    assert codec.decompress_matrix(data).shape == (6, 3, 5, 5)               # old check
+    with pytest.raises(AssertionError):
+        check_round_trip(w4, {"clusters": 4}, data)
 
 
 def _pillow(samples, **kw):
