@@ -23,6 +23,7 @@ Compression of one matrix (:func:`compress_matrix`)
    changes weights that are already quantized behind the caller's back. JPEG is lossy,
    so most int8 matrices are refused at every quality (the sentence says how many
    weights would change); floating-point weights are the input for lossy coding.
+   ``Settings(exact_int8=False)`` accepts the loss instead.
 
 Ratios count every byte of every file against the fp32 tensor (4 bytes per weight).
 """
@@ -124,6 +125,10 @@ class Settings:
     kmeans: str = "optimal"
     budget: int = 16
     seeds: tuple | None = None
+    #: Refuse an int8 matrix that the codec would change (step 6); ``False`` accepts the
+    #: loss, for callers that use the decoded integer weights themselves (the tile's
+    #: integer network, whose golden model runs on what the decompressor gives).
+    exact_int8: bool = True
 
     def __post_init__(self):
         if self.remap not in REMAPS:
@@ -204,7 +209,7 @@ def compress_matrix(weights, settings: Settings | None = None, *, centroids=None
     header = container.Header(shape, params, remap, levels, cvals, snap)
     data = container.write(coded, header, quality=settings.quality,
                            restart_interval=restart_interval(rows, cols))
-    if weights.dtype == np.int8:
+    if weights.dtype == np.int8 and settings.exact_int8:
         _check_exact(weights.reshape(q.shape), data, settings)
     return Compressed(data, container.read_header(data), before,
                       search.block_entropy(coded), sse)
