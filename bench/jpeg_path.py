@@ -2,7 +2,7 @@
 JPEG path with retraining and per-layer rate control per network, and the rate-accuracy
 figure (docs/codec.md, docs/img/).
 
-    python -m bench.jpeg_path [--part reorder jpeg figure] [--net mlp2 lenet5 vgg11]
+    python -m bench.jpeg_path [--part reorder jpeg rtl figure] [--net mlp2 lenet5 vgg11]
                               [-o build/jpeg_path]
 
 * ``reorder``: on every weight matrix of the trained MLP2, the 8x8-block entropy of its
@@ -12,6 +12,8 @@ figure (docs/codec.md, docs/img/).
 * ``jpeg``: :func:`cimcodec.golden.ml.jpeg_aware.run` with a 1 % validation floor per
   network: per layer the block sparsity, the quality and the member bytes; the whole
   container's ratio; accuracies.
+* ``rtl``: every JPEG member of those containers decoded on the RTL decompressor on
+  Verilator and Icarus, against the golden decoder.
 * ``figure``: :func:`cimcodec.golden.ml.sweep.run` with retraining for MLP2 (every curve
   of the sweep plus the JPEG path's and Deep Compression's settings), written to
   ``docs/img/rate_accuracy_mlp2.png``.
@@ -108,10 +110,34 @@ def part_figure(lines: list, out_dir: Path) -> None:
               f"{best['method']} ({best['setting']}).", ""]
 
 
+def part_rtl(nets, lines: list) -> None:
+    """Every JPEG member of the containers ``part_jpeg`` kept, decoded on the RTL
+    decompressor on both simulators and compared with the golden decoder."""
+    import numpy as np
+
+    from cimcodec.sim.rtl import rtl_decode
+
+    lines += ["### Every JPEG member on the RTL decompressor", "",
+              "| network | tensor | simulator | clocks | weights | bit-exact |",
+              "|---|---|---|---:|---:|---|"]
+    for name in nets:
+        data = (cimcodec.home() / f"jpeg_path-{name}.cimz").read_bytes()
+        for e in container.inspect(data).entries:
+            if e.codec != "jpeg":
+                continue
+            member = container.extract(data, e.name)
+            want = pipeline.decompress_matrix(member, integer=True)
+            for sim in ("verilator", "icarus"):
+                got, stats = rtl_decode(member, raw=False, sim=sim, integer=True)
+                lines.append(f"| {name} | {e.name} | {sim} | {stats['clocks']} | "
+                             f"{stats['weights']} | {bool(np.array_equal(got, want))} |")
+    lines.append("")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", nargs="+", choices=("reorder", "jpeg", "figure"),
-                   default=["reorder", "jpeg", "figure"])
+    p.add_argument("--part", nargs="+", choices=("reorder", "jpeg", "rtl", "figure"),
+                   default=["reorder", "jpeg", "rtl", "figure"])
     p.add_argument("--net", nargs="+", default=["mlp2", "lenet5", "vgg11"])
     p.add_argument("-o", "--output", type=Path, default=Path("build/jpeg_path"))
     args = p.parse_args(argv)
@@ -122,6 +148,8 @@ def main(argv=None) -> int:
         part_reorder(lines)
     if "jpeg" in args.part:
         part_jpeg(args.net, lines)
+    if "rtl" in args.part:
+        part_rtl(args.net, lines)
     if "figure" in args.part:
         part_figure(lines, args.output)
     text = "\n".join(lines)

@@ -271,7 +271,7 @@ def _store(latent: nn.Module, qualities: dict, retrain, val, test, teacher, desc
     return stored, data, {"validation": accuracy(stored, *val), "test": accuracy(stored, *test)}
 
 
-def run(model: nn.Module, data, *, max_loss: float | None = 0.01,
+def run(model: nn.Module, data, *, max_loss: float | None = None,
         target_ratio: float | None = None, budgets=BUDGETS, qualities=QUALITIES,
         reorder_method: str | None = "greedy", steps: int = 8, prune_epochs: int = 15,
         finetune_epochs: int = 40, bias_epochs: int = 5, refine: bool = True,
@@ -293,8 +293,9 @@ def run(model: nn.Module, data, *, max_loss: float | None = 0.01,
        largest layer, while the target still holds (re-encoding the fine-tuned weights;
        the biases retrained each time).
 
-    With ``max_loss`` the smallest container within that validation loss wins; with
-    ``target_ratio`` the most accurate container at least that small. When nothing
+    With ``max_loss`` (default 0.01 when no ``target_ratio`` is given) the smallest
+    container within that validation loss wins; with ``target_ratio`` the most accurate
+    container at least that small. When nothing
     meets the target, the best found is returned with ``meets`` false.
     """
     from tqdm import tqdm
@@ -305,8 +306,10 @@ def run(model: nn.Module, data, *, max_loss: float | None = 0.01,
     from cimcodec.golden.ml.deep_compression import allocate, fold_batchnorm, sensitivity
     from cimcodec.golden.ml.reorder import reorder
 
-    if (max_loss is None) == (target_ratio is None):
-        raise CimcodecError("Give either a loss floor or a target ratio, not both or none.")
+    if max_loss is not None and target_ratio is not None:
+        raise CimcodecError("Give either a loss floor or a target ratio, not both.")
+    if target_ratio is None and max_loss is None:
+        max_loss = 0.01
     if max_loss is not None and not 0 <= max_loss < 1:
         raise CimcodecError(f"The loss floor must be in [0, 1), not {max_loss!r}.")
     if target_ratio is not None and not target_ratio > 1:

@@ -133,3 +133,72 @@ def test_the_float_twin_follows_the_codec():
     assert one.float().mean() > 0.99
     saturated = ~one
     assert ((out[saturated] / (np.abs(w).max() / 127.5)).abs().round() >= 127).all()
+
+
+def _small_digits():
+    x_train, y_train, x_test, y_test = models.digits(0)
+    return x_train[:400], y_train[:400], x_test[:120], y_test[:120]
+
+
+FAST = {"budgets": (0.3,), "qualities": (75,), "steps": 1, "prune_epochs": 1,
+        "finetune_epochs": 2, "bias_epochs": 1, "refine": True}
+
+
+@pytest.fixture(scope="module")
+def small_result():
+    from cimcodec.golden.ml.datasets import split
+
+    data = _small_digits()
+    torch.manual_seed(0)
+    net = models.fit_digits(models.build("mlp2"), epochs=4, data=split(data)[0])
+    return net, data, ja.run(net, data, max_loss=0.2, description={"net": "mlp2"}, **FAST)
+
+
+def test_the_floor_is_checked_on_the_decoded_bytes(small_result):
+    """What run() reports is the accuracy of the network decoded from its container."""
+    from cimcodec.golden.codec import model as container
+    from cimcodec.golden.ml.datasets import split
+
+    _, data, result = small_result
+    _, val, test = split(data)
+    decoded = models.load_net("mlp2", container.decompress(result.data))
+    assert models.accuracy(decoded, *val) == result.accuracy["stored"]["validation"]
+    assert models.accuracy(decoded, *test) == result.accuracy["stored"]["test"]
+    assert result.meets == (result.accuracy["stored"]["validation"]
+                            >= result.accuracy["baseline"]["validation"] - 0.2)
+    info = container.inspect(result.data)
+    weights = [e for e in info.entries if e.name.endswith("weight")]
+    assert weights and all(e.codec == "jpeg" for e in weights)
+    assert result.ratio == info.ratio
+    # The per-layer rate control only ever lowered qualities from the tried one.
+    assert all(q <= 75 for q in result.qualities.values())
+    assert {e["qualities"]["net.0.weight"] for e in result.tried} >= {75}
+
+
+def test_targets_that_cannot_be_met_return_the_best_found(small_result):
+    net, data, _ = small_result
+    result = ja.run(net, data, target_ratio=1e6, **FAST)
+    assert not result.meets and result.ratio < 1e6
+    assert result.ratio == max(t["ratio"] for t in result.tried)
+    with pytest.raises(CimcodecError, match="either a loss floor or a target ratio"):
+        ja.run(net, data, max_loss=0.01, target_ratio=10)
+    with pytest.raises(CimcodecError, match="target ratio must be above 1"):
+        ja.run(net, data, target_ratio=0.5)
+
+
+def test_every_jpeg_member_decodes_bit_exactly_on_the_rtl(small_result, simulator):
+    """Every member on Verilator; on Icarus, many times slower, the smallest one (the
+    output layer; ``python -m bench.jpeg_path --part rtl`` runs every member of the
+    benchmark's containers on both)."""
+    from cimcodec.golden.codec import model as container
+    from cimcodec.sim.rtl import rtl_decode
+
+    _, _, result = small_result
+    info = container.inspect(result.data)
+    members = [e for e in info.entries if e.codec == "jpeg"]
+    if simulator == "icarus":
+        members = [min(members, key=lambda e: e.elements)]
+    for e in members:
+        member = container.extract(result.data, e.name)
+        got, _ = rtl_decode(member, raw=False, sim=simulator, integer=True)
+        np.testing.assert_array_equal(got, pipeline.decompress_matrix(member, integer=True))
