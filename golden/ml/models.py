@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.ml.datasets import digits, load, split
 
 
 class MLP(nn.Module):
@@ -36,22 +37,6 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.net(x.flatten(1))
-
-
-def digits(seed: int = 0):
-    """scikit-learn's digits scaled to 0..1, split 80/20.
-
-    Returns ``(x_train, y_train, x_test, y_test)``.
-    """
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    x = torch.tensor(data.data / 16.0, dtype=torch.float32)
-    y = torch.tensor(data.target, dtype=torch.long)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    x, y = x[order], y[order]
-    cut = int(0.8 * len(x))
-    return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
 def accuracy(model: nn.Module, x, y) -> float:
@@ -340,8 +325,6 @@ def train(name: str, data: str = "digits", *, data_dir=None, epochs: int = 30, s
 
     Returns ``(model, test_accuracy)`` with the model in eval mode.
     """
-    from cimcodec.golden.ml.datasets import load, split
-
     torch.manual_seed(seed)
     model = build(name, data)
     dataset = load(data, data_dir, seed=seed)
