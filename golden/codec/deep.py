@@ -187,15 +187,21 @@ def positions_of(gaps) -> np.ndarray:
     return np.cumsum(np.asarray(gaps, dtype=np.int64) + 1) - 1
 
 
-def encode(weights, settings: Settings | None = None) -> bytes:
-    """The member of one tensor (module docstring)."""
-    settings = settings or Settings()
+def _streams(weights, settings: Settings):
+    """Steps 1-3 of the module docstring: ``(b, r, centroids, labels, indices, gaps)``."""
     w = _floats(weights)
     if settings.sparsity:
         w = prune(w, settings.sparsity)
     b, r = settings.bits(w.ndim)
     centroids, labels = share(w, (1 << b) - 1, init=settings.init, seed=settings.seed)
     indices, gaps = sparse_indices(labels, r)
+    return b, r, centroids, labels, indices, gaps
+
+
+def encode(weights, settings: Settings | None = None) -> bytes:
+    """The member of one tensor (module docstring)."""
+    settings = settings or Settings()
+    b, r, centroids, _, indices, gaps = _streams(weights, settings)
     return (struct.pack("<BBB", b, r, len(centroids)) + centroids.astype("<f4").tobytes()
             + struct.pack("<I", len(indices))
             + entropy.encode(indices, huffman=settings.huffman, width=b)
@@ -239,15 +245,11 @@ def analyze(weights, settings: Settings | None = None) -> dict:
     weights, nonzeros, fillers, kept fraction, weight and index bits before and after
     Huffman, member bytes."""
     settings = settings or Settings()
-    w = _floats(weights)
-    if settings.sparsity:
-        w = prune(w, settings.sparsity)
-    b, r = settings.bits(w.ndim)
-    centroids, labels = share(w, (1 << b) - 1, init=settings.init, seed=settings.seed)
-    indices, gaps = sparse_indices(labels, r)
+    b, r, centroids, labels, indices, gaps = _streams(weights, settings)
     nonzero = int(np.count_nonzero(labels))
-    return {"weights": int(w.size), "nonzero": nonzero, "fillers": len(indices) - nonzero,
-            "kept": nonzero / w.size, "clusters": len(centroids),
+    return {"weights": int(labels.size), "nonzero": nonzero,
+            "fillers": len(indices) - nonzero, "kept": nonzero / labels.size,
+            "clusters": len(centroids),
             "weight_bits": b, "weight_bits_huffman": entropy.mean_code_length(indices),
             "index_bits": r, "index_bits_huffman": entropy.mean_code_length(gaps),
-            "bytes": len(encode(w, Settings(**{**settings.__dict__, "sparsity": 0.0})))}
+            "bytes": len(encode(weights, settings))}

@@ -160,10 +160,15 @@ def allocate(scan: dict, baseline: float, budget: float, sizes: dict,
 
 def prune_iteratively(model: nn.Module, targets: dict, data, *, steps: int = 4,
                       epochs: int = 8, lr: float = 1e-3, seed: int = 0,
-                      teacher: nn.Module | None = None) -> nn.Module:
-    """Prune ``model`` in place to ``targets`` (``{layer: sparsity}``) by magnitude in
-    ``steps`` equal steps, retraining ``epochs`` on ``data`` after each with the masks
-    held; the masks are made permanent at the end."""
+                      teacher: nn.Module | None = None, mask=None) -> nn.Module:
+    """Prune ``model`` in place to ``targets`` (``{layer: sparsity}``) in ``steps``
+    equal steps, retraining ``epochs`` on ``data`` after each with the masks held
+    (``torch.nn.utils.prune``); the masks are made permanent at the end.
+
+    ``mask(weight, sparsity)`` gives a layer's mask at each step, from its current
+    (masked) weights (default: by magnitude, weight by weight, so what one step prunes
+    stays pruned)."""
+    mask = mask or _magnitude_mask
     modules = prunable(model)
     for name in targets:
         if name not in modules:
@@ -171,11 +176,10 @@ def prune_iteratively(model: nn.Module, targets: dict, data, *, steps: int = 4,
     for step in range(1, steps + 1):
         for name, target in targets.items():
             module = modules[name]
-            goal = int(round(target * step / steps * module.weight.numel()))
-            done = int((module.weight == 0).sum()) if not torch_prune.is_pruned(module) else \
-                int((module.weight_mask == 0).sum())
-            if goal > done:
-                torch_prune.l1_unstructured(module, "weight", amount=goal - done)
+            if torch_prune.is_pruned(module):
+                torch_prune.remove(module, "weight")
+            torch_prune.custom_from_mask(module, "weight",
+                                         mask(module.weight.detach(), target * step / steps))
         fit_digits(model, epochs=epochs, seed=seed + step, lr=lr, data=data, teacher=teacher)
     for module in modules.values():
         if torch_prune.is_pruned(module):

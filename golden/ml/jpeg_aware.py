@@ -36,10 +36,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils import prune as torch_prune
 
 from cimcodec.golden.errors import CimcodecError
-from cimcodec.golden.ml.deep_compression import prunable
+from cimcodec.golden.ml.deep_compression import prunable, prune_iteratively
 from cimcodec.golden.ml.models import accuracy, fit_digits
 
 GRANULARITIES = ("block", "row", "column")
@@ -87,24 +86,13 @@ def prune_structured(model: nn.Module, targets: dict, data, *, granularity: str 
                      steps: int = 8, epochs: int = 15, lr: float = 3e-3, seed: int = 0,
                      teacher: nn.Module | None = None) -> nn.Module:
     """Prune ``model`` in place to ``targets`` (``{layer: sparsity of blocks / rows /
-    columns}``) in ``steps`` steps with retraining after each, masks held; the masks are
-    made permanent at the end."""
-    modules = prunable(model)
-    for name in targets:
-        if name not in modules:
-            raise CimcodecError(f"The model has no prunable layer {name!r}.")
-    for step in range(1, steps + 1):
-        for name, target in targets.items():
-            module = modules[name]
-            if torch_prune.is_pruned(module):
-                torch_prune.remove(module, "weight")
-            mask = structured_mask(module.weight, target * step / steps, granularity)
-            torch_prune.custom_from_mask(module, "weight", mask)
-        fit_digits(model, epochs=epochs, seed=seed + step, lr=lr, data=data, teacher=teacher)
-    for module in modules.values():
-        if torch_prune.is_pruned(module):
-            torch_prune.remove(module, "weight")
-    return model.eval()
+    columns}``) in ``steps`` steps with retraining after each, masks held
+    (:func:`cimcodec.golden.ml.deep_compression.prune_iteratively` with
+    :func:`structured_mask`)."""
+    structured_mask(torch.zeros(1, 1), 0.0, granularity)      # checks the granularity
+    return prune_iteratively(model, targets, data, steps=steps, epochs=epochs, lr=lr,
+                             seed=seed, teacher=teacher,
+                             mask=lambda w, s: structured_mask(w, s, granularity))
 
 
 def _dct_matrix() -> torch.Tensor:
