@@ -56,9 +56,30 @@ def _best(measurements: list, pattern=lambda c: True):
     return min((m for m in measurements if pattern(m.combination)), key=lambda m: m.bytes)
 
 
+def _entropy(values: np.ndarray) -> float:
+    """Zeroth-order entropy in bits per value."""
+    _, counts = np.unique(values, return_counts=True)
+    p = counts / values.size
+    return float(-(p * np.log2(p)).sum())
+
+
+def delta_statistics(tensors: dict) -> tuple:
+    """Over all layers: the zero fraction and the zeroth-order entropy (bits/weight) of
+    the weights, of their delta along rows (the ``delta`` transform: adjacent inputs of
+    one output) and of their delta along columns (adjacent outputs, same input)."""
+    flat, rows, cols = [], [], []
+    for t in tensors.values():
+        m = t.reshape(t.shape[0], -1)
+        flat.append(m.reshape(-1))
+        rows.append(np.diff(m.reshape(-1), prepend=0))
+        cols.append(np.diff(m, axis=0, prepend=0).reshape(-1))
+    parts = [np.concatenate(x) for x in (flat, rows, cols)]
+    return tuple(float(np.mean(x == 0)) for x in parts) + tuple(_entropy(x) for x in parts)
+
+
 def findings(runs: dict, zeros: dict) -> list[str]:
     """Markdown tables of the seed's claims on the fine-grained variants; ``zeros``
-    gives the zero fraction before and after delta coding per run."""
+    gives :func:`delta_statistics` per run."""
     lines = ["### Findings on fine-grained pruned layers (whole network, every layer)", "",
              "| net | variant | best (class) | best table-free | bitmap+fixed | "
              "delta-bitmap+fixed | dense+huffman | delta-dense+huffman | delta-bitmap+huffman |",
@@ -77,8 +98,9 @@ def findings(runs: dict, zeros: dict) -> list[str]:
     lines += ["", "All figures: bytes of `csc+fixed` over bytes of the combination (x CSC).",
               "", "### Delta coding: bytes without / with delta (geometric mean over the "
               "representations and coders)", "",
-              "| net | variant | zeros before | zeros after delta | gain (mean) | gain "
-              "(best combination with delta vs best without) |", "|---|---|---|---|---|---|"]
+              "| net | variant | zeros | zeros after delta (rows / columns) | H bits/weight "
+              "(plain / delta rows / delta columns) | gain (mean) | gain (best with delta vs "
+              "best without) |", "|---|---|---|---|---|---|---|"]
     for (net, variant), ms in runs.items():
         if variant.pruning != "fine":
             continue
@@ -87,8 +109,9 @@ def findings(runs: dict, zeros: dict) -> list[str]:
                  and f"delta-{c}" in by]
         plain = min(b for c, b in by.items() if not c.startswith("delta-"))
         delta = min(b for c, b in by.items() if c.startswith("delta-"))
-        before, after = zeros[(net, variant)]
-        lines.append(f"| {net} | {variant.label} | {before:.1%} | {after:.1%} | "
+        z, zr, zc, h, hr, hc = zeros[(net, variant)]
+        lines.append(f"| {net} | {variant.label} | {z:.1%} | {zr:.1%} / {zc:.1%} | "
+                     f"{h:.3f} / {hr:.3f} / {hc:.3f} | "
                      f"{np.exp(np.mean(np.log(gains))):.3f}x | {plain / delta:.3f}x |")
     return lines
 
@@ -181,10 +204,7 @@ def main(argv=None) -> int:
             ms = measure(tensors, names, bits=v.bits)
             runs[(net, v)] = ms
             results.append((v, ms))
-            flat = np.concatenate([t.reshape(-1) for t in tensors.values()])
-            delta = combination("delta-dense+fixed").transforms[0].forward(
-                flat.reshape(1, -1))
-            zeros[(net, v)] = (float(np.mean(flat == 0)), float(np.mean(delta == 0)))
+            zeros[(net, v)] = delta_statistics(tensors)
             print(f"{net} {v.label}: {len(names)} combinations in {time.time() - t1:.0f} s "
                   f"wall", flush=True)
             if v.pruning == "fine" and v.sparsity in (min(args.sparsity), max(args.sparsity)):

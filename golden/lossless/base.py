@@ -96,19 +96,35 @@ class Coder(Algorithm):
     """A lossless coder of one stream of integers.
 
     ``encode(values) -> bytes`` takes a 1-D array of the value domain (any length,
-    0 included) and gives a self-describing stream: it holds its own count.
-    ``decode(data, limit) -> int64 array`` returns exactly those values, and raises one
-    :class:`CimcodecError` sentence on a truncated or malformed stream, or one that says
-    it holds more than ``limit`` values; it never hangs and never allocates more than
-    ``limit`` values.
+    0 included) and gives a self-describing stream: ``varint n`` (the count), then, when
+    ``n > 0``, what :meth:`encode_values` writes. ``decode(data, limit) -> int64 array``
+    returns exactly those values; it raises one :class:`CimcodecError` sentence on a
+    truncated or malformed stream, on bytes after its end, or when it says it holds more
+    than ``limit`` values; it never hangs and never allocates more than ``limit`` values.
+    A coder module implements :meth:`encode_values` and :meth:`decode_values` (or
+    overrides ``encode`` and ``decode`` whole); ``what`` names its streams in errors.
     """
 
     kind = "coder"
+    what = "A stream"
 
     def encode(self, values) -> bytes:
-        raise NotImplementedError
+        v = as_values(values)
+        return varint(v.size) + (self.encode_values(v) if v.size else b"")
 
     def decode(self, data: bytes, limit: int = MAX_COUNT) -> np.ndarray:
+        reader = Reader(data, self.what)
+        n = reader.count(limit)
+        out = self.decode_values(reader, n) if n else np.zeros(0, dtype=np.int64)
+        reader.end()
+        return out
+
+    def encode_values(self, values: np.ndarray) -> bytes:
+        """The stream after its count, for ``values`` (int64, at least one)."""
+        raise NotImplementedError
+
+    def decode_values(self, reader: Reader, n: int) -> np.ndarray:
+        """``n > 0`` values read from ``reader`` (which checks the end afterwards)."""
         raise NotImplementedError
 
 

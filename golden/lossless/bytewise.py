@@ -13,16 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from cimcodec.golden.lossless import symbols as alphabet
-from cimcodec.golden.lossless.base import MAX_COUNT, Coder, Reader, as_values, varint
+from cimcodec.golden.lossless.base import Coder, Reader
 
 WIDTHS = {1: "<u1", 2: "<u2", 4: "<u4"}
 
 
 class ByteCoder(Coder):
     """A coder that compresses the byte layout (module docstring) with a
-    general-purpose compressor; ``label`` names it in error messages."""
-
-    label = ""
+    general-purpose compressor."""
 
     def compress(self, raw: bytes) -> bytes:
         raise NotImplementedError
@@ -32,22 +30,13 @@ class ByteCoder(Coder):
         ``reader.fail(...)`` raised when ``data`` is not one whole compressed stream."""
         raise NotImplementedError
 
-    def encode(self, values) -> bytes:
-        v = as_values(values)
-        if not v.size:
-            return varint(0)
+    def encode_values(self, v: np.ndarray) -> bytes:
         header, u = alphabet.to_unsigned(v)
         top = int(u.max())
         b = 1 if top < 1 << 8 else 2 if top < 1 << 16 else 4
-        return (varint(v.size) + header + bytes([b])
-                + self.compress(u.astype(WIDTHS[b]).tobytes()))
+        return header + bytes([b]) + self.compress(u.astype(WIDTHS[b]).tobytes())
 
-    def decode(self, data: bytes, limit: int = MAX_COUNT) -> np.ndarray:
-        r = Reader(data, f"A {self.label} stream")
-        n = r.count(limit)
-        if not n:
-            r.end()
-            return np.zeros(0, dtype=np.int64)
+    def decode_values(self, r: Reader, n: int) -> np.ndarray:
         mode, base = alphabet.read_header(r)
         b = r.byte()
         if b not in WIDTHS:

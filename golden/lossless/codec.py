@@ -19,8 +19,9 @@ pruning before storing). A float tensor is stored as:
 
 Member: ``<B kind>``, then ``<f scale>`` (kind 1) or ``<B k>`` and ``k`` increasing
 float32 values (kind 2), then the combination's frame of the integer tensor (its own
-shape, CRC-32 of the integers). Exact for kind 2 tensors within the limit; otherwise
-within the quantization error. Integer tensors are refused: ``raw`` stores them.
+shape, CRC-32 of the integers; the codebook and scale are covered by the container's
+CRC-32). Exact for kind 2 tensors within the limit; otherwise within the quantization
+error. Integer tensors are refused: ``raw`` stores them.
 """
 
 from __future__ import annotations

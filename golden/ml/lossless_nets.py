@@ -43,7 +43,9 @@ NETWORKS = ("mlp2", "lenet5", "resnet18", "mobilenetv2")
 #: core).
 EPOCHS = {"mlp2": 30, "lenet5": 30, "resnet18": 15, "mobilenetv2": 15}
 #: Retraining after pruning: (steps, epochs per step).
-RETRAIN = (2, 2)
+RETRAIN = (2, 3)
+#: Learning rate of the retraining (Adam).
+LR = 3e-3
 
 
 def _prune_channels(model, sparsity: float, data, *, steps: int, epochs: int,
@@ -57,7 +59,7 @@ def _prune_channels(model, sparsity: float, data, *, steps: int, epochs: int,
                 (module.weight_mask.reshape(rows, -1).sum(1) == 0).sum())
             if goal > done:
                 torch_prune.ln_structured(module, "weight", amount=goal - done, n=1, dim=0)
-        models.fit_digits(model, epochs=epochs, seed=seed + step, lr=1e-3, data=data)
+        models.fit_digits(model, epochs=epochs, seed=seed + step, lr=LR, data=data)
     for module in layers:
         if torch_prune.is_pruned(module):
             torch_prune.remove(module, "weight")
@@ -90,7 +92,7 @@ def pruned(name: str, pruning: str, sparsity: float, *, data: str = "digits",
     fit = split(load(data, data_dir, seed=seed))[0]
     if pruning == "fine":
         targets = dict.fromkeys(dc.prunable(net), sparsity)
-        dc.prune_iteratively(net, targets, fit, steps=steps, epochs=epochs, seed=seed)
+        dc.prune_iteratively(net, targets, fit, steps=steps, epochs=epochs, lr=LR, seed=seed)
     else:
         _prune_channels(net, sparsity, fit, steps=steps, epochs=epochs, seed=seed)
     if path is not None:

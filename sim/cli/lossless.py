@@ -55,6 +55,14 @@ def _tensors(path: str, min_elements: int) -> dict:
     return out
 
 
+def _check_finite(tensors: dict, path: str) -> None:
+    import numpy as np
+
+    for name, t in tensors.items():
+        if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
+            raise CimcodecError(f"{path}: {name} holds NaN or infinite values.")
+
+
 def _variants(args, integer: bool) -> list:
     from cimcodec.golden.lossless.measure import Variant
 
@@ -104,6 +112,7 @@ def cmd_lossless_bench(args) -> int:
     if not integer and any(t.dtype.kind not in "f" for t in floats.values()):
         raise CimcodecError(f"{args.input} must hold floating-point weights or integers.")
     variants = _variants(args, integer)
+    _check_finite(floats, args.input)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for variant in variants:

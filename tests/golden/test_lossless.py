@@ -330,21 +330,16 @@ def test_unknown_combinations_are_one_sentence(name):
 
 
 class _Bytes32(base.Coder):
-    """A coder for the registry test: little-endian int32 after a count."""
+    """A coder for the registry test: little-endian int32 after the count."""
 
     name = "raw32"
     cost = base.Cost(0, "1", "none")
 
-    def encode(self, values):
-        v = base.as_values(values)
-        return base.varint(v.size) + v.astype("<i4").tobytes()
+    def encode_values(self, v):
+        return v.astype("<i4").tobytes()
 
-    def decode(self, data, limit=base.MAX_COUNT):
-        r = base.Reader(data, "A raw32 stream")
-        n = r.count(limit)
-        out = np.frombuffer(r.take(4 * n), "<i4").astype(np.int64)
-        r.end()
-        return out
+    def decode_values(self, r, n):
+        return np.frombuffer(r.take(4 * n), "<i4").astype(np.int64)
 
 
 def test_a_registered_coder_joins_every_combination():
@@ -368,41 +363,36 @@ MODULE = '''
 import numpy as np
 from cimcodec.golden.lossless import base
 
-class Nibbles(base.Coder):
-    name = "nibbles"
-    cost = base.Cost(0, "2", "none")
+class Int64s(base.Coder):
+    name = "int64s"
+    cost = base.Cost(0, "1", "none")
 
-    def encode(self, values):
-        v = base.as_values(values)
-        return base.varint(v.size) + v.astype("<i8").tobytes()
+    def encode_values(self, v):
+        return v.astype("<i8").tobytes()
 
-    def decode(self, data, limit=base.MAX_COUNT):
-        r = base.Reader(data, "A nibbles stream")
-        n = r.count(limit)
-        out = np.frombuffer(r.take(8 * n), "<i8").astype(np.int64)
-        r.end()
-        return out
+    def decode_values(self, r, n):
+        return np.frombuffer(r.take(8 * n), "<i8").astype(np.int64)
 
-ALGORITHMS = (Nibbles(),)
+ALGORITHMS = (Int64s(),)
 '''
 
 
 def test_a_new_module_in_the_coders_package_is_discovered(tmp_path, monkeypatch):
     from cimcodec.golden.lossless import coders
 
-    (tmp_path / "nibbles.py").write_text(MODULE)
+    (tmp_path / "int64s.py").write_text(MODULE)
     monkeypatch.setattr(coders, "__path__", [*coders.__path__, str(tmp_path)])
-    assert "nibbles" not in registry.coders()
+    assert "int64s" not in registry.coders()
     try:
         registry.discover()
-        assert "nibbles" in registry.coders()
-        assert "delta-rel+nibbles" in combinations()
+        assert "int64s" in registry.coders()
+        assert "delta-rel+int64s" in combinations()
         m = _sparse((6, 6), 0.3, 2, (-5, 5))
-        combo = combination("rel+nibbles")
+        combo = combination("rel+int64s")
         np.testing.assert_array_equal(combo.decode(combo.encode(m)), m)
     finally:
-        registry.unregister("coder", "nibbles")
-        sys.modules.pop("cimcodec.golden.lossless.coders.nibbles", None)
+        registry.unregister("coder", "int64s")
+        sys.modules.pop("cimcodec.golden.lossless.coders.int64s", None)
 
 
 def test_every_algorithm_has_a_cost_note():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from cimcodec.golden.lossless import symbols as alphabet
-from cimcodec.golden.lossless.base import MAX_COUNT, Coder, Cost, Reader, as_values, varint
+from cimcodec.golden.lossless.base import Coder, Cost, Reader, varint
 
 
 def _model(counts: np.ndarray):
@@ -43,16 +43,14 @@ def code(symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 class Ans(Coder):
     name = "ans"
+    what = "An ANS stream"
     cost = Cost(3, "1",
                 "a 64-bit state, a 32-bit word input, a multiplier, k <= 256 frequencies "
                 "and cumulative frequencies of 24 bits, a slot-to-symbol search")
 
-    def encode(self, values) -> bytes:
-        v = as_values(values)
-        if not v.size:
-            return varint(0)
+    def encode_values(self, v: np.ndarray) -> bytes:
         header, symbols, extra = alphabet.to_symbols(v)
-        out = bytearray(varint(v.size) + header)
+        out = bytearray(header)
         if int(symbols.min()) == int(symbols.max()):
             return bytes(out + varint(1)) + bytes([int(symbols[0])]) + extra
         words, present, counts = code(symbols)
@@ -61,14 +59,9 @@ class Ans(Coder):
             out += varint(int(s - prev)) + varint(int(c))
         return bytes(out) + varint(words.size) + words.tobytes() + extra
 
-    def decode(self, data: bytes, limit: int = MAX_COUNT) -> np.ndarray:
+    def decode_values(self, r: Reader, n: int) -> np.ndarray:
         import constriction
 
-        r = Reader(data, "An ANS stream")
-        n = r.count(limit)
-        if not n:
-            r.end()
-            return np.zeros(0, dtype=np.int64)
         mode, base = alphabet.read_header(r)
         k = r.varint(256)
         if k == 0:
@@ -97,7 +90,6 @@ class Ans(Coder):
                 raise r.fail("holds ANS data beyond its symbols")
             symbols = present[index.astype(np.int64)]
         extra = r.take(alphabet.extra_bytes(symbols))
-        r.end()
         return alphabet.from_symbols(mode, base, symbols, extra, r)
 
 

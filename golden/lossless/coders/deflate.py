@@ -15,7 +15,7 @@ LEVEL = 6
 
 class Deflate(ByteCoder):
     name = "zlib"
-    label = "DEFLATE"
+    what = "A DEFLATE stream"
     cost = Cost(4, "<= 1 byte (one literal or one match byte a clock)",
                 "a 32 KiB history window and two Huffman tables (288 + 32 codes) per block")
 

@@ -16,15 +16,12 @@ import numpy as np
 from cimcodec.golden.codec.entropy import pack_bits
 from cimcodec.golden.lossless import symbols as alphabet
 from cimcodec.golden.lossless.base import (
-    MAX_COUNT,
     Coder,
     Cost,
     Reader,
-    as_values,
     bit_lengths,
     fields_at,
     packed_size,
-    varint,
 )
 
 ORDERS = range(17)
@@ -37,12 +34,10 @@ def _lengths(u: np.ndarray, k: int) -> np.ndarray:
 
 class ExpGolomb(Coder):
     name = "expgolomb"
+    what = "An Exp-Golomb stream"
     cost = Cost(1, "1", "a leading-zero counter and a shifter of up to 33 bits; no table")
 
-    def encode(self, values) -> bytes:
-        v = as_values(values)
-        if not v.size:
-            return varint(0)
+    def encode_values(self, v: np.ndarray) -> bytes:
         header, u = alphabet.to_unsigned(v)
         k = min(ORDERS, key=lambda k: int((2 * _lengths(u, k) - 1 - k).sum()))
         lengths = _lengths(u, k)
@@ -50,14 +45,9 @@ class ExpGolomb(Coder):
         sizes = np.zeros(2 * u.size, dtype=np.int64)
         codes[1::2] = u + np.uint64(1 << k)
         sizes[0::2], sizes[1::2] = lengths - 1 - k, lengths
-        return varint(v.size) + header + bytes([k]) + pack_bits(codes, sizes)
+        return header + bytes([k]) + pack_bits(codes, sizes)
 
-    def decode(self, data: bytes, limit: int = MAX_COUNT) -> np.ndarray:
-        r = Reader(data, "An Exp-Golomb stream")
-        n = r.count(limit)
-        if not n:
-            r.end()
-            return np.zeros(0, dtype=np.int64)
+    def decode_values(self, r: Reader, n: int) -> np.ndarray:
         mode, base = alphabet.read_header(r)
         k = r.byte()
         if k not in ORDERS:

@@ -17,47 +17,35 @@ from __future__ import annotations
 import numpy as np
 
 from cimcodec.golden.lossless.base import (
-    MAX_COUNT,
+    INT_MAX,
     Coder,
     Cost,
     Reader,
-    as_values,
     bit_width,
     pack_fixed,
     packed_size,
     svarint,
     unpack_fixed,
-    varint,
 )
 
 
 class Fixed(Coder):
     name = "fixed"
+    what = "A fixed-width stream"
     cost = Cost(0, "1 (or bus_width / w)", "a w-bit field register and the base m")
 
-    def encode(self, values) -> bytes:
-        v = as_values(values)
-        if not v.size:
-            return varint(0)
+    def encode_values(self, v: np.ndarray) -> bytes:
         base = int(v.min())
         w = bit_width(int(v.max()) - base)
-        return (varint(v.size) + bytes([w]) + svarint(base)
-                + pack_fixed((v - base).astype(np.uint64), w))
+        return bytes([w]) + svarint(base) + pack_fixed((v - base).astype(np.uint64), w)
 
-    def decode(self, data: bytes, limit: int = MAX_COUNT) -> np.ndarray:
-        r = Reader(data, "A fixed-width stream")
-        n = r.count(limit)
-        if not n:
-            r.end()
-            return np.zeros(0, dtype=np.int64)
+    def decode_values(self, r: Reader, n: int) -> np.ndarray:
         w = r.byte()
         if w > 32:
             raise r.fail(f"has a field width of {w} bits, above 32")
         base = r.svarint()
-        payload = r.take(packed_size(n * w))
-        r.end()
-        out = unpack_fixed(payload, n, w).astype(np.int64) + base
-        if w and int(out.max()) > (1 << 31) - 1:
+        out = unpack_fixed(r.take(packed_size(n * w)), n, w).astype(np.int64) + base
+        if w and int(out.max()) > INT_MAX:
             raise r.fail("holds a value outside the signed 32-bit range")
         return out
 

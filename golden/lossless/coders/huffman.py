@@ -19,35 +19,28 @@ import numpy as np
 
 from cimcodec.golden.codec import entropy
 from cimcodec.golden.lossless import symbols as alphabet
-from cimcodec.golden.lossless.base import MAX_COUNT, Coder, Cost, Reader, as_values, varint
+from cimcodec.golden.lossless.base import Coder, Cost, Reader
 
 CONSTANT, CODED = 0, 1
 
 
 class Huffman(Coder):
     name = "huffman"
+    what = "A Huffman stream"
     cost = Cost(2, "1",
                 "the canonical table: 16 length counts + k <= 256 symbols (16 + k bytes), "
                 "16 code comparators or a 2**16-entry lookup, and an extra-bit shifter")
 
-    def encode(self, values) -> bytes:
-        v = as_values(values)
-        if not v.size:
-            return varint(0)
+    def encode_values(self, v: np.ndarray) -> bytes:
         header, symbols, extra = alphabet.to_symbols(v)
-        out = varint(v.size) + header
+        out = header
         if int(symbols.min()) == int(symbols.max()):
             out += bytes([CONSTANT, int(symbols[0])])
         else:
             out += bytes([CODED]) + entropy.encode(symbols, huffman=True, width=8)
         return out + extra
 
-    def decode(self, data: bytes, limit: int = MAX_COUNT) -> np.ndarray:
-        r = Reader(data, "A Huffman stream")
-        n = r.count(limit)
-        if not n:
-            r.end()
-            return np.zeros(0, dtype=np.int64)
+    def decode_values(self, r: Reader, n: int) -> np.ndarray:
         mode, base = alphabet.read_header(r)
         kind = r.byte()
         if kind == CONSTANT:
@@ -59,7 +52,6 @@ class Huffman(Coder):
         else:
             raise r.fail(f"has the unknown kind {kind}")
         extra = r.take(alphabet.extra_bytes(symbols))
-        r.end()
         return alphabet.from_symbols(mode, base, symbols, extra, r)
 
 

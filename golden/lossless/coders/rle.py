@@ -24,11 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from cimcodec.golden.lossless.base import (
-    MAX_COUNT,
+    INT_MAX,
     Coder,
     Cost,
     Reader,
-    as_values,
     bit_width,
     pack_fixed,
     packed_size,
@@ -46,12 +45,10 @@ def _fields(runs: np.ndarray, r: int) -> int:
 
 class RunLength(Coder):
     name = "rle"
+    what = "A run-length stream"
     cost = Cost(1, "1", "an r-bit run counter and a w-bit value register")
 
-    def encode(self, values) -> bytes:
-        v = as_values(values)
-        if not v.size:
-            return varint(0)
+    def encode_values(self, v: np.ndarray) -> bytes:
         where = np.flatnonzero(v)
         nonzero = v[where]
         runs = np.diff(where, prepend=-1) - 1
@@ -62,16 +59,11 @@ class RunLength(Coder):
         fillers = runs // big
         fields = np.full(_fields(runs, r), big, dtype=np.uint64)
         fields[np.arange(runs.size) + np.cumsum(fillers)] = (runs % big).astype(np.uint64)
-        return (varint(v.size) + bytes([r]) + svarint(base) + bytes([w])
+        return (bytes([r]) + svarint(base) + bytes([w])
                 + varint(fields.size) + pack_fixed(fields, r)
                 + pack_fixed((nonzero - base).astype(np.uint64), w))
 
-    def decode(self, data: bytes, limit: int = MAX_COUNT) -> np.ndarray:
-        rd = Reader(data, "A run-length stream")
-        n = rd.count(limit)
-        if not n:
-            rd.end()
-            return np.zeros(0, dtype=np.int64)
+    def decode_values(self, rd: Reader, n: int) -> np.ndarray:
         r = rd.byte()
         if r not in WIDTHS:
             raise rd.fail(f"has a run width of {r} bits, not 1..16")
@@ -85,11 +77,10 @@ class RunLength(Coder):
         has_value = fields < big
         m = int(has_value.sum())
         values = unpack_fixed(rd.take(packed_size(m * w)), m, w).astype(np.int64) + base
-        rd.end()
         ends = np.cumsum(fields + has_value)
         if k and int(ends[-1]) > n:
             raise rd.fail(f"describes more than its {n} values")
-        if m and int(values.max()) > (1 << 31) - 1:
+        if m and int(values.max()) > INT_MAX:
             raise rd.fail("holds a value outside the signed 32-bit range")
         out = np.zeros(n, dtype=np.int64)
         out[ends[has_value] - 1] = values

@@ -13,7 +13,7 @@ FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6}]
 
 class Xz(ByteCoder):
     name = "lzma"
-    label = "LZMA"
+    what = "An LZMA stream"
     cost = Cost(4, "<= 1 byte (a binary range decoder: one bit decision a clock)",
                 "a history window up to min(8 MiB, data size) and about 14 K 11-bit "
                 "probabilities (lc=3, lp=0)")

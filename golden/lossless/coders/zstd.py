@@ -13,7 +13,7 @@ LEVEL = 15
 
 class Zstd(ByteCoder):
     name = "zstd"
-    label = "Zstandard"
+    what = "A Zstandard stream"
     cost = Cost(4, "<= 1 byte (sequences: FSE-decoded literal, match and offset codes)",
                 "a history window up to min(8 MiB, data size), three FSE tables and a "
                 "Huffman table of literals")
