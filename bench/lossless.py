@@ -4,7 +4,7 @@ the Huffman and ANS coders, and whole models in the container's codecs side by s
 
     python -m bench.lossless [--net mlp2 lenet5 resnet18 mobilenetv2] [--data digits]
                              [--sparsity 0.5 0.75 0.9] [--channel 0.5] [--bits 8 4]
-                             [-o build/lossless]
+                             [--stack 0.5 0.9] [-o build/lossless]
 
 Writes ``DIR/lossless.csv`` (every variant x combination, all networks),
 ``DIR/lossless_layers.csv``, ``DIR/<net>.png`` and ``DIR/report.md`` (the tables of
@@ -171,8 +171,11 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="digits", choices=("digits", "mnist", "cifar10"))
     p.add_argument("--data-dir")
     p.add_argument("--sparsity", nargs="+", type=float, default=[0.5, 0.75, 0.9])
-    p.add_argument("--channel", nargs="+", type=float, default=[0.5])
+    p.add_argument("--channel", nargs="*", type=float, default=[0.5])
     p.add_argument("--bits", nargs="+", type=int, default=[8, 4])
+    p.add_argument("--stack", nargs="*", type=float, default=None,
+                   help="fine-grained sparsities of the stacking table (default the lowest "
+                        "and the highest)")
     p.add_argument("-o", "--output", default="build/lossless")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -207,7 +210,9 @@ def main(argv=None) -> int:
             zeros[(net, v)] = delta_statistics(tensors)
             print(f"{net} {v.label}: {len(names)} combinations in {time.time() - t1:.0f} s "
                   f"wall", flush=True)
-            if v.pruning == "fine" and v.sparsity in (min(args.sparsity), max(args.sparsity)):
+            stack = args.stack if args.stack is not None else (min(args.sparsity),
+                                                                max(args.sparsity))
+            if v.pruning == "fine" and v.sparsity in stack:
                 one, ob, two, tb = stacking(tensors, ms)
                 stack_rows.append(f"| {net} | {v.label} | {one} | {ob} | {two} | {tb} | "
                                   f"{ob / tb:.3f}x |")

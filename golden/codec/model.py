@@ -242,6 +242,9 @@ def lookup(name: str):
     return CODECS[name]
 
 
+_codec = lookup
+
+
 # ------------------------------------------------------------------ the file
 
 
@@ -325,18 +328,18 @@ def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
     if not hasattr(state_dict, "items"):
         raise CimcodecError(f"A state dict must be a mapping of names to tensors, not "
                             f"{type(state_dict).__name__}.")
-    lookup(codec)
+    _codec(codec)
     for name in (codecs or {}):
         if name not in state_dict:
             raise CimcodecError(f"The state dict has no tensor named {name!r}.")
-        lookup(codecs[name])
+        _codec(codecs[name])
     rows, members = [], []
     items = list(state_dict.items())
     for name, tensor in tqdm(items, desc="compress", unit="tensor", disable=not progress):
         if not isinstance(name, str):
             raise CimcodecError(f"State-dict keys must be strings, not {name!r}.")
         dtype = _dtype_name(tensor)
-        chosen = lookup(_choose(name, tensor, dtype, codec, codecs, min_elements))
+        chosen = _codec(_choose(name, tensor, dtype, codec, codecs, min_elements))
         if chosen.name != "raw" and dtype == "bfloat16":   # exact widening for numpy
             array = tensor.detach().cpu().float().numpy()
         else:
@@ -405,7 +408,7 @@ def decompress(data, *, names=None) -> dict:
     for e in info.entries:
         if names is not None and e.name not in names:
             continue
-        array = lookup(e.codec).decode(data[e.offset:e.offset + e.size], e.shape, e.dtype,
+        array = _codec(e.codec).decode(data[e.offset:e.offset + e.size], e.shape, e.dtype,
                                        e.options)
         out[e.name] = _restore(array, e)
     return out
