@@ -36,10 +36,10 @@ from cimcodec.golden.lossless.registry import combination
 PREFIX = "lossless:"
 UNIFORM, CODEBOOK = 1, 2
 SETTINGS = ("bits", "sparsity")
-#: Registered with the container at import: the best ratio, and the best of the lower
-#: decoder-cost classes, on fine-grained pruned layers (docs/lossless.md).
-BEST = ("rel+ans", "bitmap+ans", "rel+huffman", "bitmap+huffman", "bitmap+fixed",
-        "rel+fixed")
+#: Registered with the container at import: the best of each decoder-cost class on the
+#: fine-grained pruned layers of docs/lossless.md (ANS, zstd; Huffman; run-length; the
+#: bitmap) and the best whole-model container there (bitmap+ans).
+BEST = ("dense+ans", "bitmap+ans", "rel+zstd", "rel+huffman", "dense+rle", "bitmap+fixed")
 
 
 class LosslessCodec:
