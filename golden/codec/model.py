@@ -35,7 +35,9 @@ Tensor codecs
 -------------
 A codec is an object with a ``name``, ``encode(array, settings) -> (bytes, options)``
 and ``decode(bytes, shape, dtype, options) -> ndarray``; :func:`register` adds one, so the set
-stays open. Built in:
+stays open. A *family* of codecs is named ``family:rest``: the first time :func:`lookup`
+meets such a name it imports the family's module (:data:`FAMILIES`), which registers
+codecs when imported and builds any other member with its ``codec(name)``. Built in:
 
 * ``raw``: lossless, for small tensors, integer buffers and anything a lossy codec
   does not take. The member is ``<B kind`` + payload: kind 0 the tensor's own bytes
@@ -50,6 +52,8 @@ stays open. Built in:
   codec's quantization (and quality, clusters) error, then cast to the tensor's dtype.
 * ``deep``: Deep Compression's sparse, shared-weight, Huffman-coded storage
   (:mod:`cimcodec.golden.codec.deep`).
+* ``lossless:<combination>`` (a family): a lossless representation and coder of the
+  quantized tensor (:mod:`cimcodec.golden.lossless.codec`).
 
 Which codec a tensor gets (:func:`save`): a floating-point tensor with two or more
 dimensions and at least ``min_elements`` elements (default 256) goes through the
@@ -63,6 +67,7 @@ element of every tensor in it.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import lzma
@@ -227,12 +232,25 @@ def register(codec) -> None:
 for _codec in (RawCodec(), JpegCodec(), DeepCodec()):
     register(_codec)
 
+#: Codec families: ``{family: module}``; the module registers codecs on import and builds
+#: ``family:rest`` with its ``codec(name)`` (it depends on this module, not the reverse).
+FAMILIES = {"lossless": "cimcodec.golden.lossless.codec"}
 
-def _codec(name: str):
+
+def lookup(name: str):
+    """The codec called ``name``: a registered one, or a member of a family (module
+    docstring); one sentence for an unknown name."""
+    family, colon, _ = name.partition(":") if isinstance(name, str) else ("", "", "")
+    if name not in CODECS and colon and family in FAMILIES:
+        register(importlib.import_module(FAMILIES[family]).codec(name))
     if name not in CODECS:
+        families = "".join(f" or {f}:<name>" for f in FAMILIES)
         raise CimcodecError(
-            f"Codec must be one of {', '.join(sorted(CODECS))}, not {name!r}.")
+            f"Codec must be one of {', '.join(sorted(CODECS))}{families}, not {name!r}.")
     return CODECS[name]
+
+
+_codec = lookup
 
 
 # ------------------------------------------------------------------ the file

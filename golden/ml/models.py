@@ -218,6 +218,10 @@ class VGG16(VGG):
 GEOMETRY = {"digits": (1, 8, 10), "mnist": (1, 28, 10), "cifar10": (3, 32, 10)}
 #: Channel scale of the VGGs on the small data sets (CPU-friendly; 1.0 on CIFAR-10).
 VGG_WIDTH = {"digits": 0.25, "mnist": 0.25, "cifar10": 1.0}
+#: Channel scale of ResNet-18 and MobileNetV2 (:mod:`cimcodec.golden.ml.convnets`) per
+#: data set: about 0.7 M parameters each on digits and MNIST.
+CONVNET_WIDTH = {"resnet18": {"digits": 0.25, "mnist": 0.25, "cifar10": 1.0},
+                 "mobilenetv2": {"digits": 0.5, "mnist": 0.5, "cifar10": 1.0}}
 
 
 def build(name: str, data: str = "digits", *, batch_norm: bool = True) -> nn.Module:
@@ -234,12 +238,18 @@ def build(name: str, data: str = "digits", *, batch_norm: bool = True) -> nn.Mod
         if channels != 1:
             raise CimcodecError(f"LeNet-5 takes one-channel images, not {data}.")
         return LeNet5(classes=classes, image=side, batch_norm=batch_norm)
+    if name in CONVNET_WIDTH:
+        from cimcodec.golden.ml import convnets
+
+        kind = convnets.ResNet18 if name == "resnet18" else convnets.MobileNetV2
+        return kind(classes=classes, width=CONVNET_WIDTH[name][data], in_channels=channels,
+                    image=side, batch_norm=batch_norm)
     return VGG(depth=int(name[3:]), classes=classes, width=VGG_WIDTH[data],
                in_channels=channels, image=side, batch_norm=batch_norm)
 
 
 #: The networks :func:`build` knows.
-NETS = ("mlp2", "lenet5", "vgg11", "vgg16")
+NETS = ("mlp2", "lenet5", "vgg11", "vgg16", "resnet18", "mobilenetv2")
 
 
 def has_batchnorm(state_dict) -> bool:

@@ -8,6 +8,7 @@ library's (:func:`cimcodec.golden.codec.pipeline.as_array`); nothing is cast her
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -26,6 +27,20 @@ def _jpeg_settings(args) -> dict:
 def _deep_settings(args) -> dict:
     return {"weight_bits": args.weight_bits, "index_bits": args.index_bits,
             "init": args.init, "sparsity": args.sparsity, "huffman": not args.no_huffman}
+
+
+def _lossless_settings(args) -> dict:
+    return {"bits": args.weight_bits, "sparsity": args.sparsity}
+
+
+def codec_name(text: str) -> str:
+    """A codec of the model container (registered, or a ``lossless:`` combination)."""
+    from cimcodec.golden.codec import model
+
+    try:
+        return model.lookup(text).name
+    except CimcodecError as e:
+        raise argparse.ArgumentTypeError(str(e).rstrip(".")) from None
 
 
 def _is_container(data: bytes) -> bool:
@@ -63,7 +78,8 @@ def _compress_model(args, state) -> int:
     from cimcodec.golden.codec import model
 
     settings = _deep_settings(args) if args.codec == "deep" else (
-        _jpeg_settings(args) if args.codec == "jpeg" else {})
+        _jpeg_settings(args) if args.codec == "jpeg" else
+        _lossless_settings(args) if args.codec.startswith("lossless:") else {})
     if args.net is not None:
         if args.codec not in ("deep", "jpeg"):
             raise CimcodecError("--net retrains the network for the jpeg or the deep codec, "
@@ -193,14 +209,15 @@ def _inspect_model(data: bytes) -> int:
 
     info = model.inspect(data)
     width = max([len(e.name) for e in info.entries] + [6])
-    print(f"{'tensor':<{width}} {'shape':<16} {'dtype':<9} {'codec':<6} {'bytes':>8} "
+    cw = max([len(e.codec) for e in info.entries] + [6])
+    print(f"{'tensor':<{width}} {'shape':<16} {'dtype':<9} {'codec':<{cw}} {'bytes':>8} "
           f"{'bits/w':>7} {'ratio':>8}")
     for e in info.entries:
         shape = "x".join(map(str, e.shape)) or "scalar"
-        print(f"{e.name:<{width}} {shape:<16} {e.dtype:<9} {e.codec:<6} {e.size:>8} "
+        print(f"{e.name:<{width}} {shape:<16} {e.dtype:<9} {e.codec:<{cw}} {e.size:>8} "
               f"{e.bits_per_weight:>7.3f} {e.ratio:>7.2f}x")
     members = sum(e.size for e in info.entries)
-    print(f"{'total':<{width}} {sum(e.elements for e in info.entries):<16} {'':<9} {'':<6} "
+    print(f"{'total':<{width}} {sum(e.elements for e in info.entries):<16} {'':<9} {'':<{cw}} "
           f"{info.file_bytes:>8} {8 * info.file_bytes / max(1, info.fp32_bytes // 4):>7.3f} "
           f"{info.ratio:>7.2f}x")
     print(f"(file {info.file_bytes} bytes: members {members}, manifest "
@@ -264,9 +281,10 @@ def register(sub) -> None:
                                  "'state_dict' or 'model', or a tensor) or IN.npy")
     c.add_argument("--layer", help="one state-dict entry to compress on its own")
     c.add_argument("-o", "--output", required=True)
-    c.add_argument("--codec", choices=sorted(CODECS), default="jpeg",
-                   help="codec of the weight matrices and conv kernels (default jpeg); "
-                        "small tensors are stored losslessly")
+    c.add_argument("--codec", type=codec_name, default="jpeg",
+                   help=f"codec of the weight matrices and conv kernels: "
+                        f"{', '.join(sorted(CODECS))} or any lossless:<combination> "
+                        f"(default jpeg); small tensors are stored losslessly")
     c.add_argument("--min-elements", type=cli.positive, default=MIN_ELEMENTS,
                    help=f"smallest tensor the codec takes (default {MIN_ELEMENTS})")
     j = c.add_argument_group("jpeg codec")
@@ -282,12 +300,14 @@ def register(sub) -> None:
     g = c.add_argument_group("deep codec (Deep Compression)")
     g.add_argument("--weight-bits", type=cli.integer,
                    help="codebook index bits b (2**b - 1 shared values; default 5 for FC, "
-                        "8 for conv; with --net 4 and 5 are tried)")
+                        "8 for conv; with --net 4 and 5 are tried); lossless codecs: "
+                        "quantization bits (default 8, int8)")
     g.add_argument("--index-bits", type=cli.integer,
                    help="relative-index bits (default 5 for FC, 8 for conv)")
     g.add_argument("--init", choices=INITS, default="linear", help="k-means initialisation")
     g.add_argument("--sparsity", type=float, default=0.0,
-                   help="prune this fraction by magnitude, without retraining")
+                   help="prune this fraction by magnitude, without retraining (deep and "
+                        "lossless codecs)")
     g.add_argument("--no-huffman", action="store_true", help="fixed-width streams")
     r = c.add_argument_group("retraining (with --net)")
     r.add_argument("--net", choices=NETS,

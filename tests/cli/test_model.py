@@ -139,7 +139,7 @@ def test_bad_model_input_is_one_sentence(capsys, tmp_path, mlp2):
           "mlp2")
     fails(capsys, tmp_path, "no tensor named 'fc9'", "extract", good, "--tensor", "fc9",
           "-o", tmp_path / "x.jpg")
-    fails(capsys, tmp_path, "invalid choice: 'zip'", "compress", path, "-o",
+    fails(capsys, tmp_path, "or lossless:<name>, not 'zip'", "compress", path, "-o",
           tmp_path / "x.cimz", "--codec", "zip")
     fails(capsys, tmp_path, "does not fit lenet5", "eval", good, "--net", "lenet5")
     torch.save(net, tmp_path / "module.pt", pickle_protocol=pickle.HIGHEST_PROTOCOL)
