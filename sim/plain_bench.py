@@ -33,7 +33,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cimcodec.sim.vectors import SEGMENT_LAYOUT, Block
+from cimcodec.sim.vector_block import SEGMENT_LAYOUT, Block
+from cimcodec.sim.vector_cases import BLOCKS
 
 #: Galois LFSR toggle mask of the stall generators.
 LFSR_TAPS = 0x80200003
@@ -452,7 +453,6 @@ def source_dir() -> Path:
 
 def write_all(directory=None) -> list[Path]:
     """Write the bench of every registered block; returns the files."""
-    from cimcodec.sim.vector_cases import BLOCKS
     where = Path(directory) if directory else source_dir()
     where.mkdir(parents=True, exist_ok=True)
     out = []

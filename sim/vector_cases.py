@@ -32,7 +32,7 @@ from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.jpeg import reference as jpeg
 from cimcodec.golden.jpeg.huffman import STD_AC_LUMINANCE, STD_DC_LUMINANCE, HuffmanTable
 from cimcodec.golden.jpeg.zigzag import to_zigzag
-from cimcodec.sim.vectors import BURSTY, LOOSE, NO_STALL, SKIP, STALL, Block, from_tb
+from cimcodec.sim.vector_block import BURSTY, LOOSE, NO_STALL, SKIP, STALL, Block, from_tb
 from cimcodec.tb import cim as tb_cim
 from cimcodec.tb import coef as tb_coef
 from cimcodec.tb import decompressor as tb_decompressor
