@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """A block's golden vectors as Python objects: its ports (read from its
 ``wiring.Signature``), its jobs, and :class:`Block`, the registration
 :data:`cimcodec.sim.vector_cases.BLOCKS` holds. :mod:`cimcodec.sim.vectors` turns them
@@ -19,6 +20,8 @@ from cimcodec.tb import Bench
 EXACT, SKIP, LOOSE = 0, 1, 2
 #: Stall modes of a job.
 NO_STALL, STALL, BURSTY = 0, 1, 2
+#: Clocks a job may take per transfer, on top of its block's base and its slack.
+CLOCKS_PER_TRANSFER = 20
 #: One input segment: which input stream (index among the block's input streams) and
 #: how many transfers.
 SEGMENT_LAYOUT = data.StructLayout({"port": 4, "count": 32})
@@ -124,7 +127,7 @@ class Block:
         ``(port, field, loose fields)`` for blocks whose output ends with an event of
         its own (compare modes ``SKIP`` and ``LOOSE``).
     base_clocks : int
-        Clock limit of a job: ``base_clocks + 20 * transfers + slack``.
+        Clock limit of a job: ``base_clocks + CLOCKS_PER_TRANSFER * transfers + slack``.
     """
 
     bench: Bench
@@ -140,10 +143,9 @@ class Block:
 
     @cached_property
     def ports(self) -> list[Port]:
-        component = self.bench.factory(self.params)
-        # Built for its signature only: not elaborated, and Amaranth need not warn so.
-        component._MustUse__silence = True
-        return ports(component)
+        # Built for its signature only, never elaborated: the first line of this file
+        # tells Amaranth not to warn about that.
+        return ports(self.bench.factory(self.params))
 
     def by_kind(self, kind: str) -> list[Port]:
         return [p for p in self.ports if p.kind == kind]

@@ -32,7 +32,16 @@ from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.jpeg import reference as jpeg
 from cimcodec.golden.jpeg.huffman import STD_AC_LUMINANCE, STD_DC_LUMINANCE, HuffmanTable
 from cimcodec.golden.jpeg.zigzag import to_zigzag
-from cimcodec.sim.vector_block import BURSTY, LOOSE, NO_STALL, SKIP, STALL, Block, from_tb
+from cimcodec.sim.vector_block import (
+    BURSTY,
+    CLOCKS_PER_TRANSFER,
+    LOOSE,
+    NO_STALL,
+    SKIP,
+    STALL,
+    Block,
+    from_tb,
+)
 from cimcodec.tb import cim as tb_cim
 from cimcodec.tb import coef as tb_coef
 from cimcodec.tb import decompressor as tb_decompressor
@@ -456,7 +465,7 @@ def _decompressor_job(data, shape, label, *, source=None, in_header=False, raw=F
         out = [dict(e, code=0) for e in out]
     samples = len(gd.expected(source, shape, raw=raw).samples or []) if source else 0
     return from_tb(dict(job, expected={"o": out}), label, modes=modes, partial=True,
-                   slack=20 * samples, **options)
+                   slack=CLOCKS_PER_TRANSFER * samples, **options)
 
 
 def _scan_start(data):

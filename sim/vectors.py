@@ -61,7 +61,7 @@ from amaranth.lib import data
 
 import cimcodec
 from cimcodec.golden.errors import CimcodecError
-from cimcodec.sim.vector_block import EXACT, SEGMENT_LAYOUT, Block, Job
+from cimcodec.sim.vector_block import CLOCKS_PER_TRANSFER, EXACT, SEGMENT_LAYOUT, Block, Job
 from cimcodec.sim.vector_cases import BLOCKS
 from cimcodec.tb.payload import pack
 
@@ -143,7 +143,7 @@ def encode(block: Block, jobs: list[Job]) -> tuple[dict, dict]:
             line[f"setup_{port.name}"] = pack(port.shape, job.setup.get(port.name, 0))
         for port in block.watched:
             line[f"watch_{port.name}"] = pack(port.shape, job.watch.get(port.name, 0))
-        line["limit"] = block.base_clocks + 20 * (n_in + n_out) + job.slack
+        line["limit"] = block.base_clocks + CLOCKS_PER_TRANSFER * (n_in + n_out) + job.slack
         job_lines.append(pack(block.job_layout, line))
     counts = {"jobs": len(job_lines), "segments": len(segments)}
     counts.update({p.name: len(streams[p.name]) for p in block.streams})
@@ -195,7 +195,7 @@ def manifest(block: Block, jobs: list[Job], counts: dict, files: dict, *, seed: 
         "jobs": counts["jobs"],
         "segments": counts["segments"],
         "transfers": stream_counts,
-        "clock_limits": "base_clocks + 20 * transfers + slack",
+        "clock_limit": {"base": block.base_clocks, "per_transfer": CLOCKS_PER_TRANSFER},
         "ports": [{"name": p.name, "kind": p.kind, "width": p.width, "file": p.file,
                    "fields": fields(p.shape)} for p in block.ports],
         "layouts": {"jobs.hex": fields(block.job_layout),
