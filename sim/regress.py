@@ -29,6 +29,7 @@ from pathlib import Path
 
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim import tools
+from cimcodec.sim.vectors import read_manifest
 from cimcodec.sim.verilog import build_dir, locked
 
 #: Icarus flags: Verilog-2005 semantics for Amaranth's Verilog (:data:`tools.ICARUS_ARGS`:
@@ -161,13 +162,10 @@ def build(directory: Path, record: dict, sim: str, make_jobs: int = 1,
     return target
 
 
-def run(directory, sim: str, seed: int | None = None, make_jobs: int = 1,
-        verilog: Path | None = None) -> Result:
+def run(directory, sim: str, make_jobs: int = 1, verilog: Path | None = None) -> Result:
     """Build and run the plain bench of the block whose checked vectors are in
     ``directory`` on ``sim`` (with the Verilog ``verilog`` instead of the captured one
-    if given); the stall seed is the manifest's unless ``seed``."""
-    from cimcodec.sim.vectors import read_manifest
-
+    if given), its stalls seeded with the manifest's seed."""
     directory = Path(directory).resolve()
     record = read_manifest(directory)
     result = Result(record["block"], sim, False, jobs=record["jobs"])
@@ -180,7 +178,7 @@ def run(directory, sim: str, seed: int | None = None, make_jobs: int = 1,
         result.log = str(e)
         return result
     result.build_seconds = time.monotonic() - start
-    plusargs = [f"+vectors={directory}", f"+seed={record['seed'] if seed is None else seed}"]
+    plusargs = [f"+vectors={directory}", f"+seed={record['seed']}"]
     cmd = (["vvp", "-n", target] if sim == "icarus" else [target]) + plusargs
     start = time.monotonic()
     done = subprocess.run([str(c) for c in cmd], cwd=target.parent, capture_output=True,
@@ -235,8 +233,6 @@ def regress(directories: dict, sims, jobs: int = 1, shard_of=(1, 1), progress=No
     machine's shard of them), ``jobs`` at a time. ``directories``: ``{block: checked
     vector directory}``; ``verilog``: ``{block: Verilog to run instead of the captured
     one}``. Returns the :class:`Result` of each pair, sorted."""
-    from cimcodec.sim.vectors import read_manifest
-
     records = {block: read_manifest(d) for block, d in directories.items()}
     items = [(block, sim) for block in directories for sim in sims]
     estimate = cost(records)

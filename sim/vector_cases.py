@@ -468,10 +468,6 @@ def _decompressor_job(data, shape, label, *, source=None, in_header=False, raw=F
                    slack=CLOCKS_PER_TRANSFER * samples, **options)
 
 
-def _scan_start(data):
-    return container.walk(data).scan_start
-
-
 def decompressor_cases(shape: gd.DecompressorShape, rng, count: int):
     """Pillow and golden-encoder files (RAW mode), containers with every remap scheme,
     a snap table and restart intervals, a container decoded in RAW mode, output
@@ -492,17 +488,16 @@ def decompressor_cases(shape: gd.DecompressorShape, rng, count: int):
         "container split, snap, restart 2": _container(fixed, 21, 37, "split", 16, 90, 2),
         "container progressive, restart 1": _container(fixed, 9, 30, "progressive", 4, 50, 1),
     }
-    jobs = []
-    for label, data in {**raw_files, **containers}.items():
-        jobs.append(_decompressor_job(data, shape, label))
+    files = {**raw_files, **containers}
+    jobs = [_decompressor_job(data, shape, label) for label, data in files.items()]
     jobs.append(_decompressor_job(containers["container full"], shape, "container in RAW mode",
                                   raw=True))
     _alternate(jobs)
     jobs.append(_decompressor_job(raw_files["Pillow q75 optimized restart 3"], shape,
                                   "output backpressure in runs", stall=BURSTY))
     for name in ("Pillow q75 optimized restart 3", "container split, snap, restart 2"):
-        data = ({**raw_files, **containers})[name]
-        scan = _scan_start(data)
+        data = files[name]
+        scan = container.walk(data).scan_start
         damaged = [("cut in the headers", data[:scan - 7], True),
                    ("cut in the scan", data[:(scan + len(data)) // 2], False)]
         for marker, segment in ((0xC0, "SOF"), (0xC4, "DHT"), (0xDB, "DQT"), (0xDA, "SOS")):
