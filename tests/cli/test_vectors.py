@@ -149,4 +149,4 @@ def test_bad_shard_is_a_usage_error(capsys, shard, message):
         main(["regress", "--shard", shard])
     out, err = capsys.readouterr()
     assert stop.value.code == 2 and out == ""
-    assert err.startswith("cimcodec regress: error: argument --shard: ") and message in err
+    assert err.startswith("cimcodec: error: argument --shard: ") and message in err
