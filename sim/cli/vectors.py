@@ -26,7 +26,7 @@ def cmd_vectors(args) -> int:
     """Write the vectors of the chosen blocks under ``-o DIR``."""
     from cimcodec.sim.vectors import read_manifest, write
 
-    for where in write(args.output, _names(args), _count(args), args.seed):
+    for where in write(args.output, _names(args), _count(args), _seed(args)):
         record = read_manifest(where)
         transfers = sum(record["transfers"].values())
         print(f"{where}: {record['jobs']} vectors, {transfers} transfers "
@@ -49,7 +49,7 @@ def _captured(root: Path, names, new_rtl: bool) -> tuple[dict, dict]:
     """``{block: directory}`` of the vector directories under ``root`` (or ``root``
     itself when it is one block's), each checked against its manifest, and ``{block:
     Verilog built today}`` of those it differs from (``new_rtl``)."""
-    from cimcodec.sim.vectors import check
+    from cimcodec.sim.vectors import check, read_manifest
 
     if not root.is_dir():
         raise CimcodecError(f"{root} is not a directory of vectors.")
@@ -57,11 +57,12 @@ def _captured(root: Path, names, new_rtl: bool) -> tuple[dict, dict]:
         d for d in root.iterdir() if (d / "manifest.json").is_file())
     directories, today = {}, {}
     for directory in found:
+        if names is not None and read_manifest(directory).get("block") not in names:
+            continue
         record, verilog = check(directory, new_rtl=new_rtl)
-        if names is None or record["block"] in names:
-            directories[record["block"]] = directory
-            if verilog.parent != directory:
-                today[record["block"]] = verilog
+        directories[record["block"]] = directory
+        if verilog.parent != directory:
+            today[record["block"]] = verilog
     missing = sorted(set(names or ()) - set(directories))
     if missing or not directories:
         raise CimcodecError(f"{root} holds no vectors of {', '.join(missing) or 'any block'}.")
@@ -73,6 +74,11 @@ def cmd_regress(args) -> int:
     from cimcodec.sim import regress
     from cimcodec.sim.vectors import write
 
+    if args.vectors and (args.count is not None or args.seed is not None):
+        raise CimcodecError("--count and --seed choose vectors to generate; the vectors "
+                            "of --vectors have theirs.")
+    if args.new_rtl and not args.vectors:
+        raise CimcodecError("--new-rtl applies to captured vectors (--vectors DIR).")
     names = _names(args)
     sims = ("icarus", "verilator") if args.sim == "both" else (args.sim,)
     scratch, today = None, {}
@@ -84,9 +90,9 @@ def cmd_regress(args) -> int:
                       "were captured from", file=sys.stderr)
         else:
             scratch = tempfile.mkdtemp(prefix="cimcodec-vectors-")
-            written = write(scratch, names, _count(args), args.seed)
+            written = write(scratch, names, _count(args), _seed(args))
             directories = {d.name: d for d in written}
-            print(f"vectors: {len(written)} blocks, seed {args.seed}, {_count(args)} random "
+            print(f"vectors: {len(written)} blocks, seed {_seed(args)}, {_count(args)} random "
                   "(write them with 'cimcodec vectors' to keep them)", file=sys.stderr)
 
         def progress(result):
@@ -110,13 +116,17 @@ def _count(args) -> int:
     return DEFAULT_COUNT if args.count is None else args.count
 
 
+def _seed(args) -> int:
+    return 1 if args.seed is None else args.seed
+
+
 def _generation_options(p) -> None:
     p.add_argument("--block", action="append",
                    help="a block, or 'all' (repeatable; default all)")
     p.add_argument("--count", type=cli.integer,
                    help="random vectors per block after the corner cases (default "
                         "cimcodec.sim.vectors.DEFAULT_COUNT)")
-    p.add_argument("--seed", type=cli.integer, default=1,
+    p.add_argument("--seed", type=cli.integer,
                    help="seed of the random vectors and of the benches' stalls (default 1)")
 
 

@@ -133,6 +133,9 @@ def test_vectors_of_other_verilog_are_refused_or_run_on_todays(captured, capsys,
                                                   "least 0, not -2"),
     (["regress", "--vectors", "{tmp}/nowhere"], "is not a directory of vectors"),
     (["regress", "--vectors", "{tmp}"], "holds no vectors of any block"),
+    (["regress", "--vectors", "{tmp}", "--seed", "2"], "--count and --seed choose vectors to "
+                                                       "generate"),
+    (["regress", "--new-rtl"], "--new-rtl applies to captured vectors"),
 ])
 def test_bad_input_exits_2_with_one_sentence(capsys, tmp_path, argv, message):
     (tmp_path / "file").write_text("")
