@@ -50,6 +50,25 @@ def integers(text: str) -> tuple[int, ...]:
     return tuple(integer(t) for t in text.split(",") if t.strip())
 
 
+def quality(text: str) -> int:
+    """An IJG JPEG quality, 1..100."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"JPEG quality must be an integer 1..100, not {text}")
+    return value
+
+
+def qualities(text: str) -> tuple[int, ...]:
+    """Comma-separated JPEG qualities, at least one."""
+    out = tuple(quality(t.strip()) for t in text.split(",") if t.strip())
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r} needs at least one quality")
+    return out
+
+
 def choices(allowed) -> callable:
     """Comma-separated words, each one of ``allowed``."""
     def parse(text: str) -> tuple[str, ...]:

@@ -62,13 +62,13 @@ def _compress_tensor(args, tensor, name) -> int:
           f"{h.levels.size if h.levels is not None else 'no'} clusters, remap "
           f"{h.remap.scheme.value} seeds {list(h.remap.seeds)}; 8x8 entropy "
           f"{result.entropy_before / 8 / 1024:.1f} -> {result.entropy_after / 8 / 1024:.1f} KiB)")
-    _warn_ratio(result.ratio, int(np.prod(h.shape)))
+    _warn_ratio(result.ratio, int(np.prod(h.shape)), "tensor")
     return 0
 
 
-def _warn_ratio(ratio: float, weights: int) -> None:
+def _warn_ratio(ratio: float, weights: int, what: str = "tensors") -> None:
     if ratio < 1:
-        cli.warn(f"the file is larger than the fp32 tensors ({ratio:.2f}x): headers and "
+        cli.warn(f"the file is larger than the fp32 {what} ({ratio:.2f}x): headers and "
                  f"metadata outweigh {weights} weights.")
 
 
@@ -143,16 +143,30 @@ def _retrain(args, state) -> int:
     return 0
 
 
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
 def cmd_compress(args) -> int:
-    tensor, name = cli.load_tensor(args.input, args.layer) if (
-        args.layer is not None or Path(args.input).suffix == ".npy") else (None, None)
-    if tensor is not None and args.codec == "jpeg" and args.net is None:
+    """A ``.jpg``/``.jpeg`` output is one tensor as a baseline JPEG (a ``.pt`` input names
+    it with ``--layer`` unless it holds one 2-D tensor); any other output is a model
+    container of the whole state dict (or of the one tensor given)."""
+    if Path(args.input).suffix not in (".npy", ".pt"):
+        cli.existing_file(args.input)
+        raise CimcodecError(f"{args.input} must be a .npy array or a .pt torch file.")
+    cli.output_file(args.output)
+    single = Path(args.output).suffix.lower() in JPEG_SUFFIXES
+    if single and (args.codec != "jpeg" or args.net is not None):
+        raise CimcodecError(f"{args.output} is a single-tensor JPEG; write a .cimz model "
+                            "container for --net or another --codec.")
+    if single:
+        tensor, name = cli.load_tensor(args.input, args.layer)
         return _compress_tensor(args, tensor, name)
-    if tensor is not None:
+    if args.layer is not None or Path(args.input).suffix == ".npy":
         import torch
 
         from cimcodec.golden.codec.pipeline import as_array
 
+        tensor, name = cli.load_tensor(args.input, args.layer)
         state = {name: torch.from_numpy(as_array(tensor)) if isinstance(tensor, np.ndarray)
                  else tensor}
     else:
@@ -249,14 +263,18 @@ def cmd_sweep(args) -> int:
     from cimcodec.golden.ml.datasets import load
     from cimcodec.golden.ml.models import load_net, train
 
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CimcodecError(f"{args.output} exists and is not a directory.")
+    data = load(args.data, args.data_dir)     # a missing data set before any training
     if args.model is None:
         model, _ = train(args.net, args.data, data_dir=args.data_dir,
                          cache_dir=cimcodec.home() / "cache", progress=True)
     else:
         model = load_net(args.net, cli.state_dict_of(cli.load_torch(args.model), args.model),
                          args.data)
-    result = sweep.run(model, args.net, args.data, load(args.data, args.data_dir),
-                       Path(args.output), retrain=args.retrain, qualities=args.quality)
+    result = sweep.run(model, args.net, args.data, data, out_dir, retrain=args.retrain,
+                       qualities=args.quality)
     best = result["best"]
     print(f"wrote {result['table']} and {result['plot']}")
     if best is None:
@@ -353,7 +371,7 @@ def register(sub) -> None:
     s.add_argument("--net", choices=NETS, default="mlp2")
     s.add_argument("--data", choices=("digits", "mnist", "cifar10"), default="digits")
     s.add_argument("--data-dir", help="the directory of the mnist / cifar10 files")
-    s.add_argument("--quality", type=cli.integers, default=(95, 90, 75, 50, 35, 20, 10),
+    s.add_argument("--quality", type=cli.qualities, default=(95, 90, 75, 50, 35, 20, 10),
                    help="JPEG qualities of the no-retraining curves")
     s.add_argument("--retrain", action="store_true",
                    help="also run the JPEG path and Deep Compression with retraining (slow)")

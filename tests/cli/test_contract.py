@@ -216,14 +216,14 @@ ROWS = [
     ("remap {in}/m8.npy -o {out}/r.npy --seeds=-1", "LFSR seed must be between 1 and 31"),
     ("remap {in}/m8.npy -o {out}", "is a directory, not a file name."),
     # sweep / verilog / synth / demo, and the command itself
-    ("sweep --quality 0 -o {out}/s", "JPEG quality must be an integer 1..100, not 0."),
-    ("sweep --clusters 300 -o {out}/s", "cluster count must be 0 (no sharing) or 1..256"),
+    ("sweep --quality 0 -o {out}/s", "JPEG quality must be an integer 1..100, not 0"),
     ("sweep --quality , -o {out}/s", "needs at least one quality"),
-    ("sweep --remap full,bogus -o {out}/s", "'bogus' is not one of"),
-    ("sweep --epochs 0 -o {out}/s", "'0' is not a positive integer"),
+    ("sweep --quality 101 -o {out}/s", "JPEG quality must be an integer 1..100, not 101"),
     ("sweep -o {in}/t.txt", "t.txt exists and is not a directory."),
     ("sweep --net resnet -o {out}/s", "invalid choice: 'resnet'"),
-    ("sweep --data mnist -o {out}/s", "invalid choice: 'mnist'"),
+    ("sweep --data mnist -o {out}/s", "The mnist data set needs a directory holding its files."),
+    ("sweep --data imagenet -o {out}/s", "invalid choice: 'imagenet'"),
+    ("sweep {in}/t.txt -o {out}/s", "is not a readable torch file."),
     ("verilog -o {in}/t.txt --block lfsr", "t.txt exists and is not a directory."),
     ("verilog -o {out}/v --block bogus", "invalid choice: 'bogus'"),
     ("verilog -o {out}/v --block cim --cim-adc-bits 99", "between 1 and 16 bits, not 99."),
@@ -259,7 +259,7 @@ def nothing_runs(monkeypatch):
         raise AssertionError("a simulator, an elaboration or a training started")
 
     for target in ("cimcodec.sim.rtl.run_jobs", "cimcodec.sim.verilog.elaborate",
-                   "cimcodec.golden.ml.sweep.train_digits_net"):
+                   "cimcodec.golden.ml.models.train", "cimcodec.golden.ml.models.fit_digits"):
         monkeypatch.setattr(target, started)
 
 
