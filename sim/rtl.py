@@ -12,6 +12,9 @@ output is compared with the golden model inside the simulation; a difference rai
   are dequantized to float exactly as
   :func:`cimcodec.golden.codec.pipeline.decompress_matrix` does.
 * :func:`rtl_mac`: ``Y = X @ W`` through :class:`cimcodec.hw.cim.CimArray`.
+* :func:`rtl_infer`: a whole integer network (:mod:`cimcodec.golden.ml.tile_net`) on
+  :class:`cimcodec.hw.tile.Tile`, its weights loaded tile by tile from the container's
+  bytes by the host sequencer in the cocotb bench.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from cimcodec.golden.jpeg.fast import decode_full
 from cimcodec.sim.cocotb_run import run_jobs
 from cimcodec.tb import cim as tb_cim
 from cimcodec.tb import decompressor as tb_decompressor
+from cimcodec.tb import tile as tb_tile
 
 
 def rtl_decode(data: bytes, *, raw: bool, sim: str, shape=None, integer: bool = False):
@@ -69,3 +73,15 @@ def rtl_mac(params, weights, acts, sim: str):
     result = run_jobs(tb_cim.BENCH, params, tb_cim.jobs(params, [[(weights, acts)]]), sim)[0]
     return np.array(result["outputs"]["o"], dtype=np.int64).reshape(len(acts), params.cols), \
         result
+
+
+def rtl_infer(container: bytes, acts, shape, sim: str, *, stall_seed=None):
+    """``(logits, result)``: the integer network of ``container`` on the RTL tile built
+    for ``shape`` (a :class:`cimcodec.golden.blocks.tile.TileShape`), for the first
+    layer's activations ``acts`` (``(n, inputs)``, 0..255). Every job's status and
+    outputs are checked against the golden tile in the simulation (a difference raises
+    ``RtlMismatch``); ``result`` holds them and the clock counts (:mod:`cimcodec.tb.tile`).
+    """
+    job = tb_tile.network(container, acts, stall_seed)
+    result = run_jobs(tb_tile.BENCH, shape, [job], sim)[0]
+    return np.asarray(result["logits"], dtype=np.int64), result

@@ -13,8 +13,9 @@ model run beside it, job by job (the code of a failed load is returned, not comp
 the decompressor's code is exact only for damage before the scan). With a stall seed,
 every input stream idles and every output stream refuses on random clocks. The
 results file gets, per program, every job's status and outputs, the network's logits,
-and the clocks: from the first ``cfg`` transfer to the last output (``clocks``), and the
-part spent loading (``load_clocks``: each job's ``cfg`` transfer to its status).
+and the clocks: from the first ``cfg`` transfer to the last output (``clocks``), the
+part spent loading (``load_clocks``: each job's ``cfg`` transfer to its status) and
+that of each load (``reloads``, in order).
 """
 
 import json
@@ -95,6 +96,7 @@ class RtlTile:
         self.golden = TileModel(shape)
         self.mismatches = []
         self.load_clocks = 0
+        self.reloads = []
         self.first = self.last = None
 
     @staticmethod
@@ -134,6 +136,8 @@ class RtlTile:
                 if job.file is not None else None
             status = (await self._receive(self.s, 1))[0]
             self.load_clocks += self.clock() - accepted
+            if job.file is not None:
+                self.reloads.append(self.clock() - accepted)
             want = self.golden.run(job)
             if status["error"]:
                 if loader is not None:
@@ -185,7 +189,7 @@ def _outcome_json(outcome: TileOutcome) -> dict:
 
 async def _program(rtl: RtlTile, spec: dict) -> dict:
     await rtl.start()
-    rtl.first, rtl.last, rtl.load_clocks = None, None, 0
+    rtl.first, rtl.last, rtl.load_clocks, rtl.reloads = None, None, 0, []
     out = {"outcomes": []}
     if "container" in spec:
         host = tile_net.Host(tile_net.load(bytes.fromhex(spec["container"])), rtl.shape)
@@ -212,6 +216,7 @@ async def _program(rtl: RtlTile, spec: dict) -> dict:
             out["outcomes"] += [_outcome_json(o) for o in await rtl.run(jobs)]
     out["clocks"] = (rtl.last or rtl.clock()) - (rtl.first or 0)
     out["load_clocks"] = rtl.load_clocks
+    out["reloads"] = rtl.reloads
     return out
 
 

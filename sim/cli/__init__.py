@@ -15,10 +15,10 @@ import sys
 
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.cli import args as cli
-from cimcodec.sim.cli import blocks, cim, codec, decode, demo, lossless, model, remap
+from cimcodec.sim.cli import blocks, cim, codec, decode, demo, lossless, model, remap, tile
 from cimcodec.sim.tools import ToolError
 
-COMMANDS = (demo, codec, model, lossless, decode, cim, remap, blocks)
+COMMANDS = (demo, codec, model, lossless, decode, cim, remap, blocks, tile)
 
 
 def parser() -> cli.Parser:
