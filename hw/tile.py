@@ -113,7 +113,7 @@ class WeightAdapter(wiring.Component):
         m.submodules.staging = staging = Memory(shape=signed(8), depth=cells, init=[])
         write = staging.write_port()
         read = staging.read_port()
-        written = Signal(cells)
+        staged = Signal(cells)             # cells a sample reached since ``clear``
 
         # ---- Staging: the window test and the cell address.
         sample = self.i.payload
@@ -133,9 +133,9 @@ class WeightAdapter(wiring.Component):
             write.en.eq(self.i.valid & inside),
         ]
         with m.If(self.clear):
-            m.d.sync += written.eq(0)
+            m.d.sync += staged.eq(0)
         with m.Elif(write.en):
-            m.d.sync += written.bit_select(address, 1).eq(1)
+            m.d.sync += staged.bit_select(address, 1).eq(1)
 
         # ---- Copy: one cell per clock, read one clock ahead of its write.
         index = Signal(range(cells + 1))
@@ -152,7 +152,7 @@ class WeightAdapter(wiring.Component):
         ]
         with m.If(advance):
             m.d.sync += [w.valid.eq(issue), w.payload.row.eq(row), w.payload.col.eq(col),
-                         keep.eq(written.bit_select(index, 1))]
+                         keep.eq(staged.bit_select(index, 1))]
             with m.If(issue):
                 m.d.sync += [index.eq(index + 1), col.eq(Mux(col == cols - 1, 0, col + 1))]
                 with m.If(col == cols - 1):
@@ -274,9 +274,11 @@ class Tile(wiring.Component):
             with m.If(dec.valid & dec.ready & dec.payload.end):
                 m.d.comb += restart.eq(1)
                 with m.If(dec.payload.error):
+                    # ``written`` counts the array's weight writes: 0 unless some
+                    # weight reached the array before the error.
                     m.d.sync += [s.valid.eq(1), s.payload.error.eq(1),
                                  s.payload.code.eq(dec.payload.code),
-                                 s.payload.written.eq(0),
+                                 s.payload.written.eq(written),
                                  self.error.eq(1), self.code.eq(dec.payload.code)]
                     m.d.sync += phase.eq(Phase.STOPPED)
                 with m.Else():

@@ -287,17 +287,27 @@ def fine_tune(model, fit, shape: TileShape, *, seed: int = 0, qat_epochs: int = 
     (``(x, y)``), fine-tuned with 8-bit fake quantization (exact product), then
     through ``R``-row macros with the ``B``-bit ADC (the schedule of
     ``bench/cim_accuracy.py``). The network is checked first: a chain of linear layers
-    whose matrices fit the tile's decompressor."""
+    whose matrices fit the tile's decompressor. Torch runs on one thread meanwhile: the
+    tensors are small, and on a 2-core machine the default (one thread per core) took
+    4 times the wall time."""
+    import torch
+
     from cimcodec.golden.ml.cim_train import calibrate, configure, to_cim
     from cimcodec.golden.ml.models import fit_digits
 
     cim = to_cim(model, tile_rows=shape.rows)
     for name, layer in _chain(cim)[0]:
         check_fit(name, layer.in_features, layer.out_features, shape)
-    calibrate(cim, fit[0])
-    fit_digits(cim, epochs=qat_epochs, seed=seed, lr=5e-4, data=fit, progress=progress)
-    configure(cim, adc_bits=shape.adc_bits)
-    return fit_digits(cim, epochs=cim_epochs, seed=seed, lr=2e-4, data=fit, progress=progress)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        calibrate(cim, fit[0])
+        fit_digits(cim, epochs=qat_epochs, seed=seed, lr=5e-4, data=fit, progress=progress)
+        configure(cim, adc_bits=shape.adc_bits)
+        return fit_digits(cim, epochs=cim_epochs, seed=seed, lr=2e-4, data=fit,
+                          progress=progress)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def export(cim_model, fp32_model, test, shape: TileShape, *, net: str, data: str,
@@ -454,3 +464,20 @@ def golden_logits(net: TileNet, shape: TileShape, acts) -> tuple[np.ndarray, Tra
         return [tile.run(job) for job in jobs]
 
     return drive(host.steps(acts), execute), host.traffic
+
+
+def golden_run(net: TileNet, shape: TileShape, acts, labels, fp32) -> tuple[np.ndarray, dict]:
+    """``(logits, figures)`` of the golden integer network on ``acts`` (the first layer's
+    activations of images with ``labels``, and ``fp32`` the float network's classes of
+    the same images): accuracies, classes, the host's jobs and loads, and the bytes read
+    per image (the loaded members against the same windows as int8)."""
+    logits, traffic = golden_logits(net, shape, acts)
+    labels, fp32, n = np.asarray(labels), np.asarray(fp32), len(labels)
+    return logits, {
+        "images": n,
+        "accuracy": {"golden": float((logits.argmax(1) == labels).mean()),
+                     "fp32": float((fp32 == labels).mean())},
+        "predictions": {"golden": logits.argmax(1).tolist(), "fp32": fp32.tolist()},
+        "jobs": traffic.jobs, "loads": traffic.loads, "windows": traffic.windows,
+        "file_bytes_per_image": traffic.file_bytes / n,
+        "int8_bytes_per_image": traffic.int8_bytes / n}

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.cli import args as cli
 
@@ -52,17 +50,6 @@ def _describe(path, net, shape) -> str:
             f"{shape.cols} CIM tile with a {shape.adc_bits}-bit ADC (layers {layers})")
 
 
-def _summary(labels, fp32, golden, traffic) -> dict:
-    n = len(labels)
-    return {"images": n,
-            "accuracy": {"golden": float((golden.argmax(1) == labels).mean()),
-                         "fp32": float((fp32 == labels).mean())},
-            "predictions": {"golden": golden.argmax(1).tolist(), "fp32": fp32.tolist()},
-            "jobs": traffic.jobs, "loads": traffic.loads,
-            "file_bytes_per_image": traffic.file_bytes / n,
-            "int8_bytes_per_image": traffic.int8_bytes / n}
-
-
 def _print_summary(stats) -> None:
     acc = stats["accuracy"]
     rtl = f"RTL {acc['rtl']:.4f}  " if "rtl" in acc else ""
@@ -80,8 +67,6 @@ def _print_summary(stats) -> None:
 
 
 def cmd_export_int(args) -> int:
-    import torch
-
     from cimcodec.golden.blocks.tile import TileShape
     from cimcodec.golden.ml import tile_net
     from cimcodec.golden.ml.datasets import load, split
@@ -93,22 +78,14 @@ def cmd_export_int(args) -> int:
                       max_cols=args.max_matrix)
     cli.output_file(args.output)                # before the fine-tuning, not after
     fit, _, test = split(load(args.data, args.data_dir))
-    # One torch thread: the fine-tuning's tensors are small, and on a 2-core machine
-    # the default (one per core) was 4 times slower in wall time.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        cim = tile_net.fine_tune(model, fit, shape, seed=args.seed, qat_epochs=args.qat_epochs,
-                                 cim_epochs=args.cim_epochs, progress=True)
-    finally:
-        torch.set_num_threads(threads)
+    cim = tile_net.fine_tune(model, fit, shape, seed=args.seed, qat_epochs=args.qat_epochs,
+                             cim_epochs=args.cim_epochs, progress=True)
     data = tile_net.export(cim, model, test, shape, net=args.net, data=args.data,
                            settings=cli.jpeg_settings(args))
     cli.write_bytes(args.output, data)
     net = tile_net.load(data)
     acts = net.quantize(test[0].numpy())
-    logits, traffic = tile_net.golden_logits(net, shape, acts)
-    stats = _summary(test[1].numpy(), net.fp32_predictions, logits, traffic)
+    _, stats = tile_net.golden_run(net, shape, acts, test[1].numpy(), net.fp32_predictions)
     weights = sum(layer.inputs * layer.outputs for layer in net.layers)
     print(f"wrote {args.output}: {len(data)} bytes; weight members {net.file_bytes} bytes for "
           f"{weights} int8 weights ({weights / net.file_bytes:.2f}x int8, "
@@ -124,62 +101,34 @@ def cmd_infer(args) -> int:
     from cimcodec.golden.ml import tile_net
 
     _, net, shape = _network(args)
-    acts, labels, fp32 = _test_split(args, net)
-    logits, traffic = tile_net.golden_logits(net, shape, acts)
-    stats = _summary(labels, fp32, logits, traffic)
+    _, stats = tile_net.golden_run(net, shape, *_test_split(args, net))
     if args.stats:
         print(json.dumps(stats))
         return 0
     print(_describe(args.input, net, shape))
-    print(f"golden integer model, {len(labels)} test images:")
+    print(f"golden integer model, {stats['images']} test images:")
     _print_summary(stats)
     return 0
 
 
 def cmd_rtl_infer(args) -> int:
-    from cimcodec.golden.ml import tile_net
-    from cimcodec.sim.cocotb_run import RtlMismatch
-    from cimcodec.sim.rtl import rtl_infer
+    from cimcodec.sim.rtl import rtl_network
 
     data, net, shape = _network(args)
-    acts, labels, fp32 = _test_split(args, net)
-    golden, traffic = tile_net.golden_logits(net, shape, acts)
-    logits, result = rtl_infer(data, acts, shape, args.sim)
-    if not np.array_equal(logits, golden):
-        raise RtlMismatch("the RTL network's logits differ from the golden model's")
-    stats = _summary(labels, fp32, golden, traffic)
-    n = len(labels)
-    clocks, load = result["clocks"], result["load_clocks"]
-    stats["accuracy"]["rtl"] = float((logits.argmax(1) == labels).mean())
-    stats["predictions"]["rtl"] = logits.argmax(1).tolist()
-    stats.update({"sim": args.sim, "rtl_equals_golden": True, "clocks": clocks,
-                  "clocks_per_image": clocks / n, "load_clocks_per_image": load / n,
-                  "mac_clocks_per_image": (clocks - load) / n,
-                  "reload_clocks": _reloads(result["reloads"], traffic.windows, net, shape)})
+    stats = rtl_network(data, *_test_split(args, net), shape, args.sim)
     if args.stats:
         print(json.dumps(stats))
         return 0
     print(_describe(args.input, net, shape))
-    print(f"RTL ({args.sim}), {n} test images:")
+    print(f"RTL ({args.sim}), {stats['images']} test images:")
     print(f"  RTL == golden: every status and output of the {stats['jobs']} tile jobs "
-          f"(checked in the simulation) and the {n} x {logits.shape[1]} logits, bit for bit")
+          f"(checked in the simulation) and every logit, bit for bit")
     _print_summary(stats)
     for name, figures in stats["reload_clocks"].items():
         print(f"  array reload, {name}: {figures['clocks']:.1f} clocks from "
               f"{figures['file_bytes']} compressed bytes against {figures['int8_clocks']} "
               f"from int8 (one weight per clock)")
     return 0
-
-
-def _reloads(clocks, windows, net, shape) -> dict:
-    """Mean clocks of a load per layer, its member bytes, and the clocks the same
-    window takes from int8 at one weight per clock (``R * C``: every cell is written)."""
-    per_layer = {}
-    for (name, _, _), count in zip(windows, clocks):
-        per_layer.setdefault(name, []).append(count)
-    files = {layer.name: len(layer.file) for layer in net.layers}
-    return {name: {"clocks": sum(c) / len(c), "file_bytes": files[name],
-                   "int8_clocks": shape.rows * shape.cols} for name, c in per_layer.items()}
 
 
 def _tile_options(p, *, export: bool) -> None:
