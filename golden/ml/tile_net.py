@@ -314,7 +314,7 @@ def export(cim_model, fp32_model, test, shape: TileShape, *, net: str, data: str
            settings: dict | None = None) -> bytes:
     """Container bytes of the integer network of a fine-tuned CIM model (module
     docstring), declared for ``shape``; ``settings`` are the jpeg codec's (``snap`` is
-    always off). ``fp32_model``'s classes of ``test`` (``(x, y)``) are kept for
+    always off, ``exact_int8`` too). ``fp32_model``'s classes of ``test`` (``(x, y)``) are kept for
     reference.
 
     Raises
@@ -355,7 +355,9 @@ def export(cim_model, fp32_model, test, shape: TileShape, *, net: str, data: str
             "adc_bits": shape.adc_bits, "max_rows": shape.max_rows, "max_cols": shape.max_cols,
             "input_scale": exported[0].act_scale, "layers": described,
             "fp32_test_predictions": fp32}
-    settings = {**(settings or {}), "snap": False}
+    # No snap table (the tile loads samples, not codebook indices); the JPEG loss on
+    # the int8 matrices is accepted: the network runs on the weights it decodes to.
+    settings = {**(settings or {}), "snap": False, "exact_int8": False}
     out = container.compress(state, codec="jpeg", settings=settings,
                              codecs=dict.fromkeys(names, "jpeg"),
                              model={"net": net, "data": data, "integer": spec})
