@@ -20,7 +20,7 @@ import time
 import cimcodec
 from cimcodec.golden.blocks.tile import TileShape
 from cimcodec.golden.ml import tile_net
-from cimcodec.golden.ml.datasets import load, split
+from cimcodec.golden.ml.datasets import load
 from cimcodec.golden.ml.models import train
 from cimcodec.sim.rtl import rtl_network
 
@@ -42,13 +42,12 @@ def main(argv=None) -> int:
     shape = TileShape(args.rows, args.cols, args.adc_bits, max_rows=args.max_matrix,
                       max_cols=args.max_matrix)
     model, _ = train(args.net, "digits", cache_dir=cimcodec.home() / "cache")
-    fit, _, test = split(load("digits"))
-    cim = tile_net.fine_tune(model, fit, shape)
-    data = tile_net.export(cim, model, test, shape, net=args.net, data="digits",
-                           settings={"quality": args.quality, "remap": args.remap,
-                                     "budget": 8})
+    dataset = load("digits")
+    data, _ = tile_net.export_network(model, dataset, shape, net=args.net, data="digits",
+                                      settings={"quality": args.quality, "remap": args.remap,
+                                                "budget": 8})
     net = tile_net.load(data)
-    acts, labels, fp32 = net.quantize(test[0].numpy()), test[1].numpy(), net.fp32_predictions
+    acts, labels, fp32 = tile_net.held_out_images(net, dataset)
     _, whole = tile_net.golden_run(net, shape, acts, labels, fp32)
     rtl = None
     if args.count:

@@ -77,14 +77,14 @@ def rtl_mac(params, weights, acts, sim: str):
         result
 
 
-def rtl_infer(container: bytes, acts, shape, sim: str, *, stall_seed=None):
+def rtl_infer(container: bytes, acts, shape, sim: str):
     """``(logits, result)``: the integer network of ``container`` on the RTL tile built
     for ``shape`` (a :class:`cimcodec.golden.blocks.tile.TileShape`), for the first
     layer's activations ``acts`` (``(n, inputs)``, 0..255). Every job's status and
     outputs are checked against the golden tile in the simulation (a difference raises
     ``RtlMismatch``); ``result`` holds them and the clock counts (:mod:`cimcodec.tb.tile`).
     """
-    job = tb_tile.network(container, acts, stall_seed)
+    job = tb_tile.network(container, acts)
     result = run_jobs(tb_tile.BENCH, shape, [job], sim)[0]
     return np.asarray(result["logits"], dtype=np.int64), result
 

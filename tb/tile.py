@@ -4,7 +4,7 @@ A job file (see :mod:`tb.stream`) holds *programs*, each run from a reset:
 
 * ``{"steps": [step, ...], "stall_seed": s}``: each step a tile job
   (:func:`job_json`) or ``{"reset": true}``;
-* ``{"container": hex, "acts": [[...], ...], "stall_seed": s}``: a whole integer network
+* ``{"container": hex, "acts": [[...], ...], "stall_seed": None}``: a whole integer network
   (:mod:`golden.ml.tile_net`), its jobs planned by :class:`golden.ml.tile_net.Host`
   from what the RTL gave for the layer before.
 
@@ -64,11 +64,11 @@ def program(steps, stall_seed=None) -> dict:
             "stall_seed": stall_seed}
 
 
-def network(container: bytes, acts, stall_seed=None) -> dict:
+def network(container: bytes, acts) -> dict:
     """A program running the integer network of ``container`` on the activations
     ``acts`` (the first layer's, ``(n, inputs)``)."""
     return {"container": container.hex(), "acts": np.asarray(acts).tolist(),
-            "stall_seed": stall_seed}
+            "stall_seed": None}
 
 
 def _byte_payloads(data: bytes) -> list:

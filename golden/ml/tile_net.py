@@ -364,6 +364,38 @@ def export(cim_model, fp32_model, test, shape: TileShape, *, net: str, data: str
     return out
 
 
+def export_network(model, dataset, shape: TileShape, *, net: str, data: str,
+                   settings: dict | None = None, seed: int = 0, qat_epochs: int = 5,
+                   cim_epochs: int = 3, progress: bool = False):
+    """``(container bytes, CIM model)``: :func:`fine_tune` on the training part of
+    ``dataset`` (``(x_train, y_train, x_test, y_test)``, its validation part held out),
+    then :func:`export` with the test part's float classes."""
+    from cimcodec.golden.ml.datasets import split
+
+    fit, _, test = split(dataset)
+    cim = fine_tune(model, fit, shape, seed=seed, qat_epochs=qat_epochs,
+                    cim_epochs=cim_epochs, progress=progress)
+    return export(cim, model, test, shape, net=net, data=data, settings=settings), cim
+
+
+def held_out_images(net: TileNet, dataset, count: int | None = None):
+    """``(acts, labels, fp32)`` of the first ``count`` (default all) test images of
+    ``dataset``: the first layer's activations, the labels and the float network's
+    classes kept in the container."""
+    from cimcodec.golden.ml.datasets import split
+
+    x, y = split(dataset)[2]
+    if len(net.fp32_predictions) != len(y):
+        raise CimcodecError(f"The container's float reference covers "
+                            f"{len(net.fp32_predictions)} test images; the test split has "
+                            f"{len(y)}.")
+    count = len(y) if count is None else count
+    if count > len(y):
+        raise CimcodecError(f"The test split has {len(y)} images, fewer than the {count} "
+                            f"asked for.")
+    return net.quantize(x[:count].numpy()), y[:count].numpy(), net.fp32_predictions[:count]
+
+
 # ------------------------------------------------------------------ the host
 
 

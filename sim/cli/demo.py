@@ -119,19 +119,18 @@ def _tile(sim: str) -> bool:
     tile job checked against the golden tile. Returns whether the RTL matched."""
     from cimcodec.golden.blocks.tile import TileShape
     from cimcodec.golden.ml import tile_net
-    from cimcodec.golden.ml.datasets import load, split
+    from cimcodec.golden.ml.datasets import load
     from cimcodec.golden.ml.models import train
     from cimcodec.sim.cocotb_run import RtlMismatch
     from cimcodec.sim.rtl import rtl_network
 
     shape = TileShape()
     model, _ = train("mlp", "digits", cache_dir=cimcodec.home() / "cache")
-    fit, _, test = split(load("digits"))
-    cim = tile_net.fine_tune(model, fit, shape)
-    data = tile_net.export(cim, model, test, shape, net="mlp", data="digits",
-                           settings={"quality": 90, "remap": "full", "budget": 8})
+    dataset = load("digits")
+    data, _ = tile_net.export_network(model, dataset, shape, net="mlp", data="digits",
+                                      settings={"quality": 90, "remap": "full", "budget": 8})
     net = tile_net.load(data)
-    acts, labels, fp32 = net.quantize(test[0].numpy()), test[1].numpy(), net.fp32_predictions
+    acts, labels, fp32 = tile_net.held_out_images(net, dataset)
     _, whole = tile_net.golden_run(net, shape, acts, labels, fp32)
     n = DEMO_IMAGES
     print(f"\nThe digits MLP 64-16-10 on the RTL accelerator tile ({sim}): {shape.rows} x "

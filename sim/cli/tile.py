@@ -17,21 +17,14 @@ from cimcodec.sim.cli import args as cli
 
 
 def _test_split(args, net):
-    """The first ``--count`` test images of the container's data set, as the first
-    layer's activations, with their labels and the float network's classes."""
-    from cimcodec.golden.ml.datasets import load, split
+    """The first ``--count`` test images of the container's data set (see
+    :func:`cimcodec.golden.ml.tile_net.held_out_images`)."""
+    from cimcodec.golden.ml import tile_net
+    from cimcodec.golden.ml.datasets import load
 
     if args.data != net.data:
         raise CimcodecError(f"The network was exported for {net.data}, not {args.data}.")
-    x, y = split(load(args.data, args.data_dir))[2]
-    if len(net.fp32_predictions) != len(y):
-        raise CimcodecError(f"The container's float reference covers "
-                            f"{len(net.fp32_predictions)} test images; the {args.data} test "
-                            f"split has {len(y)}.")
-    count = len(y) if args.count is None else args.count
-    if count > len(y):
-        raise CimcodecError(f"--count {count} is more than the {len(y)} test images.")
-    return net.quantize(x[:count].numpy()), y[:count].numpy(), net.fp32_predictions[:count]
+    return tile_net.held_out_images(net, load(args.data, args.data_dir), args.count)
 
 
 def _network(args):
@@ -77,22 +70,21 @@ def cmd_export_int(args) -> int:
     shape = TileShape(args.rows, args.cols, args.adc_bits, max_rows=args.max_matrix,
                       max_cols=args.max_matrix)
     cli.output_file(args.output)                # before the fine-tuning, not after
-    fit, _, test = split(load(args.data, args.data_dir))
-    cim = tile_net.fine_tune(model, fit, shape, seed=args.seed, qat_epochs=args.qat_epochs,
-                             cim_epochs=args.cim_epochs, progress=True)
-    data = tile_net.export(cim, model, test, shape, net=args.net, data=args.data,
-                           settings=cli.jpeg_settings(args))
+    dataset = load(args.data, args.data_dir)
+    data, cim = tile_net.export_network(
+        model, dataset, shape, net=args.net, data=args.data, settings=cli.jpeg_settings(args),
+        seed=args.seed, qat_epochs=args.qat_epochs, cim_epochs=args.cim_epochs, progress=True)
     cli.write_bytes(args.output, data)
     net = tile_net.load(data)
-    acts = net.quantize(test[0].numpy())
-    _, stats = tile_net.golden_run(net, shape, acts, test[1].numpy(), net.fp32_predictions)
+    acts, labels, fp32 = tile_net.held_out_images(net, dataset)
+    _, stats = tile_net.golden_run(net, shape, acts, labels, fp32)
     weights = sum(layer.inputs * layer.outputs for layer in net.layers)
     print(f"wrote {args.output}: {len(data)} bytes; weight members {net.file_bytes} bytes for "
           f"{weights} int8 weights ({weights / net.file_bytes:.2f}x int8, "
           f"{4 * weights / net.file_bytes:.2f}x fp32)")
     print(_describe(args.output, net, shape))
     print(f"  test split, {len(acts)} images: CIM-aware QAT model (float) "
-          f"{accuracy(cim, *test):.4f}")
+          f"{accuracy(cim, *split(dataset)[2]):.4f}")
     _print_summary(stats)
     return 0
 

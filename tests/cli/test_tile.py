@@ -114,7 +114,7 @@ def _fails(argv, capsys, message):
     (["--adc-bits", "5"], "trained for a 4-bit ADC, not a 5-bit one"),
     (["--rows", "8"], "trained for 16-row macros with a 4-bit ADC"),
     (["--data", "mnist", "--data-dir", "."], "exported for digits, not mnist"),
-    (["--count", "361"], "--count 361 is more than the 360 test images"),
+    (["--count", "361"], "The test split has 360 images, fewer than the 361 asked for."),
 ])
 def test_infer_refuses_another_setting(exported, capsys, options, message):
     for command in (["infer"], ["rtl-infer", "--sim", "icarus"]):
