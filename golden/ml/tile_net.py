@@ -26,8 +26,9 @@ The container
 -------------
 A :mod:`golden.codec.model` container: per layer ``NAME`` (the torch module name),
 ``NAME.matrix`` the int8 ``K x N`` weight matrix as the CIM array holds it (rows =
-inputs), through the ``jpeg`` codec (a standalone baseline JPEG member with its own
-metadata and no snap table, so the decompressor's samples are ``weight + 128``);
+inputs), through the ``jpeg`` codec (a baseline JPEG member, standalone as
+:func:`golden.codec.model.extract` gives it: the bytes the tile reads; no snap table,
+so the decompressor's samples are ``weight + 128``);
 ``NAME.bias`` (int32, ``N``) and ``NAME.requant`` (int32, ``[M, S]``) through ``raw``.
 The manifest's ``model`` entry describes the rest::
 
@@ -401,13 +402,12 @@ def held_out_images(net: TileNet, dataset, count: int | None = None):
 
 @dataclass
 class Traffic:
-    """What the host sent the tile: jobs, loads, vectors, the bytes of the members it
-    loaded and the int8 bytes the same windows hold (one byte per weight inside the
-    matrix)."""
+    """What the host sent the tile: jobs, loads, the bytes of the members it loaded and
+    the int8 bytes the same windows hold (one byte per weight inside the matrix), and
+    each load's ``(layer, row0, col0)``."""
 
     jobs: int = 0
     loads: int = 0
-    vectors: int = 0
     file_bytes: int = 0
     int8_bytes: int = 0
     windows: list = field(default_factory=list)
@@ -453,7 +453,6 @@ class Host:
                     jobs.append(TileJob(params, layer.file if load else None, acts))
                     places.append((b0, c0) if last else None)
                     t.jobs += 1
-                    t.vectors += len(batch)
                     if load:
                         t.loads += 1
                         t.file_bytes += len(layer.file)
