@@ -232,6 +232,8 @@ def build(name: str, data: str = "digits", *, batch_norm: bool = True) -> nn.Mod
         raise CimcodecError(
             f"Data set must be one of {', '.join(GEOMETRY)}, not {data!r}.")
     channels, side, classes = GEOMETRY[data]
+    if name == "mlp":
+        return MLP((channels * side * side, MLP_HIDDEN, classes))
     if name == "mlp2":
         return MLP2(inputs=channels * side * side, classes=classes, batch_norm=batch_norm)
     if name == "lenet5":
@@ -248,8 +250,10 @@ def build(name: str, data: str = "digits", *, batch_norm: bool = True) -> nn.Mod
                in_channels=channels, image=side, batch_norm=batch_norm)
 
 
-#: The networks :func:`build` knows.
-NETS = ("mlp2", "lenet5", "vgg11", "vgg16", "resnet18", "mobilenetv2")
+#: The networks :func:`build` knows (``mlp``: :class:`MLP` with one hidden layer of
+#: :data:`MLP_HIDDEN` units, small enough to run whole on the RTL tile in the test suite).
+NETS = ("mlp", "mlp2", "lenet5", "vgg11", "vgg16", "resnet18", "mobilenetv2")
+MLP_HIDDEN = 16
 
 
 def has_batchnorm(state_dict) -> bool:

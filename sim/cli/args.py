@@ -86,6 +86,26 @@ def simulator_option(p, default="verilator") -> None:
                    help=f"simulator (default {default})")
 
 
+def jpeg_options(group) -> None:
+    """The jpeg codec's settings for int8 weight matrices (quality, shared weights,
+    remap): options of a parser or argument group."""
+    from cimcodec.golden.codec.pipeline import REMAPS
+
+    group.add_argument("--quality", type=integer, default=90,
+                       help="IJG quality 1..100 (default 90)")
+    group.add_argument("--clusters", type=integer, default=0,
+                       help="K-means shared weights, 0 for none (default)")
+    group.add_argument("--remap", choices=REMAPS, default="auto")
+    group.add_argument("--budget", type=integer, default=16,
+                       help="seeds tried per remap scheme (default 16)")
+
+
+def jpeg_settings(args) -> dict:
+    """The settings of :func:`jpeg_options` as the jpeg codec takes them."""
+    return {"quality": args.quality, "clusters": args.clusters, "remap": args.remap,
+            "budget": args.budget}
+
+
 def existing_file(path: str) -> Path:
     p = Path(path)
     if not p.is_file():

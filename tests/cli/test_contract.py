@@ -215,6 +215,21 @@ ROWS = [
     ("remap {in}/m8.npy -o {out}/r.npy --seeds 1,2,3,4,5", "needs 1 seed(s), not 5."),
     ("remap {in}/m8.npy -o {out}/r.npy --seeds=-1", "LFSR seed must be between 1 and 31"),
     ("remap {in}/m8.npy -o {out}", "is a directory, not a file name."),
+    # export-int / infer / rtl-infer (refusals that need an exported network: in
+    # tests/cli/test_tile.py)
+    ("export-int {in}/m.pt --net mlp --adc-bits 4 -o {out}/x.cimz", "The state dict does "
+     "not fit mlp on digits: it lacks 'net.0.weight'"),
+    ("export-int {in}/mod.pt --net mlp --adc-bits 4 -o {out}/x.cimz", "holds pickled Python "
+     "objects"),
+    ("export-int {in}/m.pt --net mlp --adc-bits 0 -o {out}/x.cimz", "'0' is not a positive "
+     "integer"),
+    ("export-int {in}/m.pt --net mlp -o {out}/x.cimz", "the following arguments are "
+     "required: --adc-bits"),
+    ("infer {in}/c.jpg", "is not a cimcodec model container"),
+    ("infer {in}/nope.cimz", "nope.cimz does not exist or is not a file."),
+    ("infer {in}/c.jpg --count 0", "'0' is not a positive integer"),
+    ("rtl-infer {in}/c.jpg --sim icarus", "is not a cimcodec model container"),
+    ("rtl-infer {in}/c.jpg --sim modelsim", "invalid choice: 'modelsim'"),
     # sweep / verilog / synth / demo, and the command itself
     ("sweep --quality 0 -o {out}/s", "JPEG quality must be an integer 1..100, not 0"),
     ("sweep --quality , -o {out}/s", "needs at least one quality"),
