@@ -15,10 +15,10 @@ import sys
 
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.cli import args as cli
-from cimcodec.sim.cli import blocks, cim, codec, decode, demo, model, remap
+from cimcodec.sim.cli import blocks, cim, codec, decode, decompose, demo, model, remap
 from cimcodec.sim.tools import ToolError
 
-COMMANDS = (demo, codec, model, decode, cim, remap, blocks)
+COMMANDS = (demo, codec, model, decompose, decode, cim, remap, blocks)
 
 
 def parser() -> cli.Parser:
