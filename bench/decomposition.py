@@ -8,11 +8,13 @@ whole-network parameter ratio whose fine-tuned validation accuracy stays within
 ``--max-loss`` of the original's (starting at the seed's figure, going up by 1.5x while
 it holds, down otherwise). The best MTD network is then folded (BatchNorm into the last
 map of each decomposed layer), its biases rounded to float16, and stored (a) raw, (b)
-with the JPEG codec at a few qualities and cluster counts, (c) with trained quantization
-and the ``deep`` codec at 3-5 bits; every accuracy is measured on the network decoded
-from the container's bytes, and every ratio counts every byte of the file against 4
-bytes per element of the original state dict. Decisions on the validation split, the
-test split only measured.
+with the JPEG codec at a few qualities, as it is and after JPEG-aware fine-tuning
+(:mod:`cimcodec.golden.ml.jpeg_aware`: the weights trained through a float twin of the
+codec, then coded, the biases retrained), (c) with trained quantization and the ``deep``
+codec at 3-5 bits (:mod:`cimcodec.golden.ml.deep_compression`); every accuracy is
+measured on the network decoded from the container's bytes, and every ratio counts every
+byte of the file against 4 bytes per element of the original state dict. Decisions on
+the validation split, the test split only measured.
 
     python -m bench.decomposition [--net vgg11 vgg16] [--data digits|cifar10 --data-dir DIR]
                                   [--finetune-epochs 40] [-o build/decomposition.md]
@@ -40,7 +42,10 @@ from cimcodec.golden.ml.models import accuracy, from_description, train
 SEED = {"vgg11": 32.0, "vgg16": 37.0}
 #: Per-layer ratios of the layer study table.
 STUDY = (4, 16, 64)
-JPEG = ((95, 0), (90, 0), (75, 0), (50, 0), (90, 16), (75, 16))
+#: JPEG qualities without retraining, and with JPEG-aware fine-tuning
+#: (:func:`cimcodec.golden.ml.jpeg_aware.finetune_through_codec`).
+JPEG = (95, 90, 75)
+JPEG_AWARE = (92, 85, 75, 50)
 DEEP_BITS = (5, 4, 3)
 
 
@@ -113,6 +118,9 @@ def stored(description, blob, val, test) -> dict:
 
 def codec_rows(model, result, dataset, args) -> list[dict]:
     """The best MTD network through the codecs (module docstring)."""
+    from cimcodec.golden.jpeg.reference import quality_table
+    from cimcodec.golden.ml import jpeg_aware
+
     fit, val, test = split(dataset)
     reference = fp32_bytes(model.state_dict())
     folded = dc.fold_batchnorm(result.model)
@@ -122,19 +130,28 @@ def codec_rows(model, result, dataset, args) -> list[dict]:
                 m.bias.copy_(m.bias.half().float())
     description = result.description
     state = folded.state_dict()
-    rows = [{"codec": "raw (fp32, lossless)", **stored(
+    rows = [{"codec": "raw (lossless)", **stored(
         description, container.compress(state, codec="raw", model=description), val, test)}]
-    for quality, clusters in JPEG:
+    for quality in JPEG:
         blob = container.compress(state, codec="jpeg", model=description,
-                                  settings={"quality": quality, "clusters": clusters})
-        rows.append({"codec": f"jpeg q{quality}" + (f" k{clusters}" if clusters else ""),
+                                  settings={"quality": quality})
+        rows.append({"codec": f"jpeg q{quality}, no retraining",
+                     **stored(description, blob, val, test)})
+    layers = list(dc.prunable(folded))
+    for quality in JPEG_AWARE:
+        latent = copy.deepcopy(folded)
+        jpeg_aware.finetune_through_codec(latent, {n: quality_table(quality) for n in layers},
+                                          fit, epochs=args.quantize_epochs, teacher=model)
+        _, blob, _ = jpeg_aware._store(latent, dict.fromkeys(layers, quality), fit, val, test,
+                                       model, description, 5)
+        rows.append({"codec": f"jpeg q{quality}, JPEG-aware fine-tuning",
                      **stored(description, blob, val, test)})
     for bits in DEEP_BITS:
         q = copy.deepcopy(folded)
         dc.quantize(q, fit, weight_bits=bits, epochs=args.quantize_epochs, half_biases=True,
                     teacher=model)
         blob = dc.compress(q, weight_bits=bits, description=description)
-        rows.append({"codec": f"deep {bits}-bit (trained quantization)",
+        rows.append({"codec": f"deep {bits}-bit, trained quantization",
                      **stored(description, blob, val, test)})
     base = accuracy(model, *val)
     for r in rows:
