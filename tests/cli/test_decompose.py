@@ -7,17 +7,7 @@ import torch
 
 from cimcodec.golden.codec import model as container
 from cimcodec.golden.ml import models
-from cimcodec.golden.ml.datasets import split
-from cimcodec.sim.cli import main
-
-
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:          # argparse's usage errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from cimcodec.golden.ml.datasets import digits, split
 
 
 @pytest.fixture(scope="module")
@@ -25,23 +15,30 @@ def lenet(tmp_path_factory):
     """A lightly trained LeNet-5 state dict file."""
     torch.manual_seed(0)
     net = models.fit_digits(models.build("lenet5"), epochs=1,
-                            data=split(models.digits(0))[0])
+                            data=split(digits(0))[0])
     path = tmp_path_factory.mktemp("lenet") / "lenet5.pt"
     torch.save(net.state_dict(), path)
     return path
 
 
 def _test_accuracy(net):
-    return models.accuracy(net, *split(models.digits(0))[2])
+    return models.accuracy(net, *split(digits(0))[2])
 
 
-def test_decompose_writes_a_checkpoint_eval_and_compress_take(capsys, tmp_path, lenet):
-    out = tmp_path / "dec.pt"
-    code, text, err = run(capsys, "decompose", lenet, "--net", "lenet5", "--method", "mtd",
-                          "--ranks", "3", "--finetune-epochs", "1", "-o", out)
+def _decompose(cli, lenet, out, *options):
+    """Run ``decompose`` on the LeNet-5; ``(printed text, description, network rebuilt
+    from the checkpoint)``."""
+    code, text, err = cli("decompose", lenet, "--net", "lenet5", *options, "-o", out)
     assert code == 0, err
     saved = torch.load(out, weights_only=True)
-    description = saved["description"]
+    return text, saved["description"], models.from_description(saved["description"],
+                                                               saved["state_dict"])
+
+
+def test_decompose_writes_a_checkpoint_eval_and_compress_take(cli, tmp_path, lenet):
+    out = tmp_path / "dec.pt"
+    text, description, net = _decompose(cli, lenet, out, "--method", "mtd", "--ranks", "3",
+                                        "--finetune-epochs", "1")
     assert description["net"] == "lenet5" and set(description["decomposed"]) == {
         "net.4", "net.9", "net.12"}
     rows = {line.split()[0]: line.split() for line in text.splitlines()[1:4]}
@@ -49,37 +46,32 @@ def test_decompose_writes_a_checkpoint_eval_and_compress_take(capsys, tmp_path, 
         3 * (64 + 120) + 120)]
     assert rows["net.4"][1] in ("tucker", "cp")
     assert description["decomposed"]["net.4"]["method"] == rows["net.4"][1]
-    net = models.from_description(description, saved["state_dict"])
     before = sum(t.numel() for k, t in torch.load(lenet, weights_only=True).items()
                  if "running" not in k and "num_batches" not in k)
     assert f"{before} -> {sum(p.numel() for p in net.parameters())} parameters" in text
     # eval needs no --net: the description names the network.
-    code, text, err = run(capsys, "eval", out)
+    code, text, err = cli("eval", out)
     assert code == 0, err
     assert "decomposed lenet5" in text and f"test accuracy {_test_accuracy(net):.4f}" in text
     # compress takes it straight and keeps the description in the container.
     cimz = tmp_path / "dec.cimz"
-    code, text, err = run(capsys, "compress", out, "-o", cimz, "--remap", "none")
+    code, text, err = cli("compress", out, "-o", cimz, "--remap", "none")
     assert code == 0, err
     data = cimz.read_bytes()
     assert container.inspect(data).model == description
     stored = models.from_description(description, container.decompress(data))
-    code, text, err = run(capsys, "eval", cimz, "--net", "lenet5")
+    code, text, err = cli("eval", cimz, "--net", "lenet5")
     assert code == 0 and f"test accuracy {_test_accuracy(stored):.4f}" in text, err
 
 
-def test_target_ratio_is_reached(capsys, tmp_path, lenet):
-    out = tmp_path / "t.pt"
-    code, text, err = run(capsys, "decompose", lenet, "--net", "lenet5", "--method", "tucker",
-                          "--target-ratio", "2.5", "--finetune-epochs", "0", "-o", out)
-    assert code == 0, err
-    saved = torch.load(out, weights_only=True)
-    net = models.from_description(saved["description"], saved["state_dict"])
+def test_target_ratio_is_reached(cli, tmp_path, lenet):
+    _, description, net = _decompose(cli, lenet, tmp_path / "t.pt", "--method", "tucker",
+                                     "--target-ratio", "2.5", "--finetune-epochs", "0")
     before = models.load_net("lenet5", torch.load(lenet, weights_only=True))
     count = sum(p.numel() for p in net.parameters())
     assert sum(p.numel() for p in before.parameters()) / count >= 2.5
     assert all(d["method"] in ("tucker", "svd")
-               for d in saved["description"]["decomposed"].values())
+               for d in description["decomposed"].values())
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -89,12 +81,12 @@ def test_target_ratio_is_reached(capsys, tmp_path, lenet):
     (("--ranks", "vbmf", "--target-ratio", "4"), "--target-ratio chooses the ranks"),
     (("--net", "vgg11"), "does not fit vgg11"),
 ])
-def test_bad_input_is_one_sentence_and_no_file(capsys, tmp_path, lenet, argv, message):
+def test_bad_input_is_one_sentence_and_no_file(cli, tmp_path, lenet, argv, message):
     out = tmp_path / "bad.pt"
     args = ["decompose", lenet, "--net", "lenet5", "--finetune-epochs", "0", "-o", out]
     if "--net" in argv:
         args[2:4] = []
-    code, text, err = run(capsys, *args, *argv)
+    code, text, err = cli(*args, *argv)
     assert code == 2 and message in err, err
     assert err.startswith("cimcodec: error: ") and len(err.strip().splitlines()) == 1
     assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -9,6 +9,7 @@ from torch import nn
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.ml import decompose as dec
 from cimcodec.golden.ml import models, mtd
+from cimcodec.golden.ml.datasets import digits
 
 
 def _randn(*shape, seed=0):
@@ -156,7 +157,7 @@ def test_allocation_meets_the_target_from_the_cheapest_layers():
 
 def test_a_decomposed_network_saves_and_rebuilds_from_its_description():
     torch.manual_seed(0)
-    x_train, y_train, x_test, y_test = models.digits(0)
+    x_train, y_train, x_test, y_test = digits(0)
     data = (x_train[:200], y_train[:200], x_test[:50], y_test[:50])
     net = models.fit_digits(models.build("lenet5"), epochs=1, data=data)
     result = mtd.run(net, data, net="lenet5", method="mtd", ranks=2, finetune_epochs=1)
