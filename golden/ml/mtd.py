@@ -38,7 +38,7 @@ measured.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -150,13 +150,12 @@ def front(points) -> list:
     for p in sorted(points, key=lambda p: (-p.params, -p.accuracy)):
         while out and out[-1].params >= p.params and out[-1].accuracy <= p.accuracy:
             out.pop()
-        if not out or p.accuracy < out[-1].accuracy:
+        if not out or (p.params < out[-1].params and p.accuracy < out[-1].accuracy):
             out.append(p)
     return out
 
 
-def allocate(points: dict, target: float, fixed: int, *, method: str = "mtd",
-             layer_types: dict | None = None) -> dict:
+def allocate(points: dict, target: float, fixed: int, *, method: str = "mtd") -> dict:
     """``{layer name: Point}`` whose parameters plus ``fixed`` are within ``target``
     (module docstring); ``method`` ``tucker`` or ``cp`` keeps only that method's points
     for convolutions. Raises :class:`CimcodecError` when even the smallest points are
@@ -248,7 +247,6 @@ class Result:
     rows: list
     params: tuple
     accuracy: dict
-    points: dict = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
@@ -270,7 +268,7 @@ def minimum(model: nn.Module, names: dict, method: str) -> int:
 
 def run(model: nn.Module, dataset, *, net: str, data: str = "digits", method: str = "mtd",
         ranks="auto", target_ratio: float | None = None, names=None,
-        finetune_epochs: int = 20, lr: float = 1e-3, points: dict | None = None,
+        finetune_epochs: int = 20, lr: float = 3e-3, points: dict | None = None,
         seed: int = 0, progress: bool = False) -> Result:
     """Decompose a trained ``model`` (network ``net`` of :func:`cimcodec.golden.ml.models.
     build` on ``data``) by ``method`` with rank rule ``ranks`` or for ``target_ratio``
@@ -329,5 +327,4 @@ def run(model: nn.Module, dataset, *, net: str, data: str = "digits", method: st
                      "accuracy": alone[name]})
     description = {"net": net, "data": data,
                    "decomposed": {n: p.describe() for n, p in plans.items()}}
-    return Result(decomposed, description, rows, (before, count(decomposed)), acc,
-                  points or {})
+    return Result(decomposed, description, rows, (before, count(decomposed)), acc)

@@ -151,6 +151,8 @@ def test_allocation_meets_the_target_from_the_cheapest_layers():
     # Dominated points (more parameters, no more accuracy) are never chosen.
     assert mtd.front([mtd.Point(None, 10, 0.5), mtd.Point(None, 8, 0.6),
                       mtd.Point(None, 5, 0.6)]) == [mtd.Point(None, 5, 0.6)]
+    a, b, c = mtd.Point(None, 9, 0.9), mtd.Point(None, 9, 0.8), mtd.Point(None, 4, 0.7)
+    assert mtd.front([c, b, a]) == [a, c]
     with pytest.raises(CimcodecError, match="No rank reaches the target"):
         mtd.allocate(points, 100, 10)
 
