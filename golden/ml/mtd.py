@@ -109,8 +109,13 @@ class Point:
     accuracy: float
 
 
-def _alone(model, name, plan, val, seed, iterations=dec.ITERATIONS) -> float:
-    return accuracy(apply(model, {name: plan}, seed=seed, iterations=iterations), *val)
+def _alone(model, name, plan, val, seed, iterations=dec.ITERATIONS) -> tuple:
+    """``(validation accuracy, decomposition)``: ``model`` with layer ``name`` alone
+    decomposed by ``plan``."""
+    net = copy.deepcopy(model)
+    seq = dec.decompose(net.get_submodule(name), plan, name, seed=seed, iterations=iterations)
+    net.set_submodule(name, seq)
+    return accuracy(net.eval(), *val), seq
 
 
 def scan(model: nn.Module, names: dict, methods=("tucker", "cp"), val=None, *,
@@ -139,7 +144,7 @@ def scan(model: nn.Module, names: dict, methods=("tucker", "cp"), val=None, *,
         for plan in dict.fromkeys(plans):
             if dec.parameters(layer, plan) < size:
                 points.append(Point(plan, dec.parameters(layer, plan),
-                                    _alone(model, name, plan, val, seed, SCAN_ITERATIONS)))
+                                    _alone(model, name, plan, val, seed, SCAN_ITERATIONS)[0]))
     return out
 
 
@@ -190,8 +195,9 @@ def allocate(points: dict, target: float, fixed: int, *, method: str = "mtd") ->
 
 def rule_plans(model: nn.Module, names: dict, method: str, ranks, val, *,
                seed: int = 0) -> dict:
-    """``{name: Plan}`` by a rank rule (``"vbmf"``, ``"energy:E"`` or an int), MTD
-    keeping the more accurate of Tucker-2 and CP per layer (module docstring)."""
+    """``{name: (validation accuracy, decomposition, Plan)}`` by a rank rule (``"vbmf"``,
+    ``"energy:E"`` or an int), each layer decomposed alone; MTD keeps the more accurate
+    of Tucker-2 and CP per layer (module docstring)."""
     out = {}
     for name, layer in names.items():
         options = []
@@ -207,11 +213,8 @@ def rule_plans(model: nn.Module, names: dict, method: str, ranks, val, *,
                 raise CimcodecError(f"Ranks must be auto, vbmf, energy:E or an integer, "
                                     f"not {ranks!r}.")
             options.append(plan)
-        if len(options) > 1:
-            scored = [(_alone(model, name, p, val, seed), -dec.parameters(layer, p), p)
-                      for p in options]
-            options = [max(scored, key=lambda s: s[:2])[2]]
-        out[name] = options[0]
+        scored = [(*_alone(model, name, p, val, seed), p) for p in options]
+        out[name] = max(scored, key=lambda s: (s[0], -dec.parameters(layer, s[2])))
     return out
 
 
@@ -304,11 +307,16 @@ def run(model: nn.Module, dataset, *, net: str, data: str = "digits", method: st
                           method=method)
         plans = {n: p.plan for n, p in chosen.items() if p.plan is not None}
         alone = {n: p.accuracy for n, p in chosen.items()}
+        decomposed = apply(model, plans, seed=seed)
     else:
-        rule = "vbmf" if ranks == "auto" else ranks
-        plans = rule_plans(model, names, method, rule, val, seed=seed)
-        alone = {n: _alone(model, n, p, val, seed) for n, p in plans.items()}
-    decomposed = apply(model, plans, seed=seed)
+        chosen = rule_plans(model, names, method, "vbmf" if ranks == "auto" else ranks, val,
+                            seed=seed)
+        plans = {n: c[2] for n, c in chosen.items()}
+        alone = {n: c[0] for n, c in chosen.items()}
+        decomposed = copy.deepcopy(model)
+        for n, c in chosen.items():
+            decomposed.set_submodule(n, c[1])
+        decomposed.eval()
     acc = {"original": _accuracies(model, val, test),
            "decomposed": _accuracies(decomposed, val, test)}
     if finetune_epochs:
