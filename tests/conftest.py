@@ -124,3 +124,20 @@ def _jpeg_fixed_point():
 
 # Two pytest workers on two cores: one torch thread each, not two fighting over a core.
 torch.set_num_threads(1)
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(*argv) -> (exit code, stdout, stderr)`` of the ``cimcodec`` command line
+    (argparse's usage errors included)."""
+    from cimcodec.sim.cli import main
+
+    def run(*argv):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as e:
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -4,7 +4,8 @@ works alone, :func:`run` the whole pipeline with a loss floor.
 
 Steps
 -----
-0. :func:`fold_batchnorm`: every BatchNorm that follows a linear or convolution layer is
+0. :func:`fold_batchnorm`: every BatchNorm that follows a linear or convolution layer
+   (or a decomposed one, :mod:`cimcodec.golden.ml.decompose`: into its last map) is
    folded into it (``W' = W * g``, ``b' = (b - mean) * g + beta``,
    ``g = gamma / sqrt(var + eps)``) and replaced by ``nn.Identity``: the function of the
    network in eval mode, without the BatchNorm tensors (the original LeNet-300-100 and
@@ -70,6 +71,8 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
             continue
         layer = layers[i - 1] if i else None
+        if isinstance(layer, nn.Sequential) and len(layer):
+            layer = layer[-1]       # a decomposed layer (golden.ml.decompose): its last map
         if not isinstance(layer, nn.Linear | nn.Conv2d):
             raise CimcodecError("A BatchNorm must follow a linear or convolution layer.")
         with torch.no_grad():

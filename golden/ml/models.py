@@ -271,23 +271,51 @@ def load_net(name: str, state_dict, data: str = "digits") -> nn.Module:
         The state dict does not fit the network (one sentence naming the first
         difference).
     """
-    model = build(name, data, batch_norm=has_batchnorm(state_dict))
+    return _load_strict(build(name, data, batch_norm=has_batchnorm(state_dict)), state_dict,
+                        f"{name} on {data}")
+
+
+def _load_strict(model: nn.Module, state_dict, what: str) -> nn.Module:
     want = model.state_dict()
     missing = [k for k in want if k not in state_dict]
     extra = [k for k in state_dict if k not in want]
     if missing or extra:
         raise CimcodecError(
-            f"The state dict does not fit {name} on {data}: "
+            f"The state dict does not fit {what}: "
             + (f"it lacks {missing[0]!r}" if missing else f"it has an extra {extra[0]!r}")
             + f" ({len(missing)} missing, {len(extra)} extra).")
     for k, v in want.items():
         if tuple(state_dict[k].shape) != tuple(v.shape):
             raise CimcodecError(
-                f"The state dict does not fit {name} on {data}: {k} has shape "
+                f"The state dict does not fit {what}: {k} has shape "
                 f"{tuple(state_dict[k].shape)}, the network {tuple(v.shape)}.")
     model.load_state_dict({k: v.to(want[k].dtype) for k, v in state_dict.items()},
                           strict=True)
     return model.eval()
+
+
+# ---------------------------------------------------------------- saved descriptions
+# A network saved with a description (a model container's ``model`` entry, or the
+# ``description`` of a ``.pt`` checkpoint) is rebuilt from it: ``{"net": NAME, "data":
+# DATA}`` and, for a decomposed network (:mod:`cimcodec.golden.ml.decompose`),
+# ``"decomposed": {layer: {"method": ..., "ranks": [...]}}``.
+
+
+def from_description(description, state_dict) -> nn.Module:
+    """The network a saved ``description`` names, its decomposed layers replaced by their
+    structure (:func:`cimcodec.golden.ml.decompose.rebuild`), with ``state_dict`` loaded
+    strictly (with or without BatchNorm, as the state dict has it), in eval mode."""
+    if not isinstance(description, dict) or "net" not in description:
+        raise CimcodecError("The saved network description names no network (no 'net').")
+    name, data = description["net"], description.get("data", "digits")
+    model = build(name, data, batch_norm=has_batchnorm(state_dict))
+    what = f"{name} on {data}"
+    if description.get("decomposed"):
+        from cimcodec.golden.ml.decompose import rebuild
+
+        rebuild(model, description["decomposed"])
+        what = f"the decomposed {what}"
+    return _load_strict(model, state_dict, what)
 
 
 def fit_digits(model: nn.Module, *, epochs: int, seed: int = 0, lr: float = 3e-3,

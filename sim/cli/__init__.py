@@ -15,11 +15,11 @@ import sys
 
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.cli import args as cli
-from cimcodec.sim.cli import (blocks, cim, codec, decode, demo, lossless, model, remap, tile,
-                              vectors)
+from cimcodec.sim.cli import (blocks, cim, codec, decode, decompose, demo, lossless, model,
+                              remap, tile, vectors)
 from cimcodec.sim.tools import ToolError
 
-COMMANDS = (demo, codec, model, lossless, decode, cim, remap, blocks, tile, vectors)
+COMMANDS = (demo, codec, model, decompose, lossless, decode, cim, remap, blocks, tile, vectors)
 
 
 def parser() -> cli.Parser:

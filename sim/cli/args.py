@@ -197,6 +197,40 @@ def state_dict_of(obj, path: str) -> dict:
     return obj
 
 
+def load_model_file(path: str) -> tuple[dict, dict]:
+    """``(state dict, description)`` of a whole-model file: a model container (the
+    description is its ``model`` entry) or a ``.pt`` state dict or checkpoint (its
+    ``description`` entry, as ``cimcodec decompose`` writes); ``{}`` when there is none."""
+    from cimcodec.golden.codec import model as container
+
+    data = read_bytes(path)
+    if data[:4] == container.MAGIC:
+        return container.decompress(data), dict(container.inspect(data).model)
+    obj = load_torch(path)
+    description = obj.get("description") if isinstance(obj, dict) else None
+    return state_dict_of(obj, path), dict(description) if isinstance(description, dict) else {}
+
+
+def network(state: dict, description: dict, net: str | None, data: str | None):
+    """The network a state dict belongs to: rebuilt from its saved ``description``
+    (:func:`cimcodec.golden.ml.models.from_description`, which a decomposed network
+    needs) or built as ``net`` on ``data``; ``net`` and ``data``, when given, must agree
+    with the description."""
+    from cimcodec.golden.ml.models import from_description, load_net
+
+    saved = description.get("net")
+    if net is not None and saved is not None and net != saved:
+        raise CimcodecError(f"The file holds a {saved}, not a {net}.")
+    if data is not None and description.get("data", data) != data:
+        raise CimcodecError(f"The file's network was made for {description['data']}, not "
+                            f"{data}.")
+    if description.get("decomposed") or (net is None and saved is not None):
+        return from_description(description, state)
+    if net is None:
+        raise CimcodecError("The file carries no network description: name it with --net.")
+    return load_net(net, state, data or "digits")
+
+
 def output_file(path: str) -> Path:
     """``path`` as a file to write, or one sentence: it is a directory, or its directory
     does not exist. Commands that run a simulator check their output first."""

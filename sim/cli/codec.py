@@ -72,9 +72,10 @@ def _warn_ratio(ratio: float, weights: int, what: str = "tensors") -> None:
                  f"metadata outweigh {weights} weights.")
 
 
-def _compress_model(args, state) -> int:
-    """A whole state dict into a model container, with Deep Compression's retraining
-    when ``--net`` is given with ``--codec deep``."""
+def _compress_model(args, state, description=None) -> int:
+    """A whole state dict into a model container (``description``, the network a
+    ``cimcodec decompose`` checkpoint carries, becomes its ``model`` entry), with
+    retraining when ``--net`` is given (:func:`_retrain`)."""
     from cimcodec.golden.codec import model
 
     settings = _deep_settings(args) if args.codec == "deep" else (
@@ -84,11 +85,11 @@ def _compress_model(args, state) -> int:
         if args.codec not in ("deep", "jpeg"):
             raise CimcodecError("--net retrains the network for the jpeg or the deep codec, "
                                 f"not for {args.codec}.")
-        return _retrain(args, state)
+        return _retrain(args, state, description or {})
     if args.target_ratio is not None:
         raise CimcodecError("--target-ratio needs --net (the network to retrain).")
     data = model.compress(state, codec=args.codec, settings=settings,
-                          min_elements=args.min_elements, progress=True)
+                          min_elements=args.min_elements, model=description, progress=True)
     info = model.inspect(data)
     cli.write_bytes(args.output, data)
     print(f"wrote {args.output}: {len(info.entries)} tensors, {info.fp32_bytes} fp32 bytes "
@@ -97,16 +98,15 @@ def _compress_model(args, state) -> int:
     return 0
 
 
-def _retrain(args, state) -> int:
+def _retrain(args, state, description: dict) -> int:
     """The codec with retraining: Deep Compression (``deep``) or the JPEG path with
     structured pruning, JPEG-aware fine-tuning and per-layer rate control (``jpeg``)."""
     from cimcodec.golden.codec import model
     from cimcodec.golden.ml.datasets import load
-    from cimcodec.golden.ml.models import load_net
 
-    net = load_net(args.net, state, args.data)
+    net = cli.network(state, description, args.net, args.data)
     dataset = load(args.data, args.data_dir)
-    description = {"net": args.net, "data": args.data}
+    description = {**description, "net": args.net, "data": args.data}
     if args.codec == "deep":
         from cimcodec.golden.ml import deep_compression as dc
 
@@ -169,9 +169,10 @@ def cmd_compress(args) -> int:
         tensor, name = cli.load_tensor(args.input, args.layer)
         state = {name: torch.from_numpy(as_array(tensor)) if isinstance(tensor, np.ndarray)
                  else tensor}
+        description = None
     else:
-        state = cli.state_dict_of(cli.load_torch(args.input), args.input)
-    return _compress_model(args, state)
+        state, description = cli.load_model_file(args.input)
+    return _compress_model(args, state, description)
 
 
 def cmd_decompress(args) -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from cimcodec.sim.cli import args as cli
 
 
-def _data_options(p) -> None:
-    p.add_argument("--data", choices=("digits", "mnist", "cifar10"), default="digits",
+def _data_options(p, default="digits") -> None:
+    p.add_argument("--data", choices=("digits", "mnist", "cifar10"), default=default,
                    help="data set (default digits, bundled with scikit-learn)")
     p.add_argument("--data-dir", help="the directory of the mnist / cifar10 files (nothing "
                                       "is downloaded)")
@@ -37,16 +37,18 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from cimcodec.golden.codec import model as container
     from cimcodec.golden.ml.datasets import load, split
-    from cimcodec.golden.ml.models import accuracy, load_net
+    from cimcodec.golden.ml.models import accuracy
 
-    data = cli.read_bytes(args.input)
-    if data[:4] == container.MAGIC:
-        state, what = container.decompress(data), "decoded from the container"
-    else:
-        state, what = cli.state_dict_of(cli.load_torch(args.input), args.input), "as stored"
-    net = load_net(args.net, state, args.data)
-    _, val, test = split(load(args.data, args.data_dir))
-    print(f"{args.input}: {args.net} on {args.data} ({what}): test accuracy "
+    state, description = cli.load_model_file(args.input)
+    with open(args.input, "rb") as f:
+        what = "decoded from the container" if f.read(4) == container.MAGIC else "as stored"
+    net = cli.network(state, description, args.net, args.data)
+    name = args.net or description["net"]
+    data = args.data or description.get("data", "digits")
+    if description.get("decomposed"):
+        name = f"decomposed {name}"
+    _, val, test = split(load(data, args.data_dir))
+    print(f"{args.input}: {name} on {data} ({what}): test accuracy "
           f"{accuracy(net, *test):.4f} ({len(test[1])} images), validation "
           f"{accuracy(net, *val):.4f}")
     return 0
@@ -65,6 +67,7 @@ def register(sub) -> None:
 
     e = sub.add_parser("eval", help="test accuracy of a state dict or a model container")
     e.add_argument("input", help="MODEL.pt or MODEL.cimz")
-    e.add_argument("--net", choices=NETS, required=True)
-    _data_options(e)
+    e.add_argument("--net", choices=NETS,
+                   help="the network (default: the one the file's description names)")
+    _data_options(e, default=None)
     e.set_defaults(func=cmd_eval)
