@@ -15,8 +15,19 @@ import sys
 
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.cli import args as cli
-from cimcodec.sim.cli import (blocks, cim, codec, decode, decompose, demo, lossless, model,
-                              remap, tile, vectors)
+from cimcodec.sim.cli import (
+    blocks,
+    cim,
+    codec,
+    decode,
+    decompose,
+    demo,
+    lossless,
+    model,
+    remap,
+    tile,
+    vectors,
+)
 from cimcodec.sim.tools import ToolError
 
 COMMANDS = (demo, codec, model, decompose, lossless, decode, cim, remap, blocks, tile, vectors)
