@@ -35,6 +35,14 @@ every other weight 0; float32, in the manifest's shape.
 
 Size of a layer of ``n`` weights stored as ``m`` entries (paper, Sec. 3.1):
 ``m * (b + r)`` bits before Huffman plus ``32 k`` for the codebook.
+
+Memory
+------
+:func:`encode` and :func:`decode` walk the flattened tensor a piece at a time
+(:mod:`cimcodec.golden.codec.chunks`): k-means, labels and entries are computed per
+piece and the streams written piece by piece (:class:`entropy.Writer`), so besides the
+float32 tensor only piece-sized arrays exist (decoding also holds one byte per entry and
+stream). The bytes are those of the whole-tensor computation.
 """
 
 from __future__ import annotations
@@ -45,7 +53,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cimcodec.golden.codec import entropy
+from cimcodec.golden.codec import chunks, entropy
+from cimcodec.golden.codec.quant import check_finite
 from cimcodec.golden.errors import CimcodecError
 
 INITS = ("linear", "forgy", "density")
@@ -100,9 +109,8 @@ class Settings:
 def _floats(weights) -> np.ndarray:
     from cimcodec.golden.codec.pipeline import as_array
 
-    w = as_array(weights).astype(np.float32)
-    if not np.all(np.isfinite(w)):
-        raise CimcodecError("The weights hold NaN or infinite values.")
+    w = np.asarray(as_array(weights), dtype=np.float32)
+    check_finite(w)
     return w
 
 
@@ -114,8 +122,11 @@ def prune(weights, sparsity: float) -> np.ndarray:
         raise CimcodecError(f"Sparsity must be in [0, 1), not {sparsity!r}.")
     count = int(round(sparsity * w.size))
     if count:
-        threshold = np.partition(np.abs(w).reshape(-1), count - 1)[count - 1]
-        w[np.abs(w) <= threshold] = 0
+        flat = w.reshape(-1)
+        threshold = np.partition(np.abs(flat), count - 1)[count - 1]
+        for a, b in chunks.spans(flat.size):
+            part = flat[a:b]
+            part[np.abs(part) <= threshold] = 0
     return w
 
 
@@ -132,54 +143,109 @@ def init_centroids(values, k: int, init: str = "linear", seed: int = 0) -> np.nd
                         f"{init!r}.")
 
 
+def _nonzero(flat: np.ndarray):
+    """The nonzero weights of ``flat`` as float64, a piece at a time, in order."""
+    for a, b in chunks.spans(flat.size):
+        part = flat[a:b]
+        yield part[part != 0].astype(np.float64)
+
+
+def codebook(weights, k: int, *, init: str = "linear", seed: int = 0,
+             iterations: int = 100) -> np.ndarray:
+    """At most ``k`` increasing shared values (float32) for the nonzero weights: Lloyd's
+    iterations from :func:`init_centroids`, or the weights' own values when there are at
+    most ``k`` of them.
+
+    Lloyd's iterations run over the weights a piece at a time; each cluster's sum is
+    accumulated in the weights' order (``numpy.add.at``), the very additions of one
+    ``numpy.bincount`` over all of them, so the result does not depend on the pieces.
+    ``linear`` needs only the extreme weights; ``forgy`` and ``density`` sort all nonzero
+    weights (8 bytes each)."""
+    flat = _floats(weights).reshape(-1)
+    distinct = np.zeros(0)
+    for values in _nonzero(flat):
+        distinct = np.union1d(distinct, values)
+        if distinct.size > k:
+            break
+    if distinct.size <= k:
+        return distinct.astype(np.float32)
+    if init == "linear":
+        ends = [(v.min(), v.max()) for v in _nonzero(flat) if v.size]
+        extremes = np.array([min(e[0] for e in ends), max(e[1] for e in ends)])
+    else:
+        extremes = np.concatenate(list(_nonzero(flat)))
+    centroids = init_centroids(extremes, k, init, seed)
+    del extremes
+    for _ in range(iterations):
+        mid = (centroids[1:] + centroids[:-1]) / 2
+        mass = np.zeros(len(centroids), dtype=np.int64)
+        total = np.zeros(len(centroids))
+        for values in _nonzero(flat):
+            cut = np.searchsorted(mid, values)
+            mass += np.bincount(cut, minlength=len(centroids))
+            np.add.at(total, cut, values)
+        new = np.where(mass > 0, total / np.maximum(mass, 1), centroids)
+        if np.array_equal(new, centroids):
+            break
+        centroids = np.sort(new)
+    return np.unique(centroids.astype(np.float32))
+
+
+def labels_of(weights, centroids) -> np.ndarray:
+    """Codebook index of every weight (uint8): 0 for a zero weight, ``j + 1`` for the
+    nearest of the increasing ``centroids`` (ties to the lower one)."""
+    w = np.asarray(weights)
+    flat = w.reshape(-1)
+    mid = (centroids[1:].astype(np.float64) + centroids[:-1]) / 2
+    labels = np.zeros(flat.size, dtype=np.uint8)
+    nonzero = flat != 0
+    labels[nonzero] = np.searchsorted(mid, flat[nonzero].astype(np.float64)) + 1
+    return labels.reshape(w.shape)
+
+
 def share(weights, k: int, *, init: str = "linear", seed: int = 0,
           iterations: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """``(centroids, labels)``: at most ``k`` increasing shared values for the nonzero
-    weights and, for every weight, its codebook index (0 for a zero weight, ``j + 1`` for
-    ``centroids[j]``). Weights with at most ``k`` distinct nonzero values keep them."""
+    """``(centroids, labels)``: :func:`codebook` and :func:`labels_of` of the weights, at
+    most ``k`` increasing shared values for the nonzero weights and, for every weight, its
+    codebook index (0 for a zero weight, ``j + 1`` for ``centroids[j]``). Weights with at
+    most ``k`` distinct nonzero values keep them."""
     w = _floats(weights)
-    flat = w.reshape(-1)
-    nonzero = flat != 0
-    values = flat[nonzero].astype(np.float64)
-    labels = np.zeros(flat.shape, dtype=np.int64)
-    if not values.size:
-        return np.zeros(0, dtype=np.float32), labels.reshape(w.shape)
-    distinct = np.unique(values)
-    if distinct.size <= k:
-        centroids = distinct
-    else:
-        # Lloyd's iterations, assignment by the midpoints between sorted centroids.
-        centroids = init_centroids(values, min(k, distinct.size), init, seed)
-        for _ in range(iterations):
-            cut = np.searchsorted((centroids[1:] + centroids[:-1]) / 2, values)
-            mass = np.bincount(cut, minlength=len(centroids))
-            total = np.bincount(cut, values, minlength=len(centroids))
-            new = np.where(mass > 0, total / np.maximum(mass, 1), centroids)
-            if np.array_equal(new, centroids):
-                break
-            centroids = np.sort(new)
-        centroids = np.unique(centroids.astype(np.float32)).astype(np.float64)
-    centroids = centroids.astype(np.float32)
-    mid = (centroids[1:].astype(np.float64) + centroids[:-1]) / 2
-    labels[nonzero] = np.searchsorted(mid, values) + 1
-    return centroids, labels.reshape(w.shape)
+    centroids = codebook(w, k, init=init, seed=seed, iterations=iterations)
+    return centroids, labels_of(w, centroids)
+
+
+def _entries(labels: np.ndarray, offset: int, last: int, index_bits: int):
+    """The entries of one piece of the flattened labels starting at position
+    ``offset``, the previous nonzero being at ``last``: ``(indices, gaps, last)``, the
+    indices of the labels' dtype, the gaps uint8 (int64 past 8 bits, as the lossless
+    ``rel`` format uses) (:func:`sparse_indices`)."""
+    found = np.flatnonzero(labels)
+    gap_type = np.uint8 if index_bits <= 8 else np.int64
+    if not found.size:
+        return np.zeros(0, labels.dtype), np.zeros(0, gap_type), last
+    gaps = np.diff(found + offset, prepend=last) - 1
+    span = 1 << index_bits
+    fillers = gaps // span
+    total = len(found) + int(fillers.sum())
+    indices = np.zeros(total, dtype=labels.dtype)
+    out_gaps = np.full(total, span - 1, dtype=gap_type)
+    slot = np.arange(len(found)) + np.cumsum(fillers)
+    indices[slot] = labels[found]
+    out_gaps[slot] = gaps % span
+    return indices, out_gaps, offset + int(found[-1])
 
 
 def sparse_indices(labels, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(indices, gaps)`` of the nonzero codebook indices of ``labels`` in row-major
-    order, fillers (index 0, gap ``2**r - 1``) inserted where a gap exceeds ``r`` bits."""
-    flat = np.asarray(labels).reshape(-1)
-    positions = np.flatnonzero(flat)
-    gaps = np.diff(positions, prepend=-1) - 1
-    span = 1 << index_bits
-    fillers = gaps // span
-    total = len(positions) + int(fillers.sum())
-    indices = np.zeros(total, dtype=np.int64)
-    out_gaps = np.full(total, span - 1, dtype=np.int64)
-    slot = np.arange(len(positions)) + np.cumsum(fillers)
-    indices[slot] = flat[positions]
-    out_gaps[slot] = gaps % span
-    return indices, out_gaps
+    """``(indices, gaps)`` (the labels' dtype, uint8) of the nonzero values of ``labels`` in
+    row-major order, fillers (index 0, gap ``2**r - 1``) inserted where a gap exceeds
+    ``r`` bits."""
+    flat, last, out = np.asarray(labels).reshape(-1), -1, []
+    for a, b in chunks.spans(flat.size):
+        indices, gaps, last = _entries(flat[a:b], a, last, index_bits)
+        out.append((indices, gaps))
+    return (np.concatenate([i for i, _ in out] + [np.zeros(0, flat.dtype)]),
+            np.concatenate([g for _, g in out] + [np.zeros(0, np.uint8 if index_bits <= 8
+                                                            else np.int64)]))
 
 
 def positions_of(gaps) -> np.ndarray:
@@ -199,13 +265,35 @@ def _streams(weights, settings: Settings):
 
 
 def encode(weights, settings: Settings | None = None) -> bytes:
-    """The member of one tensor (module docstring)."""
+    """The member of one tensor (module docstring), built a piece of the tensor at a
+    time: a first pass counts the symbols of both streams, a second codes them."""
     settings = settings or Settings()
-    b, r, centroids, _, indices, gaps = _streams(weights, settings)
-    return (struct.pack("<BBB", b, r, len(centroids)) + centroids.astype("<f4").tobytes()
-            + struct.pack("<I", len(indices))
-            + entropy.encode(indices, huffman=settings.huffman, width=b)
-            + entropy.encode(gaps, huffman=settings.huffman, width=r))
+    w = _floats(weights)
+    if settings.sparsity:
+        w = prune(w, settings.sparsity)
+    b, r = settings.bits(w.ndim)
+    centroids = codebook(w, (1 << b) - 1, init=settings.init, seed=settings.seed)
+    flat = w.reshape(-1)
+
+    def entries():
+        last = -1
+        for a, e in chunks.spans(flat.size):
+            indices, gaps, last = _entries(labels_of(flat[a:e], centroids), a, last, r)
+            yield indices, gaps
+
+    counts = np.zeros((2, 256), dtype=np.int64)
+    for indices, gaps in entries():
+        counts[0] += np.bincount(indices, minlength=256)
+        counts[1] += np.bincount(gaps, minlength=256)
+    streams = [entropy.Writer(counts[0], huffman=settings.huffman, width=b),
+               entropy.Writer(counts[1], huffman=settings.huffman, width=r)]
+    for pair in entries():
+        for stream, symbols in zip(streams, pair):
+            stream.add(symbols)
+    return b"".join([struct.pack("<BBB", b, r, len(centroids)),
+                     centroids.astype("<f4").tobytes(),
+                     struct.pack("<I", int(counts[0].sum())),
+                     *(stream.finish() for stream in streams)])
 
 
 def decode(data: bytes, shape) -> np.ndarray:
@@ -231,12 +319,18 @@ def decode(data: bytes, shape) -> np.ndarray:
     gaps, end = entropy.decode(data, n, end)
     if end != len(data):
         raise CimcodecError("A deep member has bytes after its streams.")
-    positions = positions_of(gaps)
-    if n and (positions[-1] >= size or indices.max() > k):
-        raise CimcodecError("A deep member points outside its tensor or its codebook.")
-    codebook = np.concatenate([np.zeros(1, dtype=np.float32), centroids])
+    outside = CimcodecError("A deep member points outside its tensor or its codebook.")
+    if n and indices.max() > k:
+        raise outside
+    book = np.concatenate([np.zeros(1, dtype=np.float32), centroids])
     out = np.zeros(size, dtype=np.float32)
-    out[positions] = codebook[indices]
+    last = -1
+    for a, e in chunks.spans(n):
+        positions = last + 1 + positions_of(gaps[a:e])
+        if positions[-1] >= size:
+            raise outside
+        out[positions] = book[indices[a:e]]
+        last = int(positions[-1])
     return out.reshape(shape)
 
 

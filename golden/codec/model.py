@@ -389,8 +389,11 @@ def compress(state_dict, *, codec: str = "jpeg", settings: dict | None = None,
     if model:
         manifest["model"] = model
     packed = zlib.compress(json.dumps(manifest, separators=(",", ":")).encode(), 9)
-    body = struct.pack("<I", len(packed)) + packed + b"".join(shared) + b"".join(members)
-    return MAGIC + bytes([VERSION]) + struct.pack("<I", zlib.crc32(body)) + body
+    body = [struct.pack("<I", len(packed)), packed, *shared, *members]
+    crc = 0
+    for part in body:
+        crc = zlib.crc32(part, crc)
+    return b"".join([MAGIC, bytes([VERSION]), struct.pack("<I", crc), *body])
 
 
 def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
@@ -463,7 +466,7 @@ def _parse(data) -> tuple[Inspection, bytes]:
     if version != VERSION:
         raise CimcodecError(f"The model container has format version {version}; this "
                             f"cimcodec reads version {VERSION}.")
-    if zlib.crc32(data[9:]) != crc:
+    if zlib.crc32(memoryview(data)[9:]) != crc:
         raise CimcodecError("The model container is truncated or corrupt (CRC-32 mismatch).")
     try:
         manifest = json.loads(zlib.decompress(data[_HEAD.size:_HEAD.size + m]))
@@ -526,7 +529,7 @@ def _restore(array: np.ndarray, e: Entry):
                             f"says {e.shape}.")
     if e.codec == "raw":
         return _to_torch(array, e.dtype)
-    return torch.from_numpy(np.array(array, dtype=np.float32, order="C")).to(
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(
         getattr(torch, e.dtype))
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from cimcodec.golden.blocks.lfsr import Scheme
 from cimcodec.golden.blocks.remap import RemapParams
-from cimcodec.golden.codec import container, kmeans, quant, search
+from cimcodec.golden.codec import chunks, container, kmeans, quant, search
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import fast as jpeg_fast
 
@@ -191,16 +191,22 @@ def compress_matrix(weights, settings: Settings | None = None, *, centroids=None
     settings = settings or Settings(**options)
     weights = as_array(weights)
     q, shape, params, book, sse = prepare(weights, settings)
-    samples = quant.to_samples(q)
+    samples = quant.to_samples(q, in_place=True)   # q is prepare's own array
+    del q
     rows, cols = samples.shape
-    before = search.block_entropy(RemapParams(rows, cols, Scheme.NONE).pad(samples))
+    none = RemapParams(rows, cols, Scheme.NONE)
+    padded = samples if samples.shape == (none.padded_rows, none.padded_cols) \
+        else none.pad(samples)
+    before = search.block_entropy(padded)
     if settings.remap == "auto" or (settings.remap != "none" and settings.seeds is None):
         found = search.search(samples, settings.remap, budget=settings.budget,
                               quality=settings.quality if settings.remap == "auto" else None)
         remap = found.params
     else:
         remap = RemapParams(rows, cols, settings.remap, settings.seeds)
-    coded = search.fast_remap(remap, samples)
+    del samples
+    coded = search.remap_padded(remap, padded)
+    del padded
     levels = cvals = snap = None
     if book is not None:
         levels = book.shared_levels
@@ -210,7 +216,7 @@ def compress_matrix(weights, settings: Settings | None = None, *, centroids=None
     data = container.write(coded, header, quality=settings.quality,
                            restart_interval=restart_interval(rows, cols))
     if weights.dtype == np.int8 and settings.exact_int8:
-        _check_exact(weights.reshape(q.shape), data, settings)
+        _check_exact(weights.reshape(rows, cols), data, settings)
     return Compressed(data, container.read_header(data), before,
                       search.block_entropy(coded), sse)
 
@@ -258,14 +264,21 @@ def weights_from_samples(header: container.Header, u: np.ndarray, *, integer: bo
     """The weights of the unremapped ``rows x cols`` sample matrix ``u`` of a file with
     ``header`` (see :func:`decompress_matrix`): samples, or with a snap table codebook
     indices (``snap[u]``, or ``u`` itself when ``snapped``: the hardware applies the
-    table), to int8 levels, then dequantized to float32 in the original shape."""
-    if header.snap is not None:
-        idx = u if snapped else header.snap[u]
-        if integer:
-            return header.levels[idx].astype(np.int8).reshape(header.rows, header.cols)
-        v = header.centroids[idx]
-    else:
-        if integer:
-            return quant.from_samples(u)
-        v = quant.from_samples(u).astype(np.float32)
-    return header.quant.dequantize(v).reshape(header.shape)
+    table), to int8 levels, then dequantized to float32 in the original shape; a few rows
+    at a time into the one output array."""
+    out = np.empty((header.rows, header.cols), dtype=np.int8 if integer else np.float32)
+    for a, b in chunks.row_spans(header.rows, header.cols):
+        part = u[a:b]
+        if header.snap is not None:
+            idx = part if snapped else header.snap[part]
+            if integer:
+                out[a:b] = header.levels[idx]
+                continue
+            v = header.centroids[idx]
+        else:
+            if integer:
+                out[a:b] = quant.from_samples(part)
+                continue
+            v = quant.from_samples(part).astype(np.float32)
+        out[a:b] = header.quant.rows(a, b).dequantize(v)
+    return out if integer else out.reshape(header.shape)

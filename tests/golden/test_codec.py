@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from cimcodec.golden.blocks.remap import RemapParams
-from cimcodec.golden.codec import kmeans, quant, search
+from cimcodec.golden.codec import chunks, kmeans, quant, search
 from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import fast as jpeg_fast
@@ -151,6 +151,57 @@ def test_fast_encoder_is_byte_identical_and_fast_decoder_equal():
                    {"qtables": [list(range(1, 65))], "restart_marker_rows": 1}):
             data = _pillow(im, **kw)
             assert (jpeg_fast.decode(data) == np.asarray(Image.open(io.BytesIO(data)))).all()
+
+
+def test_fast_encoder_pieces_equal_the_reference():
+    """The encoder codes whole restart intervals a piece at a time; any piece size gives
+    the golden encoder's bytes, pieces starting mid-row included."""
+    im = np.clip(RNG.normal(128, 12, (83, 205)), 0, 255).astype(np.uint8)   # 11 x 26 blocks
+    for restart, optimize in ((5, True), (7, False), (0, True)):
+        want = jpeg.encode(im, quality=80, restart_interval=restart, optimize=optimize)
+        for chunk in (1, 12, 30, 10 ** 6):
+            assert jpeg_fast.encode(im, quality=80, restart_interval=restart,
+                                    optimize=optimize, chunk_blocks=chunk) == want
+
+
+def test_fast_decoder_lane_groups_equal_the_golden_decoder(monkeypatch):
+    """The fast path itself (no fallback) in groups of 2 lanes gives the golden
+    coefficients and Pillow's samples."""
+    im = np.clip(RNG.normal(128, 12, (83, 205)), 0, 255).astype(np.uint8)
+    data = jpeg.encode(im, quality=80, restart_interval=5)
+    golden = jpeg.decode_full(data)
+    for blocks in (12, 10 ** 6):
+        monkeypatch.setattr(jpeg_fast, "DECODE_BLOCKS", blocks)
+        fast = jpeg_fast._fast(data)
+        assert (fast.coefficients == golden.coefficients).all()
+        assert (fast.samples == np.asarray(Image.open(io.BytesIO(data)))).all()
+        assert (jpeg_fast._fast(data, coefficients=False).samples == golden.samples).all()
+
+
+def test_pieces_do_not_change_the_file_or_the_weights(monkeypatch):
+    """A matrix with restart intervals, coded with tiny pieces everywhere (quantization
+    and dequantization rows, k-means histogram, remap strips, encoder intervals, decoder
+    lane groups), gives the bytes and the weights of the default pieces."""
+    w = RNG.normal(0, 0.05, (1030, 1100)).astype(np.float32)   # 129 x 138 = 17802 blocks
+    cases = ({}, {"clusters": 12, "remap": "full", "seeds": (9,), "per_channel": True,
+                  "quality": 75})
+    whole = []
+    for options in cases:
+        c = codec.compress_matrix(w, **options)
+        assert jpeg_fast.decode_full(c.data).restart_interval == 9
+        whole.append((c, codec.decompress_matrix(c.data),
+                      codec.decompress_matrix(c.data, integer=True)))
+    monkeypatch.setattr(jpeg_fast, "ENCODE_BLOCKS", 40)
+    monkeypatch.setattr(jpeg_fast, "DECODE_BLOCKS", 2000)
+    monkeypatch.setattr(chunks, "ELEMENTS", 1000)
+    monkeypatch.setattr(search, "REMAP_ROWS", 24)
+    for options, (c, weights, integer) in zip(cases, whole):
+        small = codec.compress_matrix(w, **options)
+        assert small.data == c.data
+        assert (small.entropy_before, small.entropy_after) == (c.entropy_before,
+                                                               c.entropy_after)
+        assert np.array_equal(codec.decompress_matrix(c.data), weights)
+        assert np.array_equal(codec.decompress_matrix(c.data, integer=True), integer)
 
 
 def test_fast_decoder_gives_the_golden_error():

@@ -148,6 +148,14 @@ def test_delta_and_relative_forms_by_value():
     values, gaps = relative.deep.sparse_indices(flat, 2)
     np.testing.assert_array_equal(values, [5, 5, -3, 0, 2])
     np.testing.assert_array_equal(gaps, [2, 0, 1, 3, 1])
+    # Gaps wider than a byte (r up to 16) and values beyond int8 keep their values.
+    far = np.zeros((1, 200_000), dtype=np.int64)
+    far[0, [5, 70_000, 150_000]] = [300, -2, 7]
+    values, gaps = relative.deep.sparse_indices(far, 16)
+    np.testing.assert_array_equal(values, [300, 0, -2, 0, 7])
+    np.testing.assert_array_equal(gaps, [5, 65535, 4458, 65535, 14463])
+    header, s = relative.Relative().split(far)
+    np.testing.assert_array_equal(relative.Relative().join(header, s, far.shape), far)
 
 
 # ------------------------------------------------------------------ corruption

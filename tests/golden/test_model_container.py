@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cimcodec.golden.codec import deep, entropy, pipeline
+from cimcodec.golden.codec import chunks, deep, entropy, pipeline
 from cimcodec.golden.codec import model as cm
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.ml import models
@@ -252,6 +252,27 @@ def test_huffman_streams_round_trip_and_reject_damage():
         entropy.decode(data[:len(data) // 2], len(s))
     with pytest.raises(CimcodecError):
         entropy.decode(bytes([7]), 3)
+
+
+def test_deep_pieces_do_not_change_the_member(monkeypatch):
+    """The deep codec clusters, builds its streams and decodes them a piece at a time;
+    tiny pieces (and Huffman window tables of 64 bits) give the same member and
+    weights."""
+    rng = np.random.default_rng(8)
+    w = rng.normal(0, 0.05, (200, 310)).astype(np.float32)
+    w[rng.random(w.shape) < 0.6] = 0
+    few = np.where(w != 0, rng.choice([-0.5, 0.25, 1.0], w.shape), 0).astype(np.float32)
+    cases = ((w, deep.Settings()), (w, deep.Settings(init="forgy", sparsity=0.3)),
+             (w, deep.Settings(weight_bits=8, init="density")),
+             (w, deep.Settings(index_bits=2, huffman=False)), (few, deep.Settings()))
+    whole = [(blob := deep.encode(x, s), deep.decode(blob, x.shape)) for x, s in cases]
+    monkeypatch.setattr(chunks, "ELEMENTS", 4000)
+    monkeypatch.setattr(entropy, "WINDOW_BITS", 64)
+    for (x, s), (blob, weights) in zip(cases, whole):
+        assert deep.encode(x, s) == blob
+        assert np.array_equal(deep.decode(blob, x.shape), weights)
+    with pytest.raises(CimcodecError, match="truncated"):
+        deep.decode(whole[0][0][:len(whole[0][0]) // 2], w.shape)
 
 
 def test_deep_member_damage_is_one_sentence():

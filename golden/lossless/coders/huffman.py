@@ -49,6 +49,7 @@ class Huffman(Coder):
             if n > 8 * (len(r.data) - r.pos):
                 raise r.fail("is truncated")
             symbols, r.pos = entropy.decode(r.data, n, r.pos)
+            symbols = symbols.astype(np.int64)          # the stream's uint8 symbols
         else:
             raise r.fail(f"has the unknown kind {kind}")
         extra = r.take(alphabet.extra_bytes(symbols))
