@@ -117,6 +117,14 @@ def read_bytes(path: str) -> bytes:
     return existing_file(path).read_bytes()
 
 
+def is_container(path: str) -> bool:
+    """Whether the file starts as a model container (only its first bytes are read)."""
+    from cimcodec.golden.codec import model as container
+
+    with existing_file(path).open("rb") as f:
+        return f.read(len(container.MAGIC)) == container.MAGIC
+
+
 def load_array(path: str) -> np.ndarray:
     """A ``.npy`` array (no pickles)."""
     p = existing_file(path)
@@ -203,8 +211,8 @@ def load_model_file(path: str) -> tuple[dict, dict]:
     ``description`` entry, as ``cimcodec decompose`` writes); ``{}`` when there is none."""
     from cimcodec.golden.codec import model as container
 
-    data = read_bytes(path)
-    if data[:4] == container.MAGIC:
+    if is_container(path):
+        data = read_bytes(path)
         return container.decompress(data), dict(container.inspect(data).model)
     obj = load_torch(path)
     description = obj.get("description") if isinstance(obj, dict) else None

@@ -35,13 +35,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from cimcodec.golden.codec import model as container
     from cimcodec.golden.ml.datasets import load, split
     from cimcodec.golden.ml.models import accuracy
 
     state, description = cli.load_model_file(args.input)
-    with open(args.input, "rb") as f:
-        what = "decoded from the container" if f.read(4) == container.MAGIC else "as stored"
+    what = "decoded from the container" if cli.is_container(args.input) else "as stored"
     net = cli.network(state, description, args.net, args.data)
     name = args.net or description["net"]
     data = args.data or description.get("data", "digits")
