@@ -15,6 +15,11 @@ One tensor::
     data = cimcodec.compress(weights, quality=75, clusters=16)   # bytes: a baseline JPEG
     weights2 = cimcodec.decompress(data)                         # float32, same shape
 
+A whole model (the model container, docs/model_container.md)::
+
+    cimcodec.save(model.state_dict(), "model.cimz", codec="jpeg", quality=75)
+    model.load_state_dict(cimcodec.load("model.cimz"), strict=True)
+
 Generated files (Verilog, simulator builds, trained-model caches) go to
 :func:`cimcodec.home`: ``$CIMCODEC_HOME`` if set, otherwise the platform cache directory
 (``$XDG_CACHE_HOME/cimcodec``, by default ``~/.cache/cimcodec``); never into the
@@ -29,7 +34,7 @@ from pathlib import Path
 from cimcodec.golden.errors import CimcodecError
 
 __version__ = "0.2.0"
-__all__ = ["CimcodecError", "compress", "decompress", "home"]
+__all__ = ["CimcodecError", "compress", "decompress", "home", "load", "save"]
 
 
 def home() -> Path:
@@ -48,8 +53,10 @@ def compress(tensor, **settings) -> bytes:
     ----------
     tensor : array-like or torch.Tensor
         Floating point (float16, bfloat16, float32, float64) weights, or an int8 tensor
-        that is already quantized (stored exactly). Any number of dimensions >= 1; an
-        N-D tensor is coded as ``shape[0] x prod(shape[1:])``.
+        that is already quantized: stored with scale 1 and zero point 0, and refused
+        (one sentence) unless the JPEG gives every weight back unchanged, which lossy
+        JPEG rarely does. Any number of dimensions >= 1; an N-D tensor is coded as
+        ``shape[0] x prod(shape[1:])``.
     **settings
         The fields of :class:`cimcodec.golden.codec.pipeline.Settings`: ``quality``
         (1..100, default 90), ``clusters`` (0 or 1..256), ``remap`` (``none``, ``full``,
@@ -58,7 +65,8 @@ def compress(tensor, **settings) -> bytes:
     Raises
     ------
     CimcodecError
-        A bad setting or a tensor the codec cannot store (one sentence).
+        A bad setting or a tensor the codec cannot store (one sentence): another dtype,
+        NaN or infinite values, no elements, or an int8 tensor that would change.
     """
     from cimcodec.golden.codec import pipeline
 
@@ -72,3 +80,25 @@ def decompress(data: bytes, *, integer: bool = False):
     from cimcodec.golden.codec import pipeline
 
     return pipeline.decompress_matrix(data, integer=integer)
+
+
+def save(state_dict, file=None, *, codec: str = "jpeg", **settings) -> bytes:
+    """Compress a whole torch ``state_dict`` into a model container; write it to
+    ``file`` (a path, written atomically) when given. Returns the bytes.
+
+    Weight matrices and conv kernels go through ``codec`` (``jpeg``, ``deep``, ``raw``
+    or any registered one) with ``settings`` (for ``jpeg`` the fields of
+    :func:`compress`; for ``deep`` ``weight_bits``, ``index_bits``, ``init``,
+    ``sparsity``); every other tensor is stored losslessly. Every name, shape, dtype and
+    the order come back from :func:`load`.
+    """
+    from cimcodec.golden.codec import model
+
+    return model.save(state_dict, file, codec=codec, settings=settings)
+
+
+def load(source) -> dict:
+    """The state dict of a model container: a path, or the bytes :func:`save` gave."""
+    from cimcodec.golden.codec import model
+
+    return model.load(source)

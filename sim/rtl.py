@@ -12,6 +12,10 @@ output is compared with the golden model inside the simulation; a difference rai
   are dequantized to float exactly as
   :func:`cimcodec.golden.codec.pipeline.decompress_matrix` does.
 * :func:`rtl_mac`: ``Y = X @ W`` through :class:`cimcodec.hw.cim.CimArray`.
+* :func:`rtl_infer`: a whole integer network (:mod:`cimcodec.golden.ml.tile_net`) on
+  :class:`cimcodec.hw.tile.Tile`, its weights loaded tile by tile from the container's
+  bytes by the host sequencer in the cocotb bench; :func:`rtl_network` beside the
+  golden network, with the figures ``rtl-infer`` and the demo print.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from cimcodec.golden.codec import container
 from cimcodec.golden.codec.pipeline import weights_from_samples
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg.fast import decode_full
-from cimcodec.sim.cocotb_run import run_jobs
+from cimcodec.golden.ml import tile_net
+from cimcodec.sim.cocotb_run import RtlMismatch, run_jobs
 from cimcodec.tb import cim as tb_cim
 from cimcodec.tb import decompressor as tb_decompressor
+from cimcodec.tb import tile as tb_tile
 
 
 def rtl_decode(data: bytes, *, raw: bool, sim: str, shape=None, integer: bool = False):
@@ -69,3 +75,46 @@ def rtl_mac(params, weights, acts, sim: str):
     result = run_jobs(tb_cim.BENCH, params, tb_cim.jobs(params, [[(weights, acts)]]), sim)[0]
     return np.array(result["outputs"]["o"], dtype=np.int64).reshape(len(acts), params.cols), \
         result
+
+
+def rtl_infer(container: bytes, acts, shape, sim: str):
+    """``(logits, result)``: the integer network of ``container`` on the RTL tile built
+    for ``shape`` (a :class:`cimcodec.golden.blocks.tile.TileShape`), for the first
+    layer's activations ``acts`` (``(n, inputs)``, 0..255). Every job's status and
+    outputs are checked against the golden tile in the simulation (a difference raises
+    ``RtlMismatch``); ``result`` holds them and the clock counts (:mod:`cimcodec.tb.tile`).
+    """
+    job = tb_tile.network(container, acts)
+    result = run_jobs(tb_tile.BENCH, shape, [job], sim)[0]
+    return np.asarray(result["logits"], dtype=np.int64), result
+
+
+def rtl_network(container: bytes, acts, labels, fp32, shape, sim: str) -> dict:
+    """The integer network of ``container`` on the RTL tile and on the golden one, for
+    the first layer's activations ``acts`` of images with ``labels`` (``fp32``: the float
+    network's classes): :func:`cimcodec.golden.ml.tile_net.golden_run`'s figures plus the
+    RTL's accuracy and classes, its clocks (in all, per image, the weight-load and MAC
+    parts) and, per layer, the mean clocks of one array load (``reload_clocks``) beside
+    the member's bytes and the ``R * C`` clocks of the same load from int8 at one weight
+    per clock. Raises ``RtlMismatch`` unless every job and the logits equal the golden
+    model's."""
+    net = tile_net.load(container)
+    golden, stats = tile_net.golden_run(net, shape, acts, labels, fp32)
+    logits, result = rtl_infer(container, acts, shape, sim)
+    if not np.array_equal(logits, golden):
+        raise RtlMismatch("the RTL network's logits differ from the golden model's")
+    n, clocks, load = len(labels), result["clocks"], result["load_clocks"]
+    stats["accuracy"]["rtl"] = float((logits.argmax(1) == np.asarray(labels)).mean())
+    stats["predictions"]["rtl"] = logits.argmax(1).tolist()
+    per_layer = {}
+    for (name, _, _), count in zip(stats["windows"], result["reloads"]):
+        per_layer.setdefault(name, []).append(count)
+    files = {layer.name: len(layer.file) for layer in net.layers}
+    stats.update({
+        "sim": sim, "rtl_equals_golden": True, "clocks": clocks,
+        "clocks_per_image": clocks / n, "load_clocks_per_image": load / n,
+        "mac_clocks_per_image": (clocks - load) / n,
+        "reload_clocks": {name: {"clocks": sum(c) / len(c), "file_bytes": files[name],
+                                 "int8_clocks": shape.rows * shape.cols}
+                          for name, c in per_layer.items()}})
+    return stats

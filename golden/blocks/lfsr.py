@@ -61,6 +61,17 @@ from cimcodec.golden.errors import CimcodecError
 
 MIN_WIDTH = 2
 MAX_WIDTH = 32
+#: Most states or words the golden model computes in one call: it keeps every one
+#: (8 bytes) and takes one vectorized step per word. The remap of the largest matrix
+#: (65528 x 65528) needs 16382 words.
+MAX_COUNT = 1 << 24
+
+
+def _check_count(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_COUNT:
+        raise CimcodecError(f"The number of LFSR states or control words must be an integer "
+                            f"0..{MAX_COUNT}, not {n!r}.")
+    return int(n)
 
 #: Tap positions (exponents) of one primitive polynomial per width, from Xilinx XAPP052.
 _XAPP052 = {
@@ -226,12 +237,13 @@ class Lfsr:
         return (state >> 1) ^ (self.taps if state & 1 else 0)
 
     def states(self, n: int, seeds=None) -> np.ndarray:
-        """States after 0, 1, ..., n-1 steps, as ``uint64``.
+        """States after 0, 1, ..., n-1 steps (``n`` in 0..:data:`MAX_COUNT`), as ``uint64``.
 
         With ``seeds`` (an array) the registers run side by side, vectorized over the
         seeds, and the result has shape ``seeds.shape + (n,)``; otherwise it starts from
         ``self.seed`` and has shape ``(n,)``.
         """
+        n = _check_count(n)
         scalar = seeds is None
         state = np.atleast_1d(np.asarray(self.seed if scalar else seeds, dtype=np.uint64))
         if np.any(state == 0) or np.any(state > self.mask):
@@ -333,6 +345,7 @@ class ControlWords:
 
     def takes(self, n: int) -> np.ndarray:
         """Bits taken from each field for words 0..n-1: shape ``(fields, n)``."""
+        n = _check_count(n)
         takes = np.array([[f.take] * n for f in self.fields], dtype=np.int64).reshape(-1, n)
         if self.ramp_len:
             ramp = self.ramp_start + np.arange(n) // self.ramp_len
@@ -340,7 +353,8 @@ class ControlWords:
         return takes
 
     def words(self, n: int) -> np.ndarray:
-        """The first ``n`` control words as ``uint64``."""
+        """The first ``n`` (0..:data:`MAX_COUNT`) control words as ``uint64``."""
+        n = _check_count(n)
         words = np.zeros(n, dtype=np.uint64)
         shift = 0
         for field, take in zip(self.fields, self.takes(n)):

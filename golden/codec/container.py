@@ -408,12 +408,13 @@ def write(samples: np.ndarray, header: Header, *, quality: int = 90, qtable=None
     kwargs = {"qtable": qtable} if qtable is not None else {"quality": quality}
     plain = encode(samples, restart_interval=restart_interval, **kwargs)
     layout = walk(plain)
-    crc = zlib.crc32(plain[layout.scan_start:layout.scan_end])
+    view = memoryview(plain)
+    crc = zlib.crc32(view[layout.scan_start:layout.scan_end])
     segments = app_segments(pack(header.with_crc(crc)))
     apps = b"".join(bytes((0xFF, 0xE0 + n)) + (len(p) + 2).to_bytes(2, "big") + p
                     for n, p in segments)
     jfif_end = 2 + 18  # SOI + the 18-byte JFIF APP0 that encode() always writes first
-    return plain[:jfif_end] + apps + plain[jfif_end:]
+    return b"".join((view[:jfif_end], apps, view[jfif_end:]))
 
 
 def read_header(data) -> Header:
@@ -441,7 +442,7 @@ def read_header(data) -> Header:
             f"{header.rows}x{header.cols} matrix needs {r.padded_cols}x{r.padded_rows}.")
     if r.padded_rows * r.padded_cols > MAX_PIXELS:
         raise CimcodecError("The coded matrix exceeds 2**28 samples.")
-    crc = zlib.crc32(data[layout.scan_start:layout.scan_end])
+    crc = zlib.crc32(memoryview(data)[layout.scan_start:layout.scan_end])
     if crc != header.crc:
         raise CimcodecError(
             f"CRC-32 mismatch: the entropy-coded data gives 0x{crc:08x}, the metadata "

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cimcodec.golden.codec import chunks
 from cimcodec.golden.codec.quant import LEVEL_SHIFT
 from cimcodec.golden.errors import CimcodecError
 
@@ -75,18 +76,28 @@ class Codebook:
     def assign(self, q) -> np.ndarray:
         """Cluster index of every weight of ``q`` (which must hold only clustered
         levels)."""
-        q = np.asarray(q).astype(np.int64)
-        lut = np.full(256, -1, dtype=np.int64)
-        lut[self.levels + LEVEL_SHIFT] = self.labels
-        out = lut[q + LEVEL_SHIFT]
-        if np.any(out < 0):
-            raise CimcodecError("The weights hold a level the codebook was not built from.")
-        return out
+        return self._lookup(q, self.labels, np.int64)
 
     def share(self, q) -> np.ndarray:
         """``q`` with every weight replaced by its cluster's shared (rounded) level, as
         int8."""
-        return self.shared_levels[self.assign(q)].astype(np.int8)
+        return self._lookup(q, self.shared_levels[self.labels], np.int8)
+
+    def _lookup(self, q, values, dtype) -> np.ndarray:
+        """``values[j]`` for every weight of ``q`` at level ``levels[j]``, piece by piece."""
+        q = np.asarray(q)
+        lut = np.zeros(256, dtype=dtype)
+        known = np.zeros(256, dtype=bool)
+        lut[self.levels + LEVEL_SHIFT] = values
+        known[self.levels + LEVEL_SHIFT] = True
+        flat, out = q.reshape(-1), np.empty(q.size, dtype=dtype)
+        for a, b in chunks.spans(flat.size):
+            index = flat[a:b].astype(np.int64) + LEVEL_SHIFT
+            if np.any((index < 0) | (index > 255)) or not np.all(known[index]):
+                raise CimcodecError(
+                    "The weights hold a level the codebook was not built from.")
+            out[a:b] = lut[index]
+        return out.reshape(q.shape)
 
 
 def histogram(q) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +107,10 @@ def histogram(q) -> tuple[np.ndarray, np.ndarray]:
         raise CimcodecError("Cannot cluster an empty weight matrix.")
     if not np.issubdtype(q.dtype, np.integer) or q.min() < -128 or q.max() > 127:
         raise CimcodecError("K-means takes 8-bit integer weights in -128..127.")
-    counts = np.bincount(q.astype(np.int64).ravel() + LEVEL_SHIFT, minlength=256)
+    counts = np.zeros(256, dtype=np.int64)
+    flat = q.reshape(-1)
+    for a, b in chunks.spans(flat.size):
+        counts += np.bincount(flat[a:b].astype(np.int64) + LEVEL_SHIFT, minlength=256)
     levels = np.flatnonzero(counts)
     return levels - LEVEL_SHIFT, counts[levels].astype(np.float64)
 

@@ -6,7 +6,7 @@ Compression of one matrix (:func:`compress_matrix`)
 1. Flatten an N-D tensor to ``shape[0] x prod(shape[1:])`` (a conv kernel
    ``(out, in, kh, kw)`` becomes ``out x in*kh*kw``).
 2. Quantize to int8 (:mod:`golden.codec.quant`; an int8 input is taken as already quantized,
-   scale 1, zero point 0).
+   scale 1, zero point 0, and must come back bit for bit: see step 6).
 3. With ``clusters = k > 0``: share weights with the exact 1-D K-means
    (:func:`golden.codec.kmeans.optimal`, or Lloyd); every weight becomes its cluster's rounded
    level; the codebook keeps the real centroids (optionally fine-tuned) and, with
@@ -18,6 +18,12 @@ Compression of one matrix (:func:`compress_matrix`)
    (:func:`golden.codec.container.write`).
    Matrices of :data:`RESTART_BLOCKS` blocks or more get restart intervals (about 2048
    of them) so the fast decoder can run the intervals side by side.
+6. An int8 input is decoded again (:func:`decompress_matrix` with ``integer``) and
+   refused with one sentence unless every weight comes back unchanged: the codec never
+   changes weights that are already quantized behind the caller's back. JPEG is lossy,
+   so most int8 matrices are refused at every quality (the sentence says how many
+   weights would change); floating-point weights are the input for lossy coding.
+   ``Settings(exact_int8=False)`` accepts the loss instead.
 
 Ratios count every byte of every file against the fp32 tensor (4 bytes per weight).
 """
@@ -31,7 +37,7 @@ import numpy as np
 
 from cimcodec.golden.blocks.lfsr import Scheme
 from cimcodec.golden.blocks.remap import RemapParams
-from cimcodec.golden.codec import container, kmeans, quant, search
+from cimcodec.golden.codec import chunks, container, kmeans, quant, search
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import fast as jpeg_fast
 
@@ -53,25 +59,42 @@ FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 def as_array(tensor) -> np.ndarray:
     """A weight tensor (numpy array, torch tensor or nested lists) as a numpy array the
     codec takes, or one sentence saying why not: floating point (float16, bfloat16,
-    float32, float64) or int8 (already quantized, stored exactly). Other integer, bool,
-    complex and non-numeric dtypes are refused, never cast."""
+    float32, float64) or int8 (already quantized, stored exactly: see
+    :func:`compress_matrix`). Other integer, bool, complex, float8 and non-numeric dtypes
+    are refused, never cast; so are torch tensors that hold no dense data on the CPU
+    (sparse layouts, the ``meta`` device).
+
+    Raises
+    ------
+    CimcodecError
+        One of the above.
+    """
     if hasattr(tensor, "detach"):
         import torch
 
+        if tensor.is_meta:
+            raise CimcodecError("The weights are a torch tensor on the meta device, which "
+                                "holds no values; load the real weights first.")
+        if tensor.layout != torch.strided:
+            raise CimcodecError(f"The weights are a torch tensor of layout {tensor.layout}; "
+                                f"pass a dense one (tensor.to_dense()).")
+        if tensor.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64,
+                                torch.int8):
+            raise CimcodecError(_dtype_message(str(tensor.dtype).removeprefix("torch.")))
         t = tensor.detach().cpu()
-        if t.dtype == torch.bfloat16:
-            t = t.float()
-        if t.is_complex() or t.dtype == torch.bool or (
-                not t.is_floating_point() and t.dtype != torch.int8):
-            raise CimcodecError(_dtype_message(str(t.dtype).removeprefix("torch.")))
-        return t.numpy()
+        return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
     try:
         a = np.asarray(tensor)
     except (ValueError, TypeError):
         raise CimcodecError("The weights are not a rectangular numeric array.") from None
     if a.dtype != np.int8 and a.dtype.type not in FLOAT_DTYPES:
-        raise CimcodecError(_dtype_message(str(a.dtype)))
+        kind = _KINDS.get(a.dtype.kind)
+        raise CimcodecError(_dtype_message(f"{a.dtype} ({kind})" if kind else str(a.dtype)))
     return a
+
+
+_KINDS = {"U": "strings", "S": "bytes", "O": "Python objects", "V": "records",
+          "M": "dates", "m": "time spans"}
 
 
 def _dtype_message(dtype: str) -> str:
@@ -102,6 +125,10 @@ class Settings:
     kmeans: str = "optimal"
     budget: int = 16
     seeds: tuple | None = None
+    #: Refuse an int8 matrix that the codec would change (step 6); ``False`` accepts the
+    #: loss, for callers that use the decoded integer weights themselves (the tile's
+    #: integer network, whose golden model runs on what the decompressor gives).
+    exact_int8: bool = True
 
     def __post_init__(self):
         if self.remap not in REMAPS:
@@ -162,17 +189,24 @@ def compress_matrix(weights, settings: Settings | None = None, *, centroids=None
     :func:`golden.codec.kmeans.finetune_centroids`, in integer-weight units).
     """
     settings = settings or Settings(**options)
+    weights = as_array(weights)
     q, shape, params, book, sse = prepare(weights, settings)
-    samples = quant.to_samples(q)
+    samples = quant.to_samples(q, in_place=True)   # q is prepare's own array
+    del q
     rows, cols = samples.shape
-    before = search.block_entropy(RemapParams(rows, cols, Scheme.NONE).pad(samples))
+    none = RemapParams(rows, cols, Scheme.NONE)
+    padded = samples if samples.shape == (none.padded_rows, none.padded_cols) \
+        else none.pad(samples)
+    before = search.block_entropy(padded)
     if settings.remap == "auto" or (settings.remap != "none" and settings.seeds is None):
         found = search.search(samples, settings.remap, budget=settings.budget,
                               quality=settings.quality if settings.remap == "auto" else None)
         remap = found.params
     else:
         remap = RemapParams(rows, cols, settings.remap, settings.seeds)
-    coded = search.fast_remap(remap, samples)
+    del samples
+    coded = search.remap_padded(remap, padded)
+    del padded
     levels = cvals = snap = None
     if book is not None:
         levels = book.shared_levels
@@ -181,8 +215,24 @@ def compress_matrix(weights, settings: Settings | None = None, *, centroids=None
     header = container.Header(shape, params, remap, levels, cvals, snap)
     data = container.write(coded, header, quality=settings.quality,
                            restart_interval=restart_interval(rows, cols))
+    if weights.dtype == np.int8 and settings.exact_int8:
+        _check_exact(weights.reshape(rows, cols), data, settings)
     return Compressed(data, container.read_header(data), before,
                       search.block_entropy(coded), sse)
+
+
+def _check_exact(q: np.ndarray, data: bytes, settings: Settings) -> None:
+    """Step 6 of the module docstring: an int8 matrix ``q`` must decode bit for bit."""
+    back = decompress_matrix(data, integer=True)
+    changed = back != q
+    if changed.any():
+        worst = int(np.abs(back.astype(np.int16) - q).max())
+        sharing = f" with {settings.clusters} clusters" if settings.clusters else ""
+        raise CimcodecError(
+            f"int8 weights are taken as already quantized and must come back bit for bit, "
+            f"but {int(changed.sum())} of the {q.size} would change (by up to {worst}) at "
+            f"quality {settings.quality}{sharing}; pass floating-point weights to have the "
+            f"codec quantize them lossily.")
 
 
 def decode_samples(data) -> np.ndarray:
@@ -214,74 +264,21 @@ def weights_from_samples(header: container.Header, u: np.ndarray, *, integer: bo
     """The weights of the unremapped ``rows x cols`` sample matrix ``u`` of a file with
     ``header`` (see :func:`decompress_matrix`): samples, or with a snap table codebook
     indices (``snap[u]``, or ``u`` itself when ``snapped``: the hardware applies the
-    table), to int8 levels, then dequantized to float32 in the original shape."""
-    if header.snap is not None:
-        idx = u if snapped else header.snap[u]
-        if integer:
-            return header.levels[idx].astype(np.int8).reshape(header.rows, header.cols)
-        v = header.centroids[idx]
-    else:
-        if integer:
-            return quant.from_samples(u)
-        v = quant.from_samples(u).astype(np.float32)
-    return header.quant.dequantize(v).reshape(header.shape)
-
-
-# ------------------------------------------------------------------ state dicts
-
-
-def select_layers(state_dict, *, conv: bool = False, names=None) -> list[str]:
-    """Weight tensors to compress: every 2-D ``*.weight`` (FC layers), plus 4-D ones
-    with ``conv``; or exactly ``names``."""
-    if names is not None:
-        missing = [n for n in names if n not in state_dict]
-        if missing:
-            raise CimcodecError(
-                f"The state dict has no tensor named {missing[0]!r}; it has "
-                f"{', '.join(sorted(state_dict))}.")
-        return list(names)
-    dims = (2, 4) if conv else (2,)
-    return [n for n, t in state_dict.items()
-            if n.endswith("weight") and np.asarray(t).ndim in dims]
-
-
-def compress_state_dict(state_dict, settings: Settings | None = None, *, conv=False,
-                        names=None, **options) -> dict:
-    """``{name: Compressed}`` for the selected layers of a torch state dict."""
-    settings = settings or Settings(**options)
-    out = {}
-    for name in select_layers(state_dict, conv=conv, names=names):
-        t = state_dict[name]
-        a = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
-        out[name] = compress_matrix(a.astype(np.float32), settings)
-    return out
-
-
-def decompress_state_dict(files: dict, base: dict) -> dict:
-    """``base`` with every tensor named in ``files`` replaced by its decoded weights."""
-    import torch
-
-    out = dict(base)
-    for name, data in files.items():
-        raw = data.data if isinstance(data, Compressed) else data
-        w = decompress_matrix(raw)
-        if name in base and tuple(base[name].shape) != w.shape:
-            raise CimcodecError(
-                f"The file for {name} holds shape {w.shape}, the model has "
-                f"{tuple(base[name].shape)}.")
-        out[name] = torch.from_numpy(np.ascontiguousarray(w))
-    return out
-
-
-def ratio_report(state_dict, compressed: dict) -> dict:
-    """Per-layer and total ratio against fp32: compressed layers count their file bytes,
-    every other tensor its fp32 bytes (4 per element)."""
-    per_layer = {n: c.ratio for n, c in compressed.items()}
-    total_fp32 = sum(4 * int(np.prod(tuple(t.shape))) for t in state_dict.values())
-    stored = sum(len(c.data) for c in compressed.values()) + sum(
-        4 * int(np.prod(tuple(t.shape))) for n, t in state_dict.items() if n not in compressed)
-    fc_fp32 = sum(4 * int(np.prod(c.header.shape)) for c in compressed.values())
-    fc_bytes = sum(len(c.data) for c in compressed.values())
-    return {"layers": per_layer, "total": total_fp32 / stored,
-            "compressed_layers": fc_fp32 / max(fc_bytes, 1),
-            "bytes": stored, "fp32_bytes": total_fp32}
+    table), to int8 levels, then dequantized to float32 in the original shape; a few rows
+    at a time into the one output array."""
+    out = np.empty((header.rows, header.cols), dtype=np.int8 if integer else np.float32)
+    for a, b in chunks.row_spans(header.rows, header.cols):
+        part = u[a:b]
+        if header.snap is not None:
+            idx = part if snapped else header.snap[part]
+            if integer:
+                out[a:b] = header.levels[idx]
+                continue
+            v = header.centroids[idx]
+        else:
+            if integer:
+                out[a:b] = quant.from_samples(part)
+                continue
+            v = quant.from_samples(part).astype(np.float32)
+        out[a:b] = header.quant.rows(a, b).dequantize(v)
+    return out if integer else out.reshape(header.shape)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cimcodec.golden.codec import chunks
 from cimcodec.golden.errors import CimcodecError
 
 QMIN, QMAX = -128, 127
@@ -113,14 +114,26 @@ class QuantParams:
         return (np.broadcast_to(self.scale.reshape(-1, 1), (n, 1)),
                 np.broadcast_to(self.zero_point.reshape(-1, 1), (n, 1)))
 
+    def rows(self, start: int, stop: int) -> QuantParams:
+        """The parameters of rows ``start..stop-1`` of the matrix (per tensor: the same)."""
+        if not self.scheme.per_channel:
+            return self
+        return QuantParams(self.scheme, self.scale[start:stop], self.zero_point[start:stop],
+                           self.qmin, self.qmax)
+
     def quantize(self, weights) -> np.ndarray:
         """``clamp(round(x * (1 / scale)) + zero_point, qmin, qmax)`` as int8, in float32
-        as torch's ``quantize_val`` (the reciprocal first, then a product)."""
+        as torch's ``quantize_val`` (the reciprocal first, then a product); computed a
+        few rows at a time (:mod:`golden.codec.chunks`)."""
         w = _matrix(weights)
         scale, zp = self.column(w.shape[0])
         inv = (np.float32(1) / scale).astype(np.float32)
-        q = np.round(w * inv) + zp
-        return np.clip(q, self.qmin, self.qmax).astype(np.int8)
+        out = np.empty(w.shape, dtype=np.int8)
+        for a, b in chunks.row_spans(*w.shape):
+            part = slice(a, b) if len(inv) > 1 else slice(None)
+            q = np.round(w[a:b] * inv[part]) + zp[part]
+            out[a:b] = np.clip(q, self.qmin, self.qmax)
+        return out
 
     def dequantize(self, q) -> np.ndarray:
         """``(q - zero_point) * scale`` as float32; ``q`` may be real (codebook centroids)."""
@@ -132,13 +145,33 @@ class QuantParams:
 
 
 def _matrix(weights) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float32)
+    """``weights`` as a float32 matrix (the precision of torch's observers), checked
+    finite before and after the cast (float64 beyond the float32 range is refused, not
+    turned into infinities)."""
+    w = np.asarray(weights)
+    if w.dtype.kind not in "biuf":
+        raise CimcodecError(f"Quantization takes real numbers, not {w.dtype}.")
     if w.ndim != 2 or w.size == 0:
         raise CimcodecError(
             f"Quantization takes a non-empty 2-D matrix, not shape {tuple(w.shape)}.")
-    if not np.all(np.isfinite(w)):
-        raise CimcodecError("The weights hold NaN or infinite values.")
+    check_finite(w)
+    if w.dtype != np.float32:
+        with np.errstate(over="ignore"):
+            w = w.astype(np.float32)
+        if not np.all(np.isfinite(w)):
+            raise CimcodecError(
+                f"The weights exceed the float32 range (magnitudes up to "
+                f"{np.finfo(np.float32).max:.3g}) that quantization computes in.")
     return w
+
+
+def check_finite(weights: np.ndarray) -> None:
+    """Raise unless every value of the floating-point array is finite (checked piece by
+    piece, without a whole-array temporary)."""
+    flat = weights.reshape(-1)
+    for a, b in chunks.spans(flat.size):
+        if not np.all(np.isfinite(flat[a:b])):
+            raise CimcodecError("The weights hold NaN or infinite values.")
 
 
 def choose_params(weights, *, per_channel: bool = False, symmetric: bool = True,
@@ -167,12 +200,15 @@ def quantize(weights, *, per_channel: bool = False, symmetric: bool = True,
     return params.quantize(weights), params
 
 
-def to_samples(q) -> np.ndarray:
-    """JPEG level shift: int8 weights to uint8 samples ``q + 128``."""
+def to_samples(q, *, in_place: bool = False) -> np.ndarray:
+    """JPEG level shift: int8 weights to uint8 samples ``q + 128`` (flipping the top bit
+    of the two's-complement byte, no wider temporary); ``in_place`` writes them over
+    ``q``'s own bytes."""
     q = np.asarray(q)
     if q.dtype != np.int8:
         raise CimcodecError(f"Expected int8 weights, not {q.dtype}.")
-    return (q.astype(np.int16) + LEVEL_SHIFT).astype(np.uint8)
+    u = q.view(np.uint8)
+    return np.bitwise_xor(u, np.uint8(LEVEL_SHIFT), out=u if in_place else None)
 
 
 def from_samples(samples) -> np.ndarray:
@@ -180,4 +216,4 @@ def from_samples(samples) -> np.ndarray:
     s = np.asarray(samples)
     if s.dtype != np.uint8:
         raise CimcodecError(f"Expected uint8 samples, not {s.dtype}.")
-    return (s.astype(np.int16) - LEVEL_SHIFT).astype(np.int8)
+    return (s ^ np.uint8(LEVEL_SHIFT)).view(np.int8)

@@ -37,9 +37,14 @@ import numpy as np
 
 from cimcodec.golden.blocks.lfsr import Kind, Scheme
 from cimcodec.golden.blocks.remap import RemapParams, check_matrix, scramble, unscramble
+from cimcodec.golden.codec import chunks
 from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg import fast as jpeg_fast
 
+#: Blocks per piece of :func:`block_entropy`.
 ENTROPY_BATCH = 8192
+#: Rows per piece of the remap (its int32 index temporaries are 8 bytes per sample).
+REMAP_ROWS = 256
 
 
 def block_entropy(coded) -> float:
@@ -47,14 +52,16 @@ def block_entropy(coded) -> float:
     m = check_matrix(coded)
     if m.dtype != np.uint8 or m.shape[0] % 8 or m.shape[1] % 8:
         raise CimcodecError("Block entropy needs a uint8 matrix padded to whole 8x8 blocks.")
-    rows, cols = m.shape
-    blocks = m.reshape(rows // 8, 8, cols // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    grid = jpeg_fast.block_grid(m)
+    nblocks = grid.shape[0] * grid.shape[1]
     total = 0.0
-    for s in range(0, len(blocks), ENTROPY_BATCH):
-        part = blocks[s:s + ENTROPY_BATCH].astype(np.int64)
-        keys = part + 256 * np.arange(len(part))[:, None]
-        counts = np.bincount(keys.ravel(), minlength=256 * len(part)).astype(np.float64)
-        counts = counts[counts > 0]
+    for s, e in chunks.spans(nblocks, ENTROPY_BATCH):
+        # Each block's values sorted: its runs are the counts c_v, block by block in
+        # increasing v.
+        part = np.sort(jpeg_fast.blocks_of(grid, s, e).reshape(-1, 64), axis=1)
+        new = np.ones(part.shape, dtype=bool)
+        new[:, 1:] = part[:, 1:] != part[:, :-1]
+        counts = np.diff(np.append(np.flatnonzero(new), part.size)).astype(np.float64)
         total += 64 * 6 * len(part) - float(np.sum(counts * np.log2(counts)))
     return total
 
@@ -64,47 +71,57 @@ def remap_with_tables(padded: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nd
     (``a``: row word per block column, ``b``: column word per block row).
 
     The map is separable: ``c2`` depends only on ``(r >> 3, c)`` and ``r2`` only on
-    ``(r, c2 >> 3)``, so both are computed on those small grids and gathered."""
+    ``(r, c2 >> 3)``, so both are computed on those small grids and gathered, for
+    :data:`REMAP_ROWS` source rows at a time."""
     rp, cp = padded.shape
-    strip, col = np.indices((rp // 8, cp), dtype=np.int32)
-    c2_of = unscramble(col, b[strip], cp).astype(np.int32)            # (BR, Cp)
-    row, bcol = np.indices((rp, cp // 8), dtype=np.int32)
-    r2_of = unscramble(row, a[bcol], rp).astype(np.int32)             # (Rp, BC)
-    rows = np.arange(rp, dtype=np.int32)[:, None]
-    c2 = c2_of[rows >> 3, np.arange(cp, dtype=np.int32)[None, :]]
-    r2 = r2_of[rows, c2 >> 3]
     coded = np.empty_like(padded)
-    coded[r2, c2] = padded
+    cols = np.arange(cp, dtype=np.int32)[None, :]
+    for s0, s1 in chunks.spans(rp // 8, max(1, REMAP_ROWS // 8)):
+        c2_of = unscramble(cols, b[s0:s1, None], cp).astype(np.int32)      # (strips, Cp)
+        rows = np.arange(8 * s0, 8 * s1, dtype=np.int32)[:, None]
+        r2_of = unscramble(rows, a[None, :], rp).astype(np.int32)          # (rows, BC)
+        c2 = c2_of[(rows >> 3) - s0, cols]
+        r2 = r2_of[rows - 8 * s0, c2 >> 3]
+        coded[r2, c2] = padded[8 * s0:8 * s1]
     return coded
 
 
 def unremap_with_tables(coded: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Inverse of :func:`remap_with_tables` (padded shape), separable the same way:
-    ``r`` depends on ``(r2, c2 >> 3)``, ``c`` on ``(r >> 3, c2)``."""
+    ``r`` depends on ``(r2, c2 >> 3)``, ``c`` on ``(r >> 3, c2)``; for
+    :data:`REMAP_ROWS` coded rows at a time."""
     rp, cp = coded.shape
-    row, bcol = np.indices((rp, cp // 8), dtype=np.int32)
-    r_of = scramble(row, a[bcol], rp).astype(np.int32)                # (Rp, BC)
-    strip, col = np.indices((rp // 8, cp), dtype=np.int32)
-    c_of = scramble(col, b[strip], cp).astype(np.int32)               # (BR, Cp)
     cols = np.arange(cp, dtype=np.int32)[None, :]
-    r = r_of[np.arange(rp, dtype=np.int32)[:, None], cols >> 3]
-    c = c_of[r >> 3, cols]
+    c_of = scramble(cols, b[:, None], cp).astype(np.int32)                 # (BR, Cp)
     padded = np.empty_like(coded)
-    padded[r, c] = coded
+    for r0, r1 in chunks.spans(rp, REMAP_ROWS):
+        rows = np.arange(r0, r1, dtype=np.int32)[:, None]
+        r_of = scramble(rows, a[None, :], rp).astype(np.int32)             # (rows, BC)
+        r = r_of[rows - r0, cols >> 3]
+        c = c_of[r >> 3, cols]
+        padded[r, c] = coded[r0:r1]
     return padded
+
+
+def remap_padded(params: RemapParams, padded: np.ndarray) -> np.ndarray:
+    """``params.remap`` of an already padded matrix (scheme ``none``: ``padded`` itself)."""
+    if params.scheme is Scheme.NONE:
+        return padded
+    return remap_with_tables(padded, *params.tables())
 
 
 def fast_remap(params: RemapParams, samples: np.ndarray) -> np.ndarray:
     """``params.remap(samples)``, computed separably (same result)."""
-    a, b = params.tables()
-    return remap_with_tables(params.pad(samples), a, b)
+    return remap_padded(params, params.pad(samples))
 
 
 def fast_unremap(params: RemapParams, coded: np.ndarray) -> np.ndarray:
-    """``params.unremap(coded)``, computed separably (same result)."""
+    """``params.unremap(coded)``, computed separably (same result; scheme ``none``: a
+    view of ``coded``)."""
     coded = check_matrix(coded, (params.padded_rows, params.padded_cols))
-    a, b = params.tables()
-    return unremap_with_tables(coded, a, b)[:params.rows, :params.cols]
+    if params.scheme is not Scheme.NONE:
+        coded = unremap_with_tables(coded, *params.tables())
+    return coded[:params.rows, :params.cols]
 
 
 def seed_ranges(template: RemapParams) -> list[int]:
@@ -162,7 +179,6 @@ class SearchResult:
 
 
 def _coded_size(coded: np.ndarray, quality: int) -> int:
-    from cimcodec.golden.jpeg import fast as jpeg_fast
     return len(jpeg_fast.encode(coded, quality=quality))
 
 

@@ -16,6 +16,14 @@ with 1 bits); an event covers at most two 32-bit words, so the words are sums (O
 disjoint bits) of the events' high and low halves (``numpy.bincount``, exact in
 float64 below 2**53). Bytes are big-endian words; ``0xFF`` is stuffed with ``0x00``.
 
+Restart intervals are independent, so the image is coded a *piece* at a time: whole
+intervals of at most ``chunk_blocks`` blocks (:data:`ENCODE_BLOCKS`; one interval when
+an interval is longer, the whole image without restart intervals) are transformed,
+turned into events and packed, and only that piece's int64 arrays exist at once. With
+optimized tables a first pass over the pieces counts the symbols and a second pass codes
+them (the DCT runs twice rather than keeping every coefficient). The bytes do not depend
+on the piece size.
+
 Decoder
 -------
 Header segments are parsed by :mod:`golden.jpeg.reference`'s own parsers. When the file has
@@ -25,7 +33,9 @@ each lane's bit position is looked up in 65536-entry tables (symbol and code len
 0 for no code), then the EXTEND bits are read from the same 32-bit window. Steps
 repeat until every lane has decoded its blocks, i.e. ``max symbols per interval``
 steps. The samples are then :func:`golden.jpeg.dct.idct_islow`, exactly as in
-:func:`golden.jpeg.reference.decode`.
+:func:`golden.jpeg.reference.decode`. The lanes run in groups of whole intervals of at
+most :data:`DECODE_BLOCKS` blocks, so the coefficients of one group exist at a time and
+the scan is unstuffed group by group.
 
 Anything the fast path does not handle -- no or few restart intervals, fill bytes, an
 unusual marker order, or any error while decoding -- is handed to
@@ -47,6 +57,12 @@ from cimcodec.golden.jpeg.zigzag import ZIGZAG, from_zigzag, to_zigzag
 
 #: Blocks per forward-DCT batch (bounds the int64 temporaries).
 DCT_BATCH = 16384
+#: Blocks per piece of the encoder (module docstring).
+ENCODE_BLOCKS = 1024
+#: Blocks per group of lanes of the decoder (module docstring): the more lanes a numpy
+#: step drives, the fewer steps; a group's coefficients take 128 bytes a block, less
+#: than the float32 weights decoded from them.
+DECODE_BLOCKS = 1 << 18
 #: The fast decoder needs at least this many restart intervals to be worth it.
 MIN_LANES = 16
 _RST = re.compile(rb"\xff[\xd0-\xd7]")
@@ -125,13 +141,20 @@ def _events(zz: np.ndarray, step: int):
     return table, symbol, nbits, bits, block_of
 
 
-def _pack(table, symbol, nbits, bits, block_of, step, nblocks, tables) -> list[bytes]:
-    """Entropy-coded bytes of each restart interval (stuffed)."""
+def _code_tables(tables) -> tuple[np.ndarray, np.ndarray]:
+    """Code and code length of every (table, symbol): ``(2, 256)`` arrays (length 0: no
+    code)."""
     codes = np.zeros((2, 256), dtype=np.int64)
     sizes = np.zeros((2, 256), dtype=np.int64)
     for t, huff in enumerate(tables):
         for s, (code, size) in huff.encoder().items():
             codes[t, s], sizes[t, s] = code, size
+    return codes, sizes
+
+
+def _pack(table, symbol, nbits, bits, block_of, step, nblocks, code_tables) -> list[bytes]:
+    """Entropy-coded bytes of each restart interval (stuffed)."""
+    codes, sizes = code_tables
     clen = sizes[table, symbol]
     if np.any(clen == 0):
         bad = int(np.flatnonzero(clen == 0)[0])
@@ -173,9 +196,49 @@ def _pack(table, symbol, nbits, bits, block_of, step, nblocks, tables) -> list[b
     return [raw[a:b].replace(b"\xff", b"\xff\x00") for a, b in zip(bounds, bounds[1:])]
 
 
+def block_grid(image: np.ndarray) -> np.ndarray:
+    """The 8x8 blocks of an image padded to whole blocks, as a ``(by, bx, 8, 8)`` view."""
+    height, width = image.shape
+    return image.reshape(height // 8, 8, width // 8, 8).swapaxes(1, 2)
+
+
+def blocks_of(grid: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Blocks ``start..stop-1`` (raster order) of a :func:`block_grid`, as an
+    ``(n, 8, 8)`` array."""
+    bx = grid.shape[1]
+    (r0, c0), (r1, c1) = divmod(start, bx), divmod(stop, bx)
+    if r0 == r1:
+        return grid[r0, c0:c1].copy()
+    return np.concatenate([grid[r0, c0:], grid[r0 + 1:r1].reshape(-1, 8, 8), grid[r1, :c1]]
+                          if c1 else [grid[r0, c0:], grid[r0 + 1:r1].reshape(-1, 8, 8)])
+
+
+def _put_blocks(grid: np.ndarray, start: int, blocks: np.ndarray) -> None:
+    """Write ``(n, 8, 8)`` blocks at raster positions ``start..start+n-1`` of a grid."""
+    bx = grid.shape[1]
+    (r0, c0), (r1, c1) = divmod(start, bx), divmod(start + len(blocks), bx)
+    if r0 == r1:
+        grid[r0, c0:c1] = blocks
+        return
+    head, full = bx - c0, (r1 - r0 - 1) * bx
+    grid[r0, c0:] = blocks[:head]
+    grid[r0 + 1:r1] = blocks[head:head + full].reshape(r1 - r0 - 1, bx, 8, 8)
+    if c1:
+        grid[r1, :c1] = blocks[head + full:]
+
+
+def _pieces(nblocks: int, step: int, chunk_blocks: int) -> list[tuple[int, int]]:
+    """Block ranges of whole restart intervals, at most ``chunk_blocks`` blocks each
+    (at least one interval)."""
+    size = max(1, int(chunk_blocks) // step) * step
+    return [(s, min(s + size, nblocks)) for s in range(0, nblocks, size)]
+
+
 def encode(samples, *, quality: int | None = None, qtable=None, optimize: bool = True,
-           restart_interval: int = 0, app_segments=()) -> bytes:
-    """Byte for byte :func:`golden.jpeg.reference.encode` (same parameters, same errors)."""
+           restart_interval: int = 0, app_segments=(), chunk_blocks: int | None = None) -> bytes:
+    """Byte for byte :func:`golden.jpeg.reference.encode` (same parameters, same errors).
+    ``chunk_blocks`` (default :data:`ENCODE_BLOCKS`) bounds the blocks coded at once
+    (module docstring); it does not change the bytes."""
     image = np.asarray(samples)
     if image.ndim != 2 or image.dtype != np.uint8 or image.size == 0 \
             or max(image.shape) > jpeg.MAX_DIMENSION:
@@ -191,20 +254,35 @@ def encode(samples, *, quality: int | None = None, qtable=None, optimize: bool =
 
     height, width = image.shape
     by, bx = -(-height // 8), -(-width // 8)
-    padded = np.pad(image, ((0, 8 * by - height), (0, 8 * bx - width)), mode="edge")
-    blocks = padded.reshape(by, 8, bx, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    nblocks = len(blocks)
-    zz = np.empty((nblocks, 64), dtype=np.int64)
-    for s in range(0, nblocks, DCT_BATCH):
-        zz[s:s + DCT_BATCH] = to_zigzag(dct.forward(blocks[s:s + DCT_BATCH], q))
+    if (8 * by, 8 * bx) != image.shape:
+        image = np.pad(image, ((0, 8 * by - height), (0, 8 * bx - width)), mode="edge")
+    grid = block_grid(image)
+    nblocks = by * bx
     step = int(restart_interval) or nblocks
-    table, symbol, nbits, bits, block_of = _events(zz, step)
+    pieces = _pieces(nblocks, step, chunk_blocks or ENCODE_BLOCKS)
+
+    def events(start, stop):
+        blocks = blocks_of(grid, start, stop)
+        zz = np.empty((stop - start, 64), dtype=np.int64)
+        for s in range(0, len(zz), DCT_BATCH):
+            zz[s:s + DCT_BATCH] = to_zigzag(dct.forward(blocks[s:s + DCT_BATCH], q))
+        return _events(zz, step)
+
+    kept = events(*pieces[0]) if len(pieces) == 1 else None   # one piece: transform once
     if optimize:
-        tables = [HuffmanTable.from_frequencies(
-            np.bincount(symbol[table == t], minlength=256)) for t in (0, 1)]
+        counts = np.zeros((2, 256), dtype=np.int64)
+        for start, stop in pieces:
+            table, symbol = (kept or events(start, stop))[:2]
+            for t in (0, 1):
+                counts[t] += np.bincount(symbol[table == t], minlength=256)
+        tables = [HuffmanTable.from_frequencies(c) for c in counts]
     else:
         tables = [STD_DC_LUMINANCE, STD_AC_LUMINANCE]
-    intervals = _pack(table, symbol, nbits, bits, block_of, step, nblocks, tables)
+    code_tables = _code_tables(tables)
+    intervals = []
+    for start, stop in pieces:
+        intervals += _pack(*(kept or events(start, stop)), step, stop - start, code_tables)
+    del kept
 
     seg = jpeg._segment
     wide = bool(q.max() > 255)
@@ -279,7 +357,9 @@ def _header(data: bytes):
             raise _Fallback
 
 
-def _fast(data: bytes) -> jpeg.Decoded:
+def _fast(data: bytes, coefficients: bool = True) -> jpeg.Decoded:
+    """The fast path (module docstring); without ``coefficients`` the result holds
+    ``None`` for them (only :func:`decode` asks for that)."""
     state, sos, pos = _header(data)
     frame = state.frame
     if frame is None or len(sos) != 6 or sos[0] != 1 or sos[1] != frame.component \
@@ -297,28 +377,53 @@ def _fast(data: bytes) -> jpeg.Decoded:
     if nint < MIN_LANES:
         raise _Fallback
     end = data.find(b"\xff\xd9", pos)
-    if end < 0 or end + 2 > len(data):
+    if end < 0 or end + 2 > len(data) or data.find(b"\xff\xff", pos, end) >= 0:
         raise _Fallback
-    scan = data[pos:end]
-    if b"\xff\xff" in scan:
+    marks = [m.start() for m in _RST.finditer(data, pos, end)]
+    if len(marks) + 1 != nint or [data[m + 1] - jpeg.RST0 for m in marks] \
+            != [i % 8 for i in range(nint - 1)]:
         raise _Fallback
-    pieces = _RST.split(scan)
-    numbers = [m[1] - jpeg.RST0 for m in _RST.findall(scan)]
-    if len(pieces) != nint or numbers != [i % 8 for i in range(nint - 1)]:
-        raise _Fallback
-    segments = [p.replace(b"\xff\x00", b"\xff") for p in pieces]
+    bounds = list(zip([pos] + [m + 2 for m in marks], marks + [end]))
+
+    luts = _lut(state.dc[td]) + _lut(state.ac[ta])
+    qtable = state.qtables[frame.tq].copy()
+    image = np.empty((8 * by, 8 * bx), dtype=np.uint8)
+    grid = block_grid(image)
+    coef = np.empty((nblocks, 64), dtype=np.int16) if coefficients else None
+    for first, last in _pieces(nblocks, step, DECODE_BLOCKS):
+        zz = _lanes(data, bounds[first // step:-(-last // step)], step, last - first, luts)
+        if coef is not None:
+            coef[first:last] = from_zigzag(zz)
+        for s in range(0, len(zz), jpeg.IDCT_BATCH):
+            natural = from_zigzag(zz[s:s + jpeg.IDCT_BATCH])
+            _put_blocks(grid, first + s, dct.idct_islow(natural, qtable))
+        del zz
+    return jpeg.Decoded(
+        samples=np.ascontiguousarray(image[:frame.height, :frame.width]),
+        coefficients=None if coef is None else coef.reshape(by, bx, 64), qtable=qtable,
+        dc_table=state.dc[td], ac_table=state.ac[ta], restart_interval=step,
+        frame=frame.marker, app_segments=tuple(state.apps), comments=tuple(state.comments))
+
+
+def _lanes(data: bytes, bounds, step: int, nblocks: int, luts) -> np.ndarray:
+    """Zigzag coefficients (int16) of the ``nblocks`` blocks of the restart intervals
+    whose entropy-coded segments are ``data[a:b]`` for ``(a, b)`` in ``bounds``, one
+    lane per interval."""
+    pieces = [data[a:b] for a, b in bounds]
     if any(b"\xff" in p.replace(b"\xff\x00", b"") for p in pieces):
         raise _Fallback  # a marker other than RSTn inside the scan
-
+    segments = [p.replace(b"\xff\x00", b"\xff") for p in pieces]
+    del pieces
+    nint = len(segments)
     lens = np.array([len(s) for s in segments], dtype=np.int64)
     gap = 8  # bytes of 1 bits after each segment: windows never leave the buffer
-    buf = np.frombuffer(b"".join(s + b"\xff" * gap for s in segments), dtype=np.uint8)
-    buf = np.concatenate([buf, np.full(8, 0xFF, np.uint8)]).astype(np.uint64)
+    buf = np.frombuffer(b"".join(s + b"\xff" * gap for s in segments) + b"\xff" * 8,
+                        dtype=np.uint8)
+    del segments
     seg_start = np.concatenate([[0], np.cumsum(lens + gap)[:-1]]) * 8
     seg_end = seg_start + lens * 8
 
-    dc_sym, dc_len = _lut(state.dc[td])
-    ac_sym, ac_len = _lut(state.ac[ta])
+    dc_sym, dc_len, ac_sym, ac_len = luts
     zz = np.zeros((nblocks, 64), dtype=np.int16)
     lane = np.arange(nint)
     p = seg_start.copy()
@@ -330,8 +435,9 @@ def _fast(data: bytes) -> jpeg.Decoded:
     while active.size:
         pa, ka = p[active], k[active]
         idx = (pa >> 3).astype(np.int64)
-        w = (buf[idx] << np.uint64(32)) | (buf[idx + 1] << np.uint64(24)) \
-            | (buf[idx + 2] << np.uint64(16)) | (buf[idx + 3] << np.uint64(8)) | buf[idx + 4]
+        w = np.zeros(len(idx), dtype=np.uint64)
+        for j in range(5):
+            w |= buf[idx + j].astype(np.uint64) << np.uint64(32 - 8 * j)
         w = ((w >> (np.uint64(8) - (pa & 7).astype(np.uint64))) & np.uint64(0xFFFFFFFF))
         w = w.astype(np.int64)
         top = w >> 16
@@ -380,31 +486,25 @@ def _fast(data: bytes) -> jpeg.Decoded:
         p[active] = nxt
         active = active[b < last[active]]
 
-    coefficients = from_zigzag(zz)
-    qtable = state.qtables[frame.tq].copy()
-    samples = np.empty((nblocks, 8, 8), dtype=np.uint8)
-    for start in range(0, nblocks, jpeg.IDCT_BATCH):
-        samples[start:start + jpeg.IDCT_BATCH] = dct.idct_islow(
-            coefficients[start:start + jpeg.IDCT_BATCH], qtable)
-    image = samples.reshape(by, bx, 8, 8).transpose(0, 2, 1, 3).reshape(8 * by, 8 * bx)
-    return jpeg.Decoded(
-        samples=np.ascontiguousarray(image[:frame.height, :frame.width]),
-        coefficients=coefficients.reshape(by, bx, 64), qtable=qtable,
-        dc_table=state.dc[td], ac_table=state.ac[ta], restart_interval=step,
-        frame=frame.marker, app_segments=tuple(state.apps), comments=tuple(state.comments))
+    return zz
 
 
-def decode_full(data) -> jpeg.Decoded:
-    """Same result (or error) as :func:`golden.jpeg.reference.decode_full`."""
+def _decode(data, coefficients: bool) -> jpeg.Decoded:
     if not isinstance(data, (bytes, bytearray, memoryview)) or bytes(data[:2]) != b"\xff\xd8":
         return jpeg.decode_full(data)
     data = bytes(data)
     try:
-        return _fast(data)
+        return _fast(data, coefficients)
     except (_Fallback, CimcodecError):
         return jpeg.decode_full(data)
 
 
+def decode_full(data) -> jpeg.Decoded:
+    """Same result (or error) as :func:`golden.jpeg.reference.decode_full`."""
+    return _decode(data, True)
+
+
 def decode(data) -> np.ndarray:
-    """Same samples (or error) as :func:`golden.jpeg.reference.decode`."""
-    return decode_full(data).samples
+    """Same samples (or error) as :func:`golden.jpeg.reference.decode` (the
+    coefficients are not kept)."""
+    return _decode(data, False).samples

@@ -28,7 +28,9 @@ non-idealities, all in LSB::
 ``q_inj`` is the charge-injection offset of the column switches, ``offset`` the ADC
 offset (both fixed), ``INL * sin(pi x / M)`` a smooth bow that is zero at both ends of
 the range, and ``noise ~ N(0, thermal^2)`` thermal noise drawn afresh for every
-conversion from a seeded generator. With every non-ideality zero,
+conversion from a seeded generator: for activation bit ``i = 0..7`` in turn, one
+``torch.randn((N, 8 * C), dtype=float64)`` whose entry ``[v, j * C + c]`` is the
+conversion ``(v, i, j, c)``. With every non-ideality zero,
 ``floor(n M / R + 1/2)`` in float64 equals the integer
 ``floor((2 n M + R) / (2 R))`` of :meth:`golden.blocks.cim.CimParams.adc_code` (``n M / R`` is
 at least ``1 / (2R)`` away from any half-integer unless it is one, and then exact).

@@ -94,10 +94,26 @@ def cifar10(root):
             torch.tensor(xte.astype(np.float32) / 255.0), torch.tensor(yte))
 
 
+def digits(seed: int = 0):
+    """scikit-learn's digits scaled to 0..1, split 80/20.
+
+    Returns ``(x_train, y_train, x_test, y_test)``.
+    """
+    import torch
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = torch.tensor(data.data / 16.0, dtype=torch.float32)
+    y = torch.tensor(data.target, dtype=torch.long)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    x, y = x[order], y[order]
+    cut = int(0.8 * len(x))
+    return x[:cut], y[:cut], x[cut:], y[cut:]
+
+
 def load(name: str = "digits", root=None, *, seed: int = 0):
     """``(x_train, y_train, x_test, y_test)`` of ``digits``, ``mnist`` or ``cifar10``."""
     if name == "digits":
-        from cimcodec.golden.ml.models import digits
         return digits(seed)
     if name not in ("mnist", "cifar10"):
         raise CimcodecError(f"Data set must be digits, mnist or cifar10, not {name!r}.")
@@ -106,3 +122,19 @@ def load(name: str = "digits", root=None, *, seed: int = 0):
     if not Path(root).is_dir():
         raise CimcodecError(f"{root} is not a directory.")
     return mnist(root) if name == "mnist" else cifar10(root)
+
+
+#: Fraction of the training split held out for validation by :func:`split`.
+VALIDATION = 0.2
+
+
+def split(data, validation: float = VALIDATION):
+    """``(train, validation, test)``, each an ``(x, y)`` pair, of a loaded data set
+    ``(x_train, y_train, x_test, y_test)``: the last ``validation`` fraction of the
+    training split is held out. Networks trained by :func:`cimcodec.golden.ml.models.train`
+    never see it, so decisions taken on it (pruning thresholds, loss floors, ranks) leave
+    the test split untouched."""
+    x_train, y_train, x_test, y_test = data
+    cut = int(round(len(x_train) * (1 - validation)))
+    return ((x_train[:cut], y_train[:cut]), (x_train[cut:], y_train[cut:]),
+            (x_test, y_test))

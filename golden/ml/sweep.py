@@ -1,109 +1,184 @@
-"""Rate-accuracy study: compress a digits-trained network's layers at every
-(quality, clusters, remap) setting, decompress, and measure the test accuracy.
+"""Rate-accuracy study of a network: the ratio of its model container (every byte
+against fp32) and the accuracy of the network decoded from it, for each method, as a
+markdown table and a matplotlib figure.
 
-The *ratio* is the whole network's: fp32 bytes of every tensor over the stored bytes
-(container files of the compressed layers plus fp32 of every other tensor, biases and
-BatchNorm included). The best setting is the highest ratio whose accuracy is at most
-1 percentage point below the uncompressed network's. Results go to a markdown table
-and a PNG scatter plot (drawn with Pillow).
+Methods (one curve each):
+
+* ``jpeg``: the JPEG codec on the network as it is, over ``qualities`` (no retraining);
+* ``jpeg, 16 clusters``: the same with 16 shared levels (k-means);
+* ``jpeg + reorder``: the same after function-preserving neuron reordering
+  (:mod:`cimcodec.golden.ml.reorder`);
+* ``deep, no retraining``: magnitude pruning at ``sparsities``, 4-bit k-means, the
+  ``deep`` codec;
+* with ``retrain``: every setting that the JPEG path with retraining
+  (:func:`cimcodec.golden.ml.jpeg_aware.run`) and Deep Compression
+  (:func:`cimcodec.golden.ml.deep_compression.run`) stored and measured.
+
+The accuracy is the test split's, of the network decoded from the container's bytes.
+The seeds' figures (other data sets) are drawn as labelled markers at the baseline
+accuracy, with the caveat in their label.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 from pathlib import Path
 
-import cimcodec
-from cimcodec.golden.codec import pipeline as codec
-from cimcodec.golden.ml.models import accuracy, train_digits_net
+from cimcodec.golden.codec import model as container
+from cimcodec.golden.ml.models import accuracy, load_net
 
-COLORS = {"none": (80, 80, 80), "full": (200, 40, 40), "split": (40, 120, 200),
-          "progressive": (40, 160, 60), "auto": (160, 60, 200)}
-
-
-def evaluate(model, state, data, settings: codec.Settings, *, conv: bool = False) -> dict:
-    """Compress the FC (and with ``conv`` the conv) layers of ``state``, load the
-    decoded weights into a copy of ``model`` and measure it."""
-    files = codec.compress_state_dict(state, settings, conv=conv)
-    report = codec.ratio_report(state, files)
-    net = copy.deepcopy(model)
-    net.load_state_dict(codec.decompress_state_dict(files, state))
-    net.eval()
-    return {"ratio": report["total"], "layers_ratio": report["compressed_layers"],
-            "bytes": report["bytes"], "accuracy": accuracy(net, data[2], data[3]),
-            "entropy_before": sum(c.entropy_before for c in files.values()),
-            "entropy_after": sum(c.entropy_after for c in files.values())}
+#: Published points (ratio, label) drawn for reference: MNIST / other networks.
+ANCHORS = {"mlp2": [(19.05, "seed 000 JPEG+WMR, MLP2, MNIST"),
+                    (40.0, "Deep Compression, LeNet-300-100, MNIST")],
+           "lenet5": [(7.86, "seed 000 JPEG+WMR, LeNet-5, MNIST"),
+                      (39.0, "Deep Compression, LeNet-5, MNIST")],
+           "vgg16": [(21.29, "seed 000, VGG16, CIFAR-10"), (49.0, "Deep Compression, VGG-16, "
+                                                                  "ImageNet")]}
+QUALITIES = (95, 90, 75, 50, 35, 20, 10)
+SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95)
 
 
-def plot(rows, baseline: float, path: Path) -> None:
-    """Accuracy against ratio, one colour per remap scheme, the 1 % line dashed."""
-    from PIL import Image, ImageDraw
-
-    w, h, m = 720, 480, 60
-    img = Image.new("RGB", (w, h), "white")
-    d = ImageDraw.Draw(img)
-    xs = [r["ratio"] for r in rows] or [1]
-    ys = [r["accuracy"] for r in rows] + [baseline]
-    x0, x1 = 0.0, max(xs) * 1.05
-    y0, y1 = max(0.0, min(ys) - 0.02), min(1.0, max(ys) + 0.01)
-
-    def px(x, y):
-        return (m + (x - x0) / (x1 - x0) * (w - 2 * m),
-                h - m - (y - y0) / max(y1 - y0, 1e-9) * (h - 2 * m))
-
-    d.rectangle([m, m, w - m, h - m], outline="black")
-    for i in range(6):
-        x = x0 + i * (x1 - x0) / 5
-        y = y0 + i * (y1 - y0) / 5
-        d.text((px(x, y0)[0] - 10, h - m + 8), f"{x:.0f}x", fill="black")
-        d.text((8, px(x0, y)[1] - 6), f"{y:.3f}", fill="black")
-    for y, dash in ((baseline, 8), (baseline - 0.01, 4)):
-        yy = px(x0, y)[1]
-        for x in range(m, w - m, 2 * dash):
-            d.line([x, yy, x + dash, yy], fill=(120, 120, 120))
-    for r in rows:
-        cx, cy = px(r["ratio"], r["accuracy"])
-        d.ellipse([cx - 4, cy - 4, cx + 4, cy + 4], fill=COLORS.get(r["remap"], "black"))
-    for i, (name, color) in enumerate(COLORS.items()):
-        d.rectangle([w - m - 110, m + 10 + 16 * i, w - m - 100, m + 20 + 16 * i], fill=color)
-        d.text((w - m - 95, m + 8 + 16 * i), name, fill="black")
-    d.text((m, 20), "accuracy vs whole-network compression ratio (dashed: baseline, -1 %)",
-           fill="black")
-    img.save(path)
+def measure(name: str, data_name: str, blob: bytes, test) -> dict:
+    """Ratio and test accuracy of the network decoded from container ``blob``."""
+    net = load_net(name, container.decompress(blob), data_name)
+    return {"ratio": container.inspect(blob).ratio, "bytes": len(blob),
+            "accuracy": accuracy(net, *test)}
 
 
-def run(*, net="mlp2", qualities=(50, 75, 90, 95), clusters=(0, 8, 16, 32),
-        remaps=("none", "full", "split", "progressive"), out_dir=Path("sweep"),
-        epochs=30, budget=8, data="digits", progress=True) -> dict:
-    """The sweep; returns the rows, the baseline accuracy, the best row and the paths."""
+def curves(model, name: str, data_name: str, data, *, qualities=QUALITIES,
+           sparsities=SPARSITIES, retrain: bool = False, progress: bool = False) -> dict:
+    """``{method: [row, ...]}``, each row ``{"setting", "ratio", "bytes", "accuracy"}``
+    (module docstring)."""
     from tqdm import tqdm
 
-    from cimcodec.golden.ml.datasets import load
+    from cimcodec.golden.ml import deep_compression, jpeg_aware
+    from cimcodec.golden.ml.datasets import split
+    from cimcodec.golden.ml.reorder import reorder
 
-    model, _ = train_digits_net(net, epochs=epochs, cache_dir=cimcodec.home() / "cache")
-    dataset = load(data)
-    baseline = accuracy(model, dataset[2], dataset[3])
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    grid = list(itertools.product(qualities, clusters, remaps))
-    rows = []
-    for q, k, r in tqdm(grid, desc=f"sweep {net}", unit="setting", disable=not progress):
-        settings = codec.Settings(quality=q, clusters=k, remap=r, budget=budget)
-        rows.append({"quality": q, "clusters": k, "remap": r,
-                     **evaluate(model, state, dataset, settings)})
-    ok = [r for r in rows if r["accuracy"] >= baseline - 0.01]
-    best = max(ok, key=lambda r: r["ratio"]) if ok else None
+    _, _, test = split(data)
+    state = model.state_dict()
+    reordered = reorder(model)[0].state_dict()
+    jobs = []
+    for q in qualities:
+        jobs.append(("jpeg", f"quality {q}", state, "jpeg", {"quality": q, "remap": "none"}))
+        jobs.append(("jpeg, 16 clusters", f"quality {q}", state, "jpeg",
+                     {"quality": q, "clusters": 16, "remap": "none"}))
+        jobs.append(("jpeg + reorder", f"quality {q}", reordered, "jpeg",
+                     {"quality": q, "remap": "none"}))
+    for s in sparsities:
+        jobs.append(("deep, no retraining", f"sparsity {s}", state, "deep",
+                     {"sparsity": s, "weight_bits": 4}))
+    out: dict = {}
+    for method, setting, sd, codec, settings in tqdm(jobs, desc=f"sweep {name}",
+                                                     unit="setting", disable=not progress):
+        blob = container.compress(sd, codec=codec, settings=settings)
+        out.setdefault(method, []).append({"setting": setting,
+                                           **measure(name, data_name, blob, test)})
+    if retrain:
+        description = {"net": name, "data": data_name}
+        for method, result in (
+                ("JPEG path (retrained)", jpeg_aware.run(copy.deepcopy(model), data,
+                                                         description=description,
+                                                         progress=progress)),
+                ("Deep Compression (retrained)", deep_compression.run(
+                    copy.deepcopy(model), data, description=description,
+                    progress=progress))):
+            out[method] = [{"setting": _setting(t), "ratio": t["ratio"], "bytes": t["bytes"],
+                            "accuracy": t["test"]} for t in result.tried]
+    return out
+
+
+def _setting(tried: dict) -> str:
+    keys = ("budget", "init", "weight_bits", "qualities")
+    return ", ".join(f"{k} {tried[k]}" for k in keys if k in tried)
+
+
+def frontier(rows: list) -> list:
+    """The rows no other row beats in both ratio and accuracy, by ratio."""
+    rows = sorted(rows, key=lambda r: (-r["ratio"], -r["accuracy"]))
+    out, best = [], -1.0
+    for r in rows:
+        if r["accuracy"] > best:
+            out.append(r)
+            best = r["accuracy"]
+    return sorted(out, key=lambda r: r["ratio"])
+
+
+def plot(data: dict, baseline: float, path: Path, title: str, anchors=()) -> None:
+    """Accuracy against ratio (log axis): each method's points and its Pareto frontier,
+    the baseline and the 1 % floor, the published ratios as labelled markers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for method, rows in data.items():
+        pts = ax.scatter([r["ratio"] for r in rows], [r["accuracy"] for r in rows], s=14,
+                         alpha=0.45)
+        front = frontier(rows)
+        ax.plot([r["ratio"] for r in front], [r["accuracy"] for r in front], "-o",
+                markersize=4, color=pts.get_facecolor()[0][:3], label=method)
+    ax.axhline(baseline, color="0.3", linestyle="--", linewidth=1, label="fp32 baseline")
+    ax.axhline(baseline - 0.01, color="0.6", linestyle=":", linewidth=1, label="-1 %")
+    low = min(r["accuracy"] for rows in data.values() for r in rows)
+    bottom = max(low, baseline - 0.15) - 0.01
+    for ratio, label in anchors:
+        ax.axvline(ratio, color="black", linestyle="-.", linewidth=0.8)
+        ax.text(ratio, bottom + 0.005, f" {label}\n (another data set: not comparable)",
+                rotation=90, fontsize=7, va="bottom", ha="right")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}x"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xticks([2, 3, 5, 10, 20, 30, 50, 100, 200])
+    ax.set_xlabel("compression ratio (whole container, every byte, vs fp32)")
+    ax.set_ylabel("test accuracy (decoded from the container)")
+    ratios = [r["ratio"] for rows in data.values() for r in rows] + [a[0] for a in anchors]
+    ax.set_xlim(min(ratios) / 1.2, max(ratios) * 1.3)
+    ax.set_ylim(bottom, baseline + 0.02)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def table(data: dict, baseline: float, title: str) -> str:
+    """The rows as markdown, best ratio first per method, the 1 % floor marked."""
+    lines = [f"# {title}", "", f"fp32 test accuracy {baseline:.4f}.", "",
+             "| method | setting | bytes | ratio | test accuracy | within 1 % |",
+             "| --- | --- | ---: | ---: | ---: | --- |"]
+    for method, rows in data.items():
+        for r in sorted(rows, key=lambda r: -r["ratio"]):
+            ok = "yes" if r["accuracy"] >= baseline - 0.01 else ""
+            lines.append(f"| {method} | {r['setting']} | {r['bytes']} | {r['ratio']:.2f}x | "
+                         f"{r['accuracy']:.4f} | {ok} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(model, name: str, data_name: str, data, out_dir: Path, *, retrain: bool = False,
+        qualities=QUALITIES, sparsities=SPARSITIES, progress: bool = True) -> dict:
+    """The study of ``model`` (network ``name``): writes ``sweep-<name>.md`` and
+    ``sweep-<name>.png`` in ``out_dir``; returns the curves, the baseline, the best
+    result within 1 % and the paths."""
+    from cimcodec.golden.ml.datasets import split
+
+    _, _, test = split(data)
+    baseline = accuracy(model.eval(), *test)
+    data_curves = curves(model, name, data_name, data, qualities=qualities,
+                         sparsities=sparsities, retrain=retrain, progress=progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = out_dir / f"sweep-{net}.md"
-    lines = [f"# {net} on {data}: baseline accuracy {baseline:.4f}", "",
-             "| quality | clusters | remap | ratio | accuracy | within 1 % |",
-             "| ---: | ---: | --- | ---: | ---: | --- |"]
-    for r in sorted(rows, key=lambda r: -r["ratio"]):
-        mark = "yes" if r["accuracy"] >= baseline - 0.01 else ""
-        lines.append(f"| {r['quality']} | {r['clusters']} | {r['remap']} | "
-                     f"{r['ratio']:.2f}x | {r['accuracy']:.4f} | {mark} |")
-    table.write_text("\n".join(lines) + "\n")
-    png = out_dir / f"sweep-{net}.png"
-    plot(rows, baseline, png)
-    return {"rows": rows, "baseline": baseline, "best": best, "table": table, "plot": png}
+    title = f"{name} on {data_name}: ratio against accuracy"
+    md, png = out_dir / f"sweep-{name}.md", out_dir / f"sweep-{name}.png"
+    md.write_text(table(data_curves, baseline, title))
+    plot(data_curves, baseline, png, title, ANCHORS.get(name, ()))
+    ok = [dict(r, method=m) for m, rows in data_curves.items() for r in rows
+          if r["accuracy"] >= baseline - 0.01]
+    best = max(ok, key=lambda r: r["ratio"]) if ok else None
+    return {"curves": data_curves, "baseline": baseline, "best": best, "table": md,
+            "plot": png}

@@ -15,10 +15,22 @@ import sys
 
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.cli import args as cli
-from cimcodec.sim.cli import blocks, cim, codec, decode, demo, remap
+from cimcodec.sim.cli import (
+    blocks,
+    cim,
+    codec,
+    decode,
+    decompose,
+    demo,
+    lossless,
+    model,
+    remap,
+    tile,
+    vectors,
+)
 from cimcodec.sim.tools import ToolError
 
-COMMANDS = (demo, codec, decode, cim, remap, blocks)
+COMMANDS = (demo, codec, model, decompose, lossless, decode, cim, remap, blocks, tile, vectors)
 
 
 def parser() -> cli.Parser:

@@ -22,10 +22,11 @@ from cimcodec.sim.tools import SIMULATORS
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with its usage errors as one line (the usage is in ``--help``)."""
+    """argparse with its usage errors as one line, ``cimcodec: error: ...`` like every
+    other error (the usage is in ``--help``)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"cimcodec: error: {message} (see {self.prog} --help)\n")
 
 
 def integer(text: str) -> int:
@@ -49,6 +50,25 @@ def integers(text: str) -> tuple[int, ...]:
     return tuple(integer(t) for t in text.split(",") if t.strip())
 
 
+def quality(text: str) -> int:
+    """An IJG JPEG quality, 1..100."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"JPEG quality must be an integer 1..100, not {text}")
+    return value
+
+
+def qualities(text: str) -> tuple[int, ...]:
+    """Comma-separated JPEG qualities, at least one."""
+    out = tuple(quality(t.strip()) for t in text.split(",") if t.strip())
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r} needs at least one quality")
+    return out
+
+
 def choices(allowed) -> callable:
     """Comma-separated words, each one of ``allowed``."""
     def parse(text: str) -> tuple[str, ...]:
@@ -66,6 +86,26 @@ def simulator_option(p, default="verilator") -> None:
                    help=f"simulator (default {default})")
 
 
+def jpeg_options(group) -> None:
+    """The jpeg codec's settings for int8 weight matrices (quality, shared weights,
+    remap): options of a parser or argument group."""
+    from cimcodec.golden.codec.pipeline import REMAPS
+
+    group.add_argument("--quality", type=integer, default=90,
+                       help="IJG quality 1..100 (default 90)")
+    group.add_argument("--clusters", type=integer, default=0,
+                       help="K-means shared weights, 0 for none (default)")
+    group.add_argument("--remap", choices=REMAPS, default="auto")
+    group.add_argument("--budget", type=integer, default=16,
+                       help="seeds tried per remap scheme (default 16)")
+
+
+def jpeg_settings(args) -> dict:
+    """The settings of :func:`jpeg_options` as the jpeg codec takes them."""
+    return {"quality": args.quality, "clusters": args.clusters, "remap": args.remap,
+            "budget": args.budget}
+
+
 def existing_file(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
@@ -77,19 +117,32 @@ def read_bytes(path: str) -> bytes:
     return existing_file(path).read_bytes()
 
 
+def is_container(path: str) -> bool:
+    """Whether the file starts as a model container (only its first bytes are read)."""
+    from cimcodec.golden.codec import model as container
+
+    with existing_file(path).open("rb") as f:
+        return f.read(len(container.MAGIC)) == container.MAGIC
+
+
 def load_array(path: str) -> np.ndarray:
     """A ``.npy`` array (no pickles)."""
     p = existing_file(path)
     try:
-        return np.load(p, allow_pickle=False)
+        array = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError):
         raise CimcodecError(f"{path} is not a readable .npy array file.") from None
+    if not isinstance(array, np.ndarray):        # an .npz archive under any name
+        array.close()
+        raise CimcodecError(f"{path} is an .npz archive, not a .npy array file.")
+    return array
 
 
 def load_torch(path: str):
     """What a ``.pt`` file holds, loaded with ``weights_only`` (tensors, dicts, lists and
     numbers; a pickled module is refused with a sentence saying what to save)."""
     import pickle
+    import zipfile
 
     import torch
 
@@ -97,6 +150,8 @@ def load_torch(path: str):
     try:
         return torch.load(p, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError:
+        if not zipfile.is_zipfile(p):      # not torch.save's format: garbage read as pickle
+            raise CimcodecError(f"{path} is not a readable torch file.") from None
         raise CimcodecError(
             f"{path} holds pickled Python objects (a whole nn.Module?); save the weights "
             "instead with torch.save(model.state_dict(), PATH).") from None
@@ -150,15 +205,56 @@ def state_dict_of(obj, path: str) -> dict:
     return obj
 
 
-@contextmanager
-def atomic_output(path: str):
-    """Yield a temporary path beside ``path``; it replaces ``path`` only when the block
-    ends without an exception, so a failure leaves no half-written file."""
+def load_model_file(path: str) -> tuple[dict, dict]:
+    """``(state dict, description)`` of a whole-model file: a model container (the
+    description is its ``model`` entry) or a ``.pt`` state dict or checkpoint (its
+    ``description`` entry, as ``cimcodec decompose`` writes); ``{}`` when there is none."""
+    from cimcodec.golden.codec import model as container
+
+    if is_container(path):
+        data = read_bytes(path)
+        return container.decompress(data), dict(container.inspect(data).model)
+    obj = load_torch(path)
+    description = obj.get("description") if isinstance(obj, dict) else None
+    return state_dict_of(obj, path), dict(description) if isinstance(description, dict) else {}
+
+
+def network(state: dict, description: dict, net: str | None, data: str | None):
+    """The network a state dict belongs to: rebuilt from its saved ``description``
+    (:func:`cimcodec.golden.ml.models.from_description`, which a decomposed network
+    needs) or built as ``net`` on ``data``; ``net`` and ``data``, when given, must agree
+    with the description."""
+    from cimcodec.golden.ml.models import from_description, load_net
+
+    saved = description.get("net")
+    if net is not None and saved is not None and net != saved:
+        raise CimcodecError(f"The file holds a {saved}, not a {net}.")
+    if data is not None and description.get("data", data) != data:
+        raise CimcodecError(f"The file's network was made for {description['data']}, not "
+                            f"{data}.")
+    if description.get("decomposed") or (net is None and saved is not None):
+        return from_description(description, state)
+    if net is None:
+        raise CimcodecError("The file carries no network description: name it with --net.")
+    return load_net(net, state, data or "digits")
+
+
+def output_file(path: str) -> Path:
+    """``path`` as a file to write, or one sentence: it is a directory, or its directory
+    does not exist. Commands that run a simulator check their output first."""
     target = Path(path)
     if target.is_dir():
         raise CimcodecError(f"{path} is a directory, not a file name.")
     if not target.parent.is_dir():
         raise CimcodecError(f"The directory of {path} does not exist.")
+    return target
+
+
+@contextmanager
+def atomic_output(path: str):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only when the block
+    ends without an exception, so a failure leaves no half-written file."""
+    target = output_file(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".tmp",
                                dir=target.parent)
     os.close(fd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.cli import args as cli
 
 BLOCKS = ("lfsr", "remap", "markers", "huffman", "coef", "idct", "decompressor", "jpeg", "cim")
@@ -46,9 +47,12 @@ def cmd_verilog(args) -> int:
     """Write one Verilog file per top block and lint each with Verilator."""
     from cimcodec.sim.verilog import elaborate, lint
 
+    chosen = blocks(args)                         # checks the parameters first
     out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CimcodecError(f"{out_dir} exists and is not a directory.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, (factory, params) in blocks(args).items():
+    for name, (factory, params) in chosen.items():
         target = out_dir / f"{name}.v"
         cli.write_bytes(str(target), elaborate(name, factory, params).read_bytes())
         lint(target, name)

@@ -44,6 +44,7 @@ def cmd_rtl_mac(args) -> int:
     weights, acts = _load(args.weights, "weight"), _load(args.acts, "activation")
     params = _params(args, weights)
     params.compute(weights, acts)  # one-sentence errors before any simulator starts
+    cli.output_file(args.output)
     y, result = rtl_mac(params, weights, acts, args.sim)
     cli.save_array(args.output, y)
     if args.stats:

@@ -15,6 +15,7 @@ def cmd_rtl_decode(args) -> int:
     from cimcodec.sim.rtl import rtl_decode
 
     data = cli.read_bytes(args.input)
+    cli.output_file(args.output)
     shape = DecompressorShape(max_rows=args.max_rows, max_cols=args.max_cols,
                               container=not args.plain)
     raw = args.raw or args.plain
@@ -35,13 +36,14 @@ def register(sub) -> None:
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     cli.simulator_option(p)
-    p.add_argument("--raw", action="store_true",
-                   help="the 8-bit samples of any baseline grayscale JPEG")
-    p.add_argument("--plain", action="store_true",
-                   help="on the decompressor built without the container hardware "
-                        "(metadata, CRC, remap, snap): a plain JPEG decoder; implies --raw")
-    p.add_argument("--integer", action="store_true",
-                   help="the int8 matrix before dequantization (as decompress --integer)")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--raw", action="store_true",
+                      help="the 8-bit samples of any baseline grayscale JPEG")
+    form.add_argument("--plain", action="store_true",
+                      help="on the decompressor built without the container hardware "
+                           "(metadata, CRC, remap, snap): a plain JPEG decoder; implies --raw")
+    form.add_argument("--integer", action="store_true",
+                      help="the int8 matrix before dequantization (as decompress --integer)")
     p.add_argument("--stats", action="store_true",
                    help="print one JSON line with clocks, weights and clocks per weight")
     p.add_argument("--max-rows", type=cli.positive, default=4096,

@@ -1,6 +1,7 @@
 """``cimcodec demo``: a digits MLP's first layer through every remap scheme on the RTL
 control-word generator and remap unit, then through the codec and the RTL decompressor,
-every output checked against the golden model."""
+then a whole compressed MLP classifying digits on the RTL accelerator tile; every output
+checked against the golden model."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import cimcodec
 from cimcodec.golden.blocks.lfsr import Scheme
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.cli import args as cli
+
+#: Test images the demo classifies on the RTL tile.
+DEMO_IMAGES = 100
 
 
 def cmd_demo(args) -> int:
@@ -100,13 +104,65 @@ def cmd_demo(args) -> int:
               f"{len(packed.data):>6} {packed.ratio:>6.2f}x {stats['clocks']!s:>7} "
               f"{stats['clocks_per_weight']!s:>10} {'PASS' if ok else 'FAIL':>5}")
 
+    ok = _tile(args.sim)
+    failed |= not ok
+    rows.append(("tile", "mlp", DEMO_IMAGES, "-", "PASS" if ok else "FAIL", "-"))
+
     print(f"\n{sum(r[4] == 'PASS' for r in rows)} passed, {sum(r[4] == 'FAIL' for r in rows)} "
           f"failed ({args.sim}, {time.time() - t0:.1f} s)")
     return 1 if failed else 0
 
 
+def _tile(sim: str) -> bool:
+    """The digits MLP fine-tuned for the accelerator tile's macros, its integer network
+    in a model container, and the first test images classified on the RTL tile, every
+    tile job checked against the golden tile. Returns whether the RTL matched."""
+    from cimcodec.golden.blocks.tile import TileShape
+    from cimcodec.golden.ml import tile_net
+    from cimcodec.golden.ml.datasets import load
+    from cimcodec.golden.ml.models import train
+    from cimcodec.sim.cocotb_run import RtlMismatch
+    from cimcodec.sim.rtl import rtl_network
+
+    shape = TileShape()
+    model, _ = train("mlp", "digits", cache_dir=cimcodec.home() / "cache")
+    dataset = load("digits")
+    data, _ = tile_net.export_network(model, dataset, shape, net="mlp", data="digits",
+                                      settings={"quality": 90, "remap": "full", "budget": 8})
+    net = tile_net.load(data)
+    acts, labels, fp32 = tile_net.held_out_images(net, dataset)
+    _, whole = tile_net.golden_run(net, shape, acts, labels, fp32)
+    n = DEMO_IMAGES
+    print(f"\nThe digits MLP 64-16-10 on the RTL accelerator tile ({sim}): {shape.rows} x "
+          f"{shape.cols} CIM array with a {shape.adc_bits}-bit ADC, decompressor for "
+          f"{shape.max_rows} x {shape.max_cols}; integer network in a {len(data)}-byte model "
+          f"container (JPEG weight members, {net.file_bytes} bytes for "
+          f"{sum(layer.inputs * layer.outputs for layer in net.layers)} weights)")
+    print(f"{'images':>7} {'fp32':>7} {'golden':>7} {'RTL':>7} {'RTL == golden':>14} "
+          f"{'clk/image':>10} {'load':>8} {'MAC':>6}")
+    acc = whole["accuracy"]
+    print(f"{whole['images']:>7} {acc['fp32']:>7.4f} {acc['golden']:>7.4f} {'-':>7} "
+          f"{'-':>14} {'-':>10} {'-':>8} {'-':>6}")
+    try:
+        stats = rtl_network(data, acts[:n], labels[:n], fp32[:n], shape, sim)
+    except RtlMismatch as e:
+        print(e, file=sys.stderr)
+        return False
+    acc = stats["accuracy"]
+    print(f"{n:>7} {acc['fp32']:>7.4f} {acc['golden']:>7.4f} {acc['rtl']:>7.4f} "
+          f"{'PASS':>14} {stats['clocks_per_image']:>10.1f} "
+          f"{stats['load_clocks_per_image']:>8.1f} {stats['mac_clocks_per_image']:>6.1f}")
+    print(f"(RTL == golden: the status and outputs of all {stats['jobs']} tile jobs and every "
+          f"logit, bit for bit; {stats['loads']} array loads, each decoding its layer's "
+          f"whole member)")
+    return True
+
+
 def register(sub) -> None:
-    d = sub.add_parser("demo", help="train a digits MLP and check its FC1 remap on the RTL")
+    d = sub.add_parser("demo", help="a digits MLP through the remap, the decompressor and the "
+                                     "accelerator tile on the RTL")
     cli.simulator_option(d)
-    d.add_argument("--hidden", type=cli.positive, default=128, help="hidden units (default 128)")
+    d.add_argument("--hidden", type=cli.positive, default=128,
+                   help="hidden units of the MLP whose FC1 the remap and decompressor runs "
+                        "use (default 128)")
     d.set_defaults(func=cmd_demo)

@@ -20,8 +20,6 @@ def cmd_words(args) -> int:
     else:
         words = ControlWords.progressive(args.width, seeds[0], stage_len=args.stage_len,
                                          taps=args.taps, kind=args.kind)
-    if args.count < 0:
-        raise CimcodecError(f"Word count must be zero or more, not {args.count}.")
     for w in words.words(args.count).tolist():
         print(w)
     return 0

@@ -10,7 +10,9 @@ import torch
 from PIL import Image
 
 from cimcodec.golden.codec import pipeline as codec
+from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import reference as jpeg
+from cimcodec.sim.cli import args as cli_args
 from cimcodec.sim.cli import main
 
 W = np.random.default_rng(31).normal(0, 0.05, (50, 30)).astype(np.float32)
@@ -67,18 +69,50 @@ def test_raw_decodes_pillow_files_exactly(capsys, tmp_path, kw):
           tmp_path / "x.npy")
 
 
-def test_compress_a_state_dict_layer(capsys, tmp_path):
+def _state_dict_layer(capsys, tmp_path):
+    """Compress layer ``0.weight`` of a saved state dict with the CLI and decompress it:
+    ``(original weights, file bytes, decompressed array)``."""
     torch.manual_seed(0)
     state = torch.nn.Sequential(torch.nn.Linear(20, 12), torch.nn.Linear(12, 4)).state_dict()
     torch.save(state, tmp_path / "m.pt")
     assert run(capsys, "compress", tmp_path / "m.pt", "--layer", "0.weight", "-o",
                tmp_path / "l.jpg", "--remap", "none")[0] == 0
     assert run(capsys, "decompress", tmp_path / "l.jpg", "-o", tmp_path / "l.npy")[0] == 0
-    assert np.load(tmp_path / "l.npy").shape == (12, 20)
+    return state["0.weight"].numpy(), (tmp_path / "l.jpg").read_bytes(), \
+        np.load(tmp_path / "l.npy")
+
+
+def check_layer(weights, data, decoded, check_round_trip):
+    """The CLI's output is the library's decode of the same bytes, bit for bit, and the
+    weights it holds are the original ones within the codec's bound."""
+    assert decoded.dtype == np.float32 and decoded.shape == weights.shape
+    assert np.array_equal(decoded, codec.decompress_matrix(data))
+    check_round_trip(weights, {"remap": "none"}, data)
+
+
+def test_compress_a_state_dict_layer(capsys, tmp_path, check_round_trip):
+    check_layer(*_state_dict_layer(capsys, tmp_path), check_round_trip)
     fails(capsys, "has no tensor named 'fc9'", "compress", tmp_path / "m.pt", "--layer", "fc9",
           "-o", tmp_path / "x.jpg")
     fails(capsys, "holds 2 2-D tensors; name one with --layer", "compress", tmp_path / "m.pt",
           "-o", tmp_path / "x.jpg")
+
+
+def test_layer_check_catches_a_scrambled_layer(capsys, tmp_path, monkeypatch,
+                                               check_round_trip):
+    """A loader that reads the layer in the wrong memory order keeps its shape, which is
+    all the old check looked at; :func:`check_layer` refuses it."""
+    load = cli_args.load_tensor
+
+    def scrambled(path, layer):
+        tensor, name = load(path, layer)
+        return tensor.T.reshape(tensor.shape), name
+
+    monkeypatch.setattr(cli_args, "load_tensor", scrambled)
+    weights, data, decoded = _state_dict_layer(capsys, tmp_path)
+    assert decoded.shape == (12, 20)                                       # old check
+    with pytest.raises(AssertionError):
+        check_layer(weights, data, decoded, check_round_trip)
 
 
 def _container(tmp_path):
@@ -117,15 +151,32 @@ def test_raw_bad_jpegs(capsys, tmp_path):
     dht = good.index(b"\xff\xc4")
     swapped = good[:2] + good[good.index(b"\xff\xda"):-2] + good[2:good.index(b"\xff\xda")] \
         + b"\xff\xd9"
-    absent = bytearray(good)
-    absent[-3] = 0xFE  # a code word no table holds
+    absent = good[:-4] + b"\xff\x00\xff\x00" + good[-2:]  # all ones: a code no table holds
     cases = [(huge, "out of range"), (swapped, "SOS marker comes before any SOF"),
-             (good[:dht] + good[dht + 4:], "Expected a marker"), (bytes(absent), ""),
+             (good[:dht] + good[dht + 4:], "Expected a marker"),
+             (absent, "A Huffman code in block 0 is not in its table."),
              (b"", "does not start with SOI")]
     for data, message in cases:
         (tmp_path / "b.jpg").write_bytes(data)
         fails(capsys, message, "decompress", tmp_path / "b.jpg", "-o", tmp_path / "x.npy",
               "--raw")
+
+
+def test_message_check_catches_the_wrong_error(capsys, tmp_path, monkeypatch):
+    """The old case expected the message "" (in every error) for a code no table holds;
+    its file actually failed as truncated. A decoder that reports truncation for every
+    file passed it, the real message does not."""
+    good = jpeg.encode(np.full((16, 16), 100, np.uint8))
+    (tmp_path / "b.jpg").write_bytes(good[:-4] + b"\xff\x00\xff\x00" + good[-2:])
+
+    def truncated(data):
+        raise CimcodecError("Entropy-coded data ends inside block 1.")
+
+    monkeypatch.setattr(codec, "decode_samples", truncated)
+    fails(capsys, "", "decompress", tmp_path / "b.jpg", "-o", tmp_path / "x.npy", "--raw")
+    with pytest.raises(AssertionError):
+        fails(capsys, "A Huffman code in block 0 is not in its table.", "decompress",
+              tmp_path / "b.jpg", "-o", tmp_path / "x.npy", "--raw")
 
 
 def test_bad_arguments(capsys, tmp_path):

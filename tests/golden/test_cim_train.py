@@ -12,6 +12,7 @@ from torch import nn
 
 from cimcodec.golden.blocks.cim import CimParams
 from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.ml import cim_analog
 from cimcodec.golden.ml.cim_analog import AnalogParams, cim_matmul
 from cimcodec.golden.ml.cim_train import (
     CIMConv2d,
@@ -68,30 +69,108 @@ def test_ideal_analog_model_is_bit_exact(shape, signed_acts):
             np.testing.assert_array_equal(got.numpy(), expected)
 
 
-def test_nonideal_model_deviates_and_is_reproducible():
-    params = CimParams(64, 16, 7)
+def analog_reference(acts, weights, params, analog, noise=None) -> np.ndarray:
+    """``y`` of :mod:`golden.ml.cim_analog`'s docstring, written out in numpy float64
+    over all ``(v, i, j, c)`` at once. The chip's capacitances are its random draw
+    (``analog.capacitances``); ``noise[i]`` is the ``(N, 8 C)`` draw of activation bit
+    ``i`` (``None``: no thermal noise)."""
+    a, w = np.asarray(acts, np.int64), np.asarray(weights, np.int64)
+    rows, cols, m = params.rows, params.cols, 2 ** params.adc_bits - 1
+    bits = np.arange(8)
+    a_bits = (a[:, :, None] >> bits) & 1                                   # [v, r, i]
+    w_bits = ((w[None] >> bits[:, None, None]) & 1).astype(np.float64)      # [j, r, c]
+    cap = analog.capacitances(rows, cols).numpy()                           # [j, r, c]
+    charge = np.einsum("vri,jrc->vijc", a_bits.astype(np.float64), cap * w_bits)
+    x = charge * m / cap.sum(axis=1)[None, None]                            # R v M / R
+    x = (x * (1 + analog.gain_error_pct / 100) + analog.charge_injection_lsb
+         + analog.adc_offset_lsb + analog.inl_lsb * np.sin(np.pi * x / m))
+    if noise is not None:
+        x = x + analog.thermal_noise_lsb * np.stack(
+            [n.numpy().reshape(len(a), 8, cols) for n in noise], axis=1)
+    code = np.clip(np.floor(x + 0.5), 0, m).astype(np.int64)
+    n_hat = (2 * code * rows + m) // (2 * m)                # CimParams.adc_reconstruct
+    s_act = np.where((bits == 7) & params.signed_acts, -1, 1)
+    s_w = np.where(bits == 7, -1, 1)
+    return np.einsum("vijc,i,j,ij->vc", n_hat, s_act, s_w, 2 ** (bits[:, None] + bits))
+
+
+def noise_draws(analog, vectors, cols, generator=None):
+    """The thermal-noise draws of one call (module docstring of ``cim_analog``)."""
+    if not analog.thermal_noise_lsb:
+        return None
+    gen = generator if generator is not None else analog.generator()
+    return [torch.randn((vectors, 8 * cols), generator=gen, dtype=torch.float64)
+            for _ in range(8)]
+
+
+def check_analog(acts, weights, params, analog, got=None) -> None:
+    """``cim_matmul`` (or its result ``got``, from a fresh noise generator) equals
+    :func:`analog_reference`; and, when the chip has mismatch, its capacitances are
+    ``1 + sigma / 100 * z`` with ``z`` standard normal (sample mean and deviation)."""
+    if got is None:
+        got = cim_analog.cim_matmul(acts, weights, params, analog)
+    noise = noise_draws(analog, len(acts), params.cols)
+    np.testing.assert_array_equal(got.numpy(), analog_reference(acts, weights, params, analog,
+                                                                noise))
+    if analog.mismatch_pct:
+        z = (analog.capacitances(params.rows, params.cols).numpy() - 1) \
+            / (analog.mismatch_pct / 100)
+        assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05
+
+
+@pytest.mark.parametrize("signed_acts", [False, True])
+def test_nonideal_model_is_the_documented_formula_and_reproducible(signed_acts):
+    params = CimParams(64, 16, 7, signed_acts)
     weights, acts = _case(params, 50, 1)
-    exact = params.compute(weights, acts)
-    first = cim_matmul(acts, weights, params, NONIDEAL).numpy()
-    assert (first != exact).any()
-    np.testing.assert_array_equal(cim_matmul(acts, weights, params, NONIDEAL).numpy(), first)
+    first = cim_analog.cim_matmul(acts, weights, params, NONIDEAL)
+    check_analog(acts, weights, params, NONIDEAL, first)
+    assert (first.numpy() != params.compute(weights, acts)).any()
+    np.testing.assert_array_equal(cim_analog.cim_matmul(acts, weights, params, NONIDEAL),
+                                  first)
     for change in ({"chip_seed": 9}, {"noise_seed": 9}):
-        other = cim_matmul(acts, weights, params, dataclasses.replace(NONIDEAL, **change))
-        assert (other.numpy() != first).any()
-    gen = NONIDEAL.generator()
-    a = cim_matmul(acts, weights, params, NONIDEAL, generator=gen)
-    b = cim_matmul(acts, weights, params, NONIDEAL, generator=gen)
-    assert (a != b).any()                          # fresh noise per conversion
+        check_analog(acts, weights, params, dataclasses.replace(NONIDEAL, **change))
+    # One generator over successive calls: fresh noise per conversion, in draw order.
+    gen, ref = NONIDEAL.generator(), NONIDEAL.generator()
+    for _ in range(2):
+        got = cim_analog.cim_matmul(acts, weights, params, NONIDEAL, generator=gen)
+        np.testing.assert_array_equal(got.numpy(), analog_reference(
+            acts, weights, params, NONIDEAL, noise_draws(NONIDEAL, len(acts), 16, ref)))
 
 
-@pytest.mark.parametrize("field, value", [
-    ("mismatch_pct", 5.0), ("charge_injection_lsb", 0.7), ("thermal_noise_lsb", 0.5),
-    ("adc_offset_lsb", -0.7), ("gain_error_pct", 3.0), ("inl_lsb", 0.8)])
-def test_each_nonideality_moves_the_result(field, value):
+SINGLE = [("mismatch_pct", 5.0), ("charge_injection_lsb", 0.7), ("thermal_noise_lsb", 0.5),
+          ("adc_offset_lsb", -0.7), ("gain_error_pct", 3.0), ("inl_lsb", 0.8)]
+
+
+@pytest.mark.parametrize("field, value", SINGLE)
+def test_each_nonideality_is_the_documented_formula(field, value):
     params = CimParams(64, 8, 6)                   # at 7 bits 2 codes per count absorb it
     weights, acts = _case(params, 30, 2)
-    got = cim_matmul(acts, weights, params, AnalogParams(**{field: value}))
+    analog = AnalogParams(**{field: value})
+    got = cim_analog.cim_matmul(acts, weights, params, analog)
     assert (got.numpy() != params.compute(weights, acts)).any()
+    check_analog(acts, weights, params, analog, got)
+
+
+@pytest.mark.parametrize("field, value", SINGLE)
+def test_nonideality_check_catches_a_wrong_magnitude_or_sign(field, value, monkeypatch):
+    """A model that gets a non-ideality's sign (or, for the two that cannot be
+    negative, its scale) wrong still deviates from the exact result, which is all the
+    old check asked; :func:`check_analog` refuses it."""
+    params = CimParams(64, 8, 6)
+    weights, acts = _case(params, 30, 2)
+    wrong = 2 * value if field in ("mismatch_pct", "thermal_noise_lsb") else -value
+    model = cim_analog.cim_matmul
+
+    def mutant(acts, weights, params, analog, **kw):
+        return model(acts, weights, params, dataclasses.replace(analog, **{field: wrong}),
+                     **kw)
+
+    monkeypatch.setattr(cim_analog, "cim_matmul", mutant)
+    analog = AnalogParams(**{field: value})
+    got = cim_analog.cim_matmul(acts, weights, params, analog)
+    assert (got.numpy() != params.compute(weights, acts)).any()             # old check
+    with pytest.raises(AssertionError):
+        check_analog(acts, weights, params, analog)
 
 
 def test_mismatch_is_fixed_per_chip():

@@ -11,65 +11,121 @@ import torch
 from PIL import Image
 
 from cimcodec.golden.blocks.remap import RemapParams
-from cimcodec.golden.codec import kmeans, quant, search
+from cimcodec.golden.codec import chunks, kmeans, quant, search
 from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import fast as jpeg_fast
 from cimcodec.golden.jpeg import reference as jpeg
 from cimcodec.golden.ml import datasets
-from cimcodec.golden.ml.models import MLP, train_digits_net
+from cimcodec.golden.ml.models import VGG16, train_digits_net
 
 RNG = np.random.default_rng(21)
 W = RNG.normal(0, 0.05, (45, 70)).astype(np.float32)
 
 
-@pytest.mark.parametrize("options", [
+ROUND_TRIPS = [
     {}, {"clusters": 16}, {"clusters": 6, "remap": "full"},
     {"clusters": 8, "remap": "split", "per_channel": True, "symmetric": False},
     {"remap": "progressive", "quality": 100},
-])
-def test_round_trip(options):
-    c = codec.compress_matrix(W, **options)
-    w = codec.decompress_matrix(c.data)
-    assert w.shape == W.shape and w.dtype == np.float32
-    assert np.sqrt(np.mean((w - W) ** 2)) < 0.5 * np.sqrt(np.mean(W ** 2))
-    if options.get("clusters"):
-        q = codec.decompress_matrix(c.data, integer=True)
-        assert set(np.unique(q).tolist()) <= set(c.header.levels.tolist())
+]
 
 
-def test_quality_100_without_sharing_is_nearly_lossless():
-    q, params = quant.quantize(W)
-    c = codec.compress_matrix(q, quality=100)
-    assert np.abs(codec.decompress_matrix(c.data, integer=True).astype(int) - q).max() <= 1
+@pytest.mark.parametrize("options", ROUND_TRIPS)
+def test_round_trip(options, check_round_trip):
+    check_round_trip(W, options, codec.compress_matrix(W, **options).data)
 
 
-@pytest.mark.parametrize("remap", ["none", "full", "split", "progressive"])
-def test_snap_table_restores_sharing_exactly(remap):
-    q = quant.quantize(W)[0]
-    shared = kmeans.optimal(q, 8).share(q)
-    c = codec.compress_matrix(W, clusters=8, quality=100, remap=remap)
-    assert (codec.decompress_matrix(c.data, integer=True) == shared).all()
+def test_round_trip_check_catches_a_scaled_decoder(monkeypatch, check_round_trip):
+    """A decoder that returns 0.6 * W passed the old check (RMSE < 0.5 RMS(W));
+    ``check_round_trip`` (tests/conftest.py) refuses it for every setting."""
+    files = [codec.compress_matrix(W, **options).data for options in ROUND_TRIPS]
+    decode = codec.decompress_matrix
+    monkeypatch.setattr(codec, "decompress_matrix", lambda data, **kw: 0.6 * decode(data, **kw))
+    for options, data in zip(ROUND_TRIPS, files):
+        w = codec.decompress_matrix(data)
+        assert np.sqrt(np.mean((w - W) ** 2)) < 0.5 * np.sqrt(np.mean(W ** 2))  # old check
+        with pytest.raises(AssertionError):
+            check_round_trip(W, options, data)
 
 
-def test_conv_tensor_keeps_its_shape():
-    w4 = RNG.normal(0, 0.1, (6, 3, 5, 5)).astype(np.float32)
-    c = codec.compress_matrix(w4, clusters=4)
-    assert codec.decompress_matrix(c.data).shape == (6, 3, 5, 5)
+def check_int8_round_trip(q, data) -> None:
+    """An int8 matrix comes back bit for bit: as int8 (``integer``) and as float32."""
+    back = codec.decompress_matrix(data, integer=True)
+    assert back.dtype == np.int8 and np.array_equal(back, q)
+    assert np.array_equal(codec.decompress_matrix(data), q.astype(np.float32))
 
 
-def test_state_dict_round_trip_and_ratio():
+@pytest.mark.parametrize("quality", [90, 100])
+def test_int8_weights_come_back_bit_for_bit_or_are_refused(quality, jpeg_fixed_point):
+    q = jpeg_fixed_point((24, 40), quality, quality)
+    c = codec.compress_matrix(q, quality=quality)
+    assert c.header.quant.scale.tolist() == [1.0] and c.header.quant.zero_point.tolist() == [0]
+    check_int8_round_trip(q, c.data)
+    # Most int8 matrices do not survive the JPEG, not even at quality 100: refused, with
+    # the number of weights that would change.
+    noisy = q.copy()
+    noisy[::3, ::5] += np.where(noisy[::3, ::5] < 127, 1, -1).astype(np.int8)
+    with pytest.raises(CimcodecError, match=(
+            r"^int8 weights are taken as already quantized and must come back bit for "
+            rf"bit, but [1-9]\d* of the 960 would change \(by up to [1-9]\d*\) at quality "
+            rf"{quality}; pass floating-point weights")):
+        codec.compress_matrix(noisy, quality=quality)
+    with pytest.raises(CimcodecError, match=rf"at quality {quality} with 4 clusters; "):
+        codec.compress_matrix(q, quality=quality, clusters=4)
+
+
+def test_int8_check_catches_an_off_by_one_decoder(monkeypatch, jpeg_fixed_point):
+    """The old check allowed every weight to move by 1 at quality 100; a decoder that
+    adds 1 to one sample passed it, :func:`check_int8_round_trip` refuses it."""
+    q = jpeg_fixed_point((24, 40), 100, 100)
+    data = codec.compress_matrix(q, quality=100).data
+    decode = codec.decode_samples
+
+    def off_by_one(data):
+        s = decode(data).copy()
+        s[5, 7] += 1 if s[5, 7] < 255 else -1
+        return s
+
+    monkeypatch.setattr(codec, "decode_samples", off_by_one)
+    back = codec.decompress_matrix(data, integer=True)
+    assert np.abs(back.astype(int) - q).max() <= 1                          # old check
+    with pytest.raises(AssertionError):
+        check_int8_round_trip(q, data)
+
+
+def _vgg16_weights():
     torch.manual_seed(0)
-    model = MLP((64, 32, 10))
-    state = model.state_dict()
-    files = codec.compress_state_dict(state, clusters=16, quality=90)
-    assert set(files) == {"net.0.weight", "net.2.weight"}
-    out = codec.decompress_state_dict(files, state)
-    model.load_state_dict(out)
-    report = codec.ratio_report(state, files)
-    assert report["bytes"] == sum(len(c.data) for c in files.values()) + 4 * (32 + 10)
-    with pytest.raises(CimcodecError, match="no tensor named 'fc9'"):
-        codec.select_layers(state, names=["fc9"])
+    return {name: t.numpy() for name, t in VGG16(width=0.125).state_dict().items()
+            if name.endswith("weight") and t.ndim in (2, 4)}
+
+
+def test_conv_and_vgg16_tensors_round_trip_with_their_values(check_round_trip):
+    """Conv kernels are coded as ``out x in*kh*kw`` matrices and come back in their
+    shape with the values ``check_round_trip`` demands: a random kernel, and every conv
+    and FC weight of a (narrow) VGG16."""
+    tensors = {"random": RNG.normal(0, 0.1, (6, 3, 5, 5)).astype(np.float32),
+               **_vgg16_weights()}
+    assert sum(t.ndim == 4 for t in tensors.values()) == 14
+    for name, w in tensors.items():
+        options = {"clusters": 4} if name == "random" else {"quality": 75}
+        check_round_trip(w, options, codec.compress_matrix(w, **options).data)
+
+
+def test_conv_check_catches_a_kernel_in_the_wrong_order(monkeypatch, check_round_trip):
+    """A decoder that rebuilds a conv kernel in the wrong memory order keeps its shape,
+    which is all the old check looked at; ``check_round_trip`` refuses it."""
+    w4 = RNG.normal(0, 0.1, (6, 3, 5, 5)).astype(np.float32)
+    data = codec.compress_matrix(w4, clusters=4).data
+    decode = codec.decompress_matrix
+
+    def wrong_order(data, **kw):
+        w = decode(data, **kw)
+        return w.reshape(6, 5, 5, 3).transpose(0, 3, 1, 2)     # (out, kh, kw, in) read
+
+    monkeypatch.setattr(codec, "decompress_matrix", wrong_order)
+    assert codec.decompress_matrix(data).shape == (6, 3, 5, 5)               # old check
+    with pytest.raises(AssertionError):
+        check_round_trip(w4, {"clusters": 4}, data)
 
 
 def _pillow(samples, **kw):
@@ -95,6 +151,57 @@ def test_fast_encoder_is_byte_identical_and_fast_decoder_equal():
                    {"qtables": [list(range(1, 65))], "restart_marker_rows": 1}):
             data = _pillow(im, **kw)
             assert (jpeg_fast.decode(data) == np.asarray(Image.open(io.BytesIO(data)))).all()
+
+
+def test_fast_encoder_pieces_equal_the_reference():
+    """The encoder codes whole restart intervals a piece at a time; any piece size gives
+    the golden encoder's bytes, pieces starting mid-row included."""
+    im = np.clip(RNG.normal(128, 12, (83, 205)), 0, 255).astype(np.uint8)   # 11 x 26 blocks
+    for restart, optimize in ((5, True), (7, False), (0, True)):
+        want = jpeg.encode(im, quality=80, restart_interval=restart, optimize=optimize)
+        for chunk in (1, 12, 30, 10 ** 6):
+            assert jpeg_fast.encode(im, quality=80, restart_interval=restart,
+                                    optimize=optimize, chunk_blocks=chunk) == want
+
+
+def test_fast_decoder_lane_groups_equal_the_golden_decoder(monkeypatch):
+    """The fast path itself (no fallback) in groups of 2 lanes gives the golden
+    coefficients and Pillow's samples."""
+    im = np.clip(RNG.normal(128, 12, (83, 205)), 0, 255).astype(np.uint8)
+    data = jpeg.encode(im, quality=80, restart_interval=5)
+    golden = jpeg.decode_full(data)
+    for blocks in (12, 10 ** 6):
+        monkeypatch.setattr(jpeg_fast, "DECODE_BLOCKS", blocks)
+        fast = jpeg_fast._fast(data)
+        assert (fast.coefficients == golden.coefficients).all()
+        assert (fast.samples == np.asarray(Image.open(io.BytesIO(data)))).all()
+        assert (jpeg_fast._fast(data, coefficients=False).samples == golden.samples).all()
+
+
+def test_pieces_do_not_change_the_file_or_the_weights(monkeypatch):
+    """A matrix with restart intervals, coded with tiny pieces everywhere (quantization
+    and dequantization rows, k-means histogram, remap strips, encoder intervals, decoder
+    lane groups), gives the bytes and the weights of the default pieces."""
+    w = RNG.normal(0, 0.05, (1030, 1100)).astype(np.float32)   # 129 x 138 = 17802 blocks
+    cases = ({}, {"clusters": 12, "remap": "full", "seeds": (9,), "per_channel": True,
+                  "quality": 75})
+    whole = []
+    for options in cases:
+        c = codec.compress_matrix(w, **options)
+        assert jpeg_fast.decode_full(c.data).restart_interval == 9
+        whole.append((c, codec.decompress_matrix(c.data),
+                      codec.decompress_matrix(c.data, integer=True)))
+    monkeypatch.setattr(jpeg_fast, "ENCODE_BLOCKS", 40)
+    monkeypatch.setattr(jpeg_fast, "DECODE_BLOCKS", 2000)
+    monkeypatch.setattr(chunks, "ELEMENTS", 1000)
+    monkeypatch.setattr(search, "REMAP_ROWS", 24)
+    for options, (c, weights, integer) in zip(cases, whole):
+        small = codec.compress_matrix(w, **options)
+        assert small.data == c.data
+        assert (small.entropy_before, small.entropy_after) == (c.entropy_before,
+                                                               c.entropy_after)
+        assert np.array_equal(codec.decompress_matrix(c.data), weights)
+        assert np.array_equal(codec.decompress_matrix(c.data, integer=True), integer)
 
 
 def test_fast_decoder_gives_the_golden_error():

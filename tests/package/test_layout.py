@@ -2,6 +2,7 @@
 cycles, and a non-editable install that works from any directory."""
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -194,3 +195,20 @@ def test_installed_cli_roundtrip_from_anywhere(installed):
     np.testing.assert_array_equal(back, cimcodec.decompress(data))
     assert back.dtype == np.float32 and np.abs(back - w).max() < 0.1 * np.abs(w).max()
     assert not (installed["cwd"] / "build").exists()
+
+
+def test_installed_package_has_the_plain_benches(installed):
+    done = _run(installed, str(installed["python"]), "-c", """
+import json
+from cimcodec.sim.vector_cases import BLOCKS
+from cimcodec.sim.vectors import bench_path
+print(json.dumps({name: [str(bench_path(name)), bench_path(name).read_text()]
+                  for name in BLOCKS}))
+""")
+    assert done.returncode == 0, done.stderr
+    benches = json.loads(done.stdout)
+    assert sorted(benches) == sorted(p.name.removesuffix("_tb.v")
+                                     for p in (REPO / "tb" / "vectors").glob("*_tb.v"))
+    for name, (path, text) in benches.items():
+        assert Path(path).is_relative_to(installed["site"]), path
+        assert text == (REPO / "tb" / "vectors" / f"{name}_tb.v").read_text(), name
