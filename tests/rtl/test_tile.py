@@ -68,7 +68,7 @@ def _cases():
         "2x2 stalls": (two_by_two, 7),
         "damaged": (damaged, 9),
     }
-    numpy = {"2x2": two_by_two_y, "edge": edge_y}
+    numpy = {"2x2 stalls": two_by_two_y, "edge": edge_y}
     return cases, numpy, (scan, header), len(single_file)
 
 
@@ -84,7 +84,11 @@ def _golden(steps):
 
 
 def test_rtl_tile_matches_golden(simulator):
+    """Every program on Verilator; on Icarus, several times slower per clock, the 2 x 2
+    layer only with stalls (the same jobs, the same outcomes)."""
     cases, numpy, bad_files, file_bytes = _cases()
+    if simulator == "icarus":
+        del cases["2x2"]
     programs = [tb.program(steps, seed) for steps, seed in cases.values()]
     results = dict(zip(cases, run_jobs(tb.BENCH, SHAPE, programs, simulator)))
     for name, (steps, _) in cases.items():
