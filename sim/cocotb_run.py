@@ -10,10 +10,11 @@
   compile: only the top module's signals are public (a control file,
   ``public.vlt``; the runner's ``--public-flat-rw`` makes every signal public, and
   the benches touch only ports), the design's C++ is compiled as one file without
-  precompiled headers (:data:`sim.tools.VERILATOR_MAKE_VARS`), and the objects go
-  through ccache (:func:`sim.tools.ccache`, ``<home>/ccache``), so Verilator's
-  run-time library, the same for every design, is compiled once. A finished build is
-  marked and not run again (the runner would run Verilator again on every call).
+  precompiled headers and at ``-O0`` (:data:`sim.tools.VERILATOR_MAKE_VARS`), and the
+  objects go through ccache (:func:`sim.tools.ccache`, ``<home>/ccache``), so
+  Verilator's run-time library, the same for every design, is compiled once. A
+  finished build is marked and not run again (the runner would run Verilator again on
+  every call).
 * Waveforms: ``WAVES=1`` in the environment, or ``waves=True``.
 * :func:`run_jobs` writes the job file (see :mod:`tb.stream`), runs the testbench and
   returns what the DUT produced; it raises :class:`RtlMismatch` when the cocotb checker

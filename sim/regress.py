@@ -41,7 +41,7 @@ ICARUS_FLAGS = tools.ICARUS_ARGS
 VERILATOR_MAKE = ("CFG_CXXFLAGS_STD=-std=gnu++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines")
 VERILATOR_FLAGS = ("--cc", "--exe", "--main", "--timing", *tools.VERILATOR_ARGS)
 #: Optimization of the design's C++ (the make variables of ``verilated.mk``).
-VERILATOR_OPT = ("OPT_FAST=-O0", "OPT_SLOW=-O0")
+VERILATOR_OPT = tools.VERILATOR_OPT
 #: Estimated cost of a build, in transfers (for :func:`shard`).
 BUILD_COST = {"icarus": 1000, "verilator": 40000}
 #: Simulated transfers per unit of cost.
