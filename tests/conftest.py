@@ -127,17 +127,9 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture
-def cli(capsys):
+def cli():
     """``cli(*argv) -> (exit code, stdout, stderr)`` of the ``cimcodec`` command line
-    (argparse's usage errors included)."""
-    from cimcodec.sim.cli import main
+    (:func:`cimcodec.sim.cli.call`)."""
+    from cimcodec.sim.cli import call
 
-    def run(*argv):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as e:
-            code = e.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return call

@@ -71,5 +71,20 @@ def main(argv=None) -> int:
         return 130
 
 
+def call(*argv) -> tuple[int, str, str]:
+    """``(exit code, stdout, stderr)`` of the command line ``argv`` run in this process
+    (arguments converted with ``str``; argparse's usage errors give their exit code)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,19 +13,14 @@ from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import reference as jpeg
 from cimcodec.sim.cli import args as cli_args
-from cimcodec.sim.cli import main
+from cimcodec.sim.cli import call, main
 
 W = np.random.default_rng(31).normal(0, 0.05, (50, 30)).astype(np.float32)
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def fails(capsys, message, *argv):
-    code, out, err = run(capsys, *argv)
+    code, out, err = call(*argv)
     assert code == 2 and out == "", err
     assert err.startswith("cimcodec: error: ") and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -41,16 +36,16 @@ def pillow(path):
 ])
 def test_compress_raw_equals_pillow_and_round_trip(capsys, tmp_path, options):
     np.save(tmp_path / "w.npy", W)
-    code, out, _ = run(capsys, "compress", tmp_path / "w.npy", "-o", tmp_path / "w.jpg",
+    code, out, _ = call("compress", tmp_path / "w.npy", "-o", tmp_path / "w.jpg",
                        "--budget", "4", *options)
     assert code == 0 and "wrote" in out
-    code = run(capsys, "decompress", tmp_path / "w.jpg", "-o", tmp_path / "raw.npy", "--raw")[0]
+    code = call("decompress", tmp_path / "w.jpg", "-o", tmp_path / "raw.npy", "--raw")[0]
     assert code == 0
     assert (np.load(tmp_path / "raw.npy") == pillow(tmp_path / "w.jpg")).all()
-    assert run(capsys, "decompress", tmp_path / "w.jpg", "-o", tmp_path / "o.npy")[0] == 0
+    assert call("decompress", tmp_path / "w.jpg", "-o", tmp_path / "o.npy")[0] == 0
     data = (tmp_path / "w.jpg").read_bytes()
     assert (np.load(tmp_path / "o.npy") == codec.decompress_matrix(data)).all()
-    code, out, _ = run(capsys, "inspect", tmp_path / "w.jpg")
+    code, out, _ = call("inspect", tmp_path / "w.jpg")
     info = json.loads(out)
     assert code == 0 and info["shape"] == [50, 30] and info["file_bytes"] == len(data)
 
@@ -63,7 +58,7 @@ def test_compress_raw_equals_pillow_and_round_trip(capsys, tmp_path, options):
 def test_raw_decodes_pillow_files_exactly(capsys, tmp_path, kw):
     im = np.clip(np.random.default_rng(2).normal(128, 30, (29, 43)), 0, 255).astype(np.uint8)
     Image.fromarray(im).save(tmp_path / "p.jpg", "JPEG", **kw)
-    assert run(capsys, "decompress", tmp_path / "p.jpg", "-o", tmp_path / "p.npy", "--raw")[0] == 0
+    assert call("decompress", tmp_path / "p.jpg", "-o", tmp_path / "p.npy", "--raw")[0] == 0
     assert (np.load(tmp_path / "p.npy") == pillow(tmp_path / "p.jpg")).all()
     fails(capsys, "not a cimcodec container", "decompress", tmp_path / "p.jpg", "-o",
           tmp_path / "x.npy")
@@ -75,9 +70,9 @@ def _state_dict_layer(capsys, tmp_path):
     torch.manual_seed(0)
     state = torch.nn.Sequential(torch.nn.Linear(20, 12), torch.nn.Linear(12, 4)).state_dict()
     torch.save(state, tmp_path / "m.pt")
-    assert run(capsys, "compress", tmp_path / "m.pt", "--layer", "0.weight", "-o",
+    assert call("compress", tmp_path / "m.pt", "--layer", "0.weight", "-o",
                tmp_path / "l.jpg", "--remap", "none")[0] == 0
-    assert run(capsys, "decompress", tmp_path / "l.jpg", "-o", tmp_path / "l.npy")[0] == 0
+    assert call("decompress", tmp_path / "l.jpg", "-o", tmp_path / "l.npy")[0] == 0
     return state["0.weight"].numpy(), (tmp_path / "l.jpg").read_bytes(), \
         np.load(tmp_path / "l.npy")
 

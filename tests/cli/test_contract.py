@@ -18,7 +18,7 @@ from PIL import Image
 
 from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.errors import CimcodecError
-from cimcodec.sim.cli import main
+from cimcodec.sim.cli import call, main
 
 W = np.random.default_rng(5).normal(0, 0.05, (20, 30)).astype(np.float32)
 
@@ -255,16 +255,7 @@ def _listing(directory: Path) -> dict:
 
 
 def run(argv) -> tuple[int, str, str]:
-    """``main(argv)``: (exit code, stdout, stderr), argparse's exits included."""
-    from contextlib import redirect_stderr, redirect_stdout
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+    return call(*argv)
 
 
 @pytest.fixture

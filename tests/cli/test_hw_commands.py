@@ -5,17 +5,11 @@ import pytest
 
 from cimcodec.golden.blocks.lfsr import ControlWords
 from cimcodec.golden.blocks.remap import RemapParams
-from cimcodec.sim.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from cimcodec.sim.cli import call
 
 
 def test_words_match_the_golden_model(capsys):
-    code, out, _ = run(capsys, "words", "--scheme", "split", "--width", "9", "--seeds", "3,17",
+    code, out, _ = call("words", "--scheme", "split", "--width", "9", "--seeds", "3,17",
                        "--count", "20")
     assert code == 0
     assert [int(x) for x in out.split()] == ControlWords.split((3, 6), (3, 17)).words(20).tolist()
@@ -28,7 +22,7 @@ def test_words_match_the_golden_model(capsys):
     (["words", "--width", "4", "--taps", "0b1010"], "do not give a maximal-length 4-bit"),
 ])
 def test_bad_parameters_exit_2_with_one_sentence(capsys, argv, message):
-    code, out, err = run(capsys, *argv)
+    code, out, err = call(*argv)
     assert code == 2 and out == ""
     assert err.startswith("cimcodec: error: ") and message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -37,26 +31,26 @@ def test_bad_parameters_exit_2_with_one_sentence(capsys, argv, message):
 def test_remap_round_trip_and_bad_files(capsys, tmp_path):
     w = np.random.default_rng(1).integers(-128, 128, (13, 21)).astype(np.int8)
     np.save(tmp_path / "w.npy", w)
-    assert run(capsys, "remap", str(tmp_path / "w.npy"), "-o", str(tmp_path / "c.npy"),
+    assert call("remap", str(tmp_path / "w.npy"), "-o", str(tmp_path / "c.npy"),
                "--scheme", "split", "--seeds", "5,3")[0] == 0
     coded = np.load(tmp_path / "c.npy")
     np.testing.assert_array_equal(coded, RemapParams(13, 21, "split", (5, 3)).remap(w))
-    assert run(capsys, "remap", str(tmp_path / "c.npy"), "-o", str(tmp_path / "w2.npy"),
+    assert call("remap", str(tmp_path / "c.npy"), "-o", str(tmp_path / "w2.npy"),
                "--scheme", "split", "--seeds", "5,3", "--inverse", "--shape", "13,21")[0] == 0
     np.testing.assert_array_equal(np.load(tmp_path / "w2.npy"), w)
 
     np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4)))
-    code, _, err = run(capsys, "remap", str(tmp_path / "cube.npy"), "-o", str(tmp_path / "x.npy"))
+    code, _, err = call("remap", str(tmp_path / "cube.npy"), "-o", str(tmp_path / "x.npy"))
     assert code == 2 and "must be 2-D, not 3-D" in err
     (tmp_path / "junk.npy").write_text("not numpy")
-    code, _, err = run(capsys, "remap", str(tmp_path / "junk.npy"), "-o", str(tmp_path / "x.npy"))
+    code, _, err = call("remap", str(tmp_path / "junk.npy"), "-o", str(tmp_path / "x.npy"))
     assert code == 2 and "is not a readable .npy array file" in err
-    code, _, err = run(capsys, "remap", str(tmp_path / "nope.npy"), "-o", str(tmp_path / "x.npy"))
+    code, _, err = call("remap", str(tmp_path / "nope.npy"), "-o", str(tmp_path / "x.npy"))
     assert code == 2 and "does not exist" in err
 
 
 def test_verilog_writes_one_linted_file_per_block(capsys, tmp_path):
-    code, out, _ = run(capsys, "verilog", "-o", str(tmp_path), "--block", "lfsr", "--block",
+    code, out, _ = call("verilog", "-o", str(tmp_path), "--block", "lfsr", "--block",
                        "remap", "--block", "idct")
     assert code == 0 and "lint-only: clean" in out
     for name in ("lfsr", "remap", "idct"):

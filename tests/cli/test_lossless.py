@@ -13,21 +13,12 @@ from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.lossless import codec as lossless_codec
 from cimcodec.golden.lossless import combination
 from cimcodec.golden.lossless.measure import Variant, integer_tensor
-from cimcodec.sim.cli import main
-
-
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from cimcodec.sim.cli import call
 
 
 def fails(capsys, tmp_path, message, *argv):
     before = set(tmp_path.rglob("*"))
-    code, _, err = run(capsys, *argv)
+    code, _, err = call(*argv)
     assert code == 2, err
     assert err.startswith("cimcodec") and ": error: " in err and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -48,7 +39,7 @@ COMBOS = "bitmap+*,csc+fixed,delta-dense+huffman,rel+ans+zstd"
 
 def test_bench_table_csv_and_plot_agree_with_the_library(capsys, tmp_path, weights):
     w, path = weights
-    code, out, err = run(capsys, "lossless-bench", path, "--sparsity", "0.5,0.9", "--bits",
+    code, out, err = call("lossless-bench", path, "--sparsity", "0.5,0.9", "--bits",
                          "8,3", "--channel", "0.25", "--combinations", COMBOS, "-o",
                          tmp_path / "out")
     assert code == 0, err
@@ -84,7 +75,7 @@ def test_bench_takes_a_state_dict_and_integer_matrices(capsys, tmp_path):
              "conv.weight": torch.randn(8, 4, 3, 3, generator=g).bfloat16(),
              "tiny.weight": torch.randn(3, 3)}
     torch.save(state, tmp_path / "m.pt")
-    code, out, err = run(capsys, "lossless-bench", tmp_path / "m.pt", "--sparsity", "0.8",
+    code, out, err = call("lossless-bench", tmp_path / "m.pt", "--sparsity", "0.8",
                          "--bits", "4", "--combinations", "csr+huffman", "-o", tmp_path / "a")
     assert code == 0, err
     layers = list(csv.DictReader(open(tmp_path / "a" / "lossless_layers.csv")))
@@ -95,7 +86,7 @@ def test_bench_takes_a_state_dict_and_integer_matrices(capsys, tmp_path):
 
     q = np.random.default_rng(1).integers(-5, 6, (16, 24)).astype(np.int16)
     np.save(tmp_path / "q.npy", q)
-    code, out, err = run(capsys, "lossless-bench", tmp_path / "q.npy", "--combinations",
+    code, out, err = call("lossless-bench", tmp_path / "q.npy", "--combinations",
                          "dense+fixed", "-o", tmp_path / "b")
     assert code == 0, err
     (row,) = list(csv.DictReader(open(tmp_path / "b" / "lossless.csv")))
@@ -199,13 +190,13 @@ def test_the_best_combinations_are_registered_and_any_other_is_built():
 def test_cli_compress_with_a_lossless_codec(capsys, tmp_path):
     state = _shared_state(2)
     torch.save(state, tmp_path / "m.pt")
-    code, out, err = run(capsys, "compress", tmp_path / "m.pt", "-o", tmp_path / "m.cimz",
+    code, out, err = call("compress", tmp_path / "m.pt", "-o", tmp_path / "m.cimz",
                          "--codec", "lossless:delta-rel+ans", "--weight-bits", "4")
     assert code == 0 and "(lossless:delta-rel+ans)" in out, err
-    assert run(capsys, "decompress", tmp_path / "m.cimz", "-o", tmp_path / "b.pt")[0] == 0
+    assert call("decompress", tmp_path / "m.cimz", "-o", tmp_path / "b.pt")[0] == 0
     back = torch.load(tmp_path / "b.pt", weights_only=True)
     assert all(torch.equal(back[k], v) for k, v in state.items())
-    code, out, _ = run(capsys, "inspect", tmp_path / "m.cimz")
+    code, out, _ = call("inspect", tmp_path / "m.cimz")
     assert code == 0 and out.count("lossless:delta-rel+ans") == 2
     fails(capsys, tmp_path, "'nope' is not known", "compress", tmp_path / "m.pt", "-o",
           tmp_path / "x.cimz", "--codec", "lossless:nope+ans")

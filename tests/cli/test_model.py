@@ -14,22 +14,13 @@ from cimcodec.golden.codec import model as container
 from cimcodec.golden.codec import pipeline
 from cimcodec.golden.ml import models
 from cimcodec.golden.ml.datasets import split
-from cimcodec.sim.cli import main
+from cimcodec.sim.cli import call
 from cimcodec.sim.rtl import rtl_decode
-
-
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:          # argparse's usage errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def fails(capsys, tmp_path, message, *argv, code=2):
     before = set(tmp_path.iterdir())
-    got, out, err = run(capsys, *argv)
+    got, out, err = call(*argv)
     assert got == code, err
     assert err.startswith("cimcodec") and ": error: " in err and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -50,12 +41,12 @@ def mlp2(tmp_path_factory):
 def test_compress_decompress_a_whole_model(capsys, tmp_path, mlp2):
     net, path = mlp2
     out = tmp_path / "m.cimz"
-    code, text, _ = run(capsys, "compress", path, "-o", out, "--quality", "90",
+    code, text, _ = call("compress", path, "-o", out, "--quality", "90",
                         "--remap", "none")
     assert code == 0 and f"{len(net.state_dict())} tensors" in text
     data = out.read_bytes()
     want = container.decompress(data)
-    assert run(capsys, "decompress", out, "-o", tmp_path / "back.pt")[0] == 0
+    assert call("decompress", out, "-o", tmp_path / "back.pt")[0] == 0
     back = torch.load(tmp_path / "back.pt", weights_only=True)
     assert list(back) == list(net.state_dict())
     assert all(torch.equal(back[k], want[k]) for k in want)
@@ -68,7 +59,7 @@ def test_compress_decompress_a_whole_model(capsys, tmp_path, mlp2):
     jpeg = pipeline.decompress_matrix(container.extract(data, "net.0.weight"))
     assert torch.equal(back["net.0.weight"], torch.from_numpy(jpeg))
     # inspect: one row per tensor, and the totals counting every byte.
-    code, text, _ = run(capsys, "inspect", out)
+    code, text, _ = call("inspect", out)
     lines = text.splitlines()
     assert code == 0 and lines[0].split()[:4] == ["tensor", "shape", "dtype", "codec"]
     rows = {line.split()[0]: line.split() for line in lines[1:-2]}
@@ -78,7 +69,7 @@ def test_compress_decompress_a_whole_model(capsys, tmp_path, mlp2):
         assert rows[e.name][3] == e.codec and int(rows[e.name][4]) == e.size
     assert lines[-2].split()[2] == str(len(data)) and f"{info.ratio:.2f}x" in lines[-2]
     # eval decodes the container from its bytes.
-    code, text, _ = run(capsys, "eval", out, "--net", "mlp2")
+    code, text, _ = call("eval", out, "--net", "mlp2")
     x, y = split(models.digits(0))[2]
     acc = models.accuracy(models.load_net("mlp2", want), x, y)
     assert code == 0 and f"test accuracy {acc:.4f}" in text
@@ -89,7 +80,7 @@ def test_checkpoint_dicts_and_the_deep_codec(capsys, tmp_path, mlp2):
     ckpt = tmp_path / "ckpt.pt"
     torch.save({"epoch": 3, "state_dict": net.state_dict()}, ckpt)
     out = tmp_path / "d.cimz"
-    code, text, _ = run(capsys, "compress", ckpt, "-o", out, "--codec", "deep",
+    code, text, _ = call("compress", ckpt, "-o", out, "--codec", "deep",
                         "--sparsity", "0.8", "--weight-bits", "4")
     assert code == 0 and "(deep)" in text
     back = container.decompress(out.read_bytes())
@@ -103,8 +94,8 @@ def test_checkpoint_dicts_and_the_deep_codec(capsys, tmp_path, mlp2):
 def test_extract_gives_a_jpeg_any_viewer_opens(capsys, tmp_path, mlp2):
     _, path = mlp2
     out = tmp_path / "m.cimz"
-    assert run(capsys, "compress", path, "-o", out, "--remap", "none")[0] == 0
-    assert run(capsys, "extract", out, "--tensor", "net.3.weight", "-o",
+    assert call("compress", path, "-o", out, "--remap", "none")[0] == 0
+    assert call("extract", out, "--tensor", "net.3.weight", "-o",
                tmp_path / "t.jpg")[0] == 0
     data = (tmp_path / "t.jpg").read_bytes()
     assert data == container.extract(out.read_bytes(), "net.3.weight")
@@ -117,7 +108,7 @@ def test_an_extracted_tensor_decodes_bit_exactly_on_the_rtl(capsys, tmp_path, ml
                                                            simulator):
     _, path = mlp2
     out = tmp_path / "m.cimz"
-    assert run(capsys, "compress", path, "-o", out, "--quality", "75", "--clusters", "16",
+    assert call("compress", path, "-o", out, "--quality", "75", "--clusters", "16",
                "--remap", "full", "--budget", "2")[0] == 0
     member = container.extract(out.read_bytes(), "net.6.weight")
     got, _ = rtl_decode(member, raw=False, sim=simulator, integer=True)
@@ -127,7 +118,7 @@ def test_an_extracted_tensor_decodes_bit_exactly_on_the_rtl(capsys, tmp_path, ml
 def test_bad_model_input_is_one_sentence(capsys, tmp_path, mlp2):
     net, path = mlp2
     good = tmp_path / "g.cimz"
-    assert run(capsys, "compress", path, "-o", good, "--remap", "none")[0] == 0
+    assert call("compress", path, "-o", good, "--remap", "none")[0] == 0
     data = good.read_bytes()
     (tmp_path / "cut.cimz").write_bytes(data[:len(data) // 2])
     fails(capsys, tmp_path, "truncated or corrupt", "decompress", tmp_path / "cut.cimz",

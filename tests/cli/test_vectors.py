@@ -9,17 +9,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from cimcodec.sim.cli import main
+from cimcodec.sim.cli import call, main
 
 BLOCKS = ("lfsr", "idct")
 PAIRS = {(f"cimcodec.regress.{sim}", block) for block in BLOCKS
          for sim in ("icarus", "verilator")}
 
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +41,7 @@ def test_vectors_writes_one_directory_per_block(captured):
 
 def test_captured_vectors_replay_on_both_simulators(captured, capsys, tmp_path):
     junit = tmp_path / "regress.xml"
-    code, out, _ = run(capsys, "regress", "--vectors", captured, "--sim", "both", "-j", "2",
+    code, out, _ = call("regress", "--vectors", captured, "--sim", "both", "-j", "2",
                        "--junit", junit)
     assert code == 0, out
     rows = [line.split() for line in out.splitlines()[1:5]]
@@ -66,7 +61,7 @@ def test_shards_run_disjoint_parts_of_the_work(captured, capsys, tmp_path):
     seen = []
     for index in (1, 2):
         junit = tmp_path / f"shard{index}.xml"
-        code, _, _ = run(capsys, "regress", "--vectors", captured, "--shard", f"{index}/2",
+        code, _, _ = call("regress", "--vectors", captured, "--shard", f"{index}/2",
                          "--junit", junit)
         assert code == 0
         seen.append(set(_cases(junit)))
@@ -86,7 +81,7 @@ def test_a_failing_block_exits_1_and_says_where(captured, capsys, tmp_path):
     record["files"]["o.out.hex"] = hashlib.sha256(path.read_bytes()).hexdigest()
     (mutated / "manifest.json").write_text(json.dumps(record))
     junit = tmp_path / "j.xml"
-    code, out, _ = run(capsys, "regress", "--vectors", mutated, "--sim", "icarus",
+    code, out, _ = call("regress", "--vectors", mutated, "--sim", "icarus",
                        "--junit", junit)
     assert code == 1
     assert "lfsr on icarus: FAIL lfsr o.out.hex[0] (job 0" in out
@@ -99,7 +94,7 @@ def test_stale_manifest_exits_2_with_one_sentence(captured, capsys, tmp_path):
     stale = shutil.copytree(captured, tmp_path / "stale")
     hexfile = stale / "idct" / "i.in.hex"
     hexfile.write_text(hexfile.read_text() + "0000000\n")
-    code, out, err = run(capsys, "regress", "--vectors", stale)
+    code, out, err = call("regress", "--vectors", stale)
     assert code == 2 and out == ""
     assert err.startswith("cimcodec: error: Stale vectors: the sha256 of ")
     assert "idct/i.in.hex differs from its manifest's" in err
@@ -115,11 +110,11 @@ def test_vectors_of_other_verilog_are_refused_or_run_on_todays(captured, capsys,
     record = json.loads((old / "manifest.json").read_text())
     record["verilog"]["sha256"] = hashlib.sha256(verilog.read_bytes()).hexdigest()
     (old / "manifest.json").write_text(json.dumps(record))
-    code, out, err = run(capsys, "regress", "--vectors", old.parent)
+    code, out, err = call("regress", "--vectors", old.parent)
     assert code == 2 and out == ""
     assert err.startswith("cimcodec: error: Stale vectors: ") and "was captured from lfsr " \
         "Verilog of sha256" in err and len(err.strip().splitlines()) == 1
-    code, out, err = run(capsys, "regress", "--vectors", old.parent, "--new-rtl")
+    code, out, err = call("regress", "--vectors", old.parent, "--new-rtl")
     assert code == 0, out
     assert "lfsr: running the Verilog built today" in err
     assert out.splitlines()[-1] == "2 passed, 0 failed"
@@ -139,7 +134,7 @@ def test_vectors_of_other_verilog_are_refused_or_run_on_todays(captured, capsys,
 ])
 def test_bad_input_exits_2_with_one_sentence(capsys, tmp_path, argv, message):
     (tmp_path / "file").write_text("")
-    code, out, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    code, out, err = call(*[a.format(tmp=tmp_path) for a in argv])
     assert code == 2 and out == ""
     assert err.startswith("cimcodec: error: ") and message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
