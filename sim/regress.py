@@ -40,8 +40,9 @@ ICARUS_FLAGS = tools.ICARUS_ARGS
 #: coroutines), given to make.
 VERILATOR_MAKE = ("CFG_CXXFLAGS_STD=-std=gnu++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines")
 VERILATOR_FLAGS = ("--cc", "--exe", "--main", "--timing", *tools.VERILATOR_ARGS)
-#: Optimization of the design's C++ (the make variables of ``verilated.mk``).
-VERILATOR_OPT = tools.VERILATOR_OPT
+#: The design's C++ in one file, unoptimized (the make variables of ``verilated.mk``,
+#: :data:`cimcodec.sim.tools.VERILATOR_MAKE_VARS`, as for the cocotb builds).
+VERILATOR_OPT = tools.VERILATOR_MAKE_VARS
 #: Estimated cost of a build, in transfers (for :func:`shard`).
 BUILD_COST = {"icarus": 1000, "verilator": 40000}
 #: Simulated transfers per unit of cost.
