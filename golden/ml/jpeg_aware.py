@@ -335,7 +335,6 @@ def run(model: nn.Module, data, *, max_loss: float | None = None,
         prune_structured(pruned, targets, retrain, steps=steps, epochs=prune_epochs,
                          seed=seed, teacher=teacher)
         pruned = fold_batchnorm(pruned)
-        found_here = False
         for q in qualities:
             latent = copy.deepcopy(pruned)
             finetune_through_codec(latent, {n: quality_table(q) for n in sizes}, retrain,
@@ -352,10 +351,7 @@ def run(model: nn.Module, data, *, max_loss: float | None = None,
             if better(entry, best):
                 best = entry
             if entry["meets"] and max_loss is not None:
-                found_here = True
-                break
-        if found_here:
-            break
+                break           # this budget's smallest file within the floor
     bar.close()
     if refine and best["meets"]:
         latent = best["_keep"][0]
