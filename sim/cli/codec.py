@@ -19,9 +19,8 @@ from cimcodec.sim.cli import args as cli
 
 
 def _jpeg_settings(args) -> dict:
-    return {"quality": args.quality, "clusters": args.clusters, "remap": args.remap,
-            "per_channel": args.per_channel, "symmetric": not args.affine,
-            "budget": args.budget}
+    return {**cli.jpeg_settings(args), "per_channel": args.per_channel,
+            "symmetric": not args.affine}
 
 
 def _deep_settings(args) -> dict:
@@ -290,7 +289,6 @@ def cmd_sweep(args) -> int:
 def register(sub) -> None:
     from cimcodec.golden.codec.deep import INITS
     from cimcodec.golden.codec.model import CODECS, MIN_ELEMENTS
-    from cimcodec.golden.codec.pipeline import REMAPS
     from cimcodec.golden.ml.models import NETS
 
     c = sub.add_parser(
@@ -307,15 +305,9 @@ def register(sub) -> None:
     c.add_argument("--min-elements", type=cli.positive, default=MIN_ELEMENTS,
                    help=f"smallest tensor the codec takes (default {MIN_ELEMENTS})")
     j = c.add_argument_group("jpeg codec")
-    j.add_argument("--quality", type=cli.integer, default=90,
-                   help="IJG quality 1..100 (default 90)")
-    j.add_argument("--clusters", type=cli.integer, default=0,
-                   help="K-means shared weights, 0 for none (default)")
-    j.add_argument("--remap", choices=REMAPS, default="auto")
+    cli.jpeg_options(j)
     j.add_argument("--per-channel", action="store_true", help="one scale per output channel")
     j.add_argument("--affine", action="store_true", help="affine instead of symmetric")
-    j.add_argument("--budget", type=cli.integer, default=16,
-                   help="seeds tried per remap scheme (default 16)")
     g = c.add_argument_group("deep codec (Deep Compression)")
     g.add_argument("--weight-bits", type=cli.integer,
                    help="codebook index bits b (2**b - 1 shared values; default 5 for FC, "
