@@ -253,12 +253,18 @@ def positions_of(gaps) -> np.ndarray:
     return np.cumsum(np.asarray(gaps, dtype=np.int64) + 1) - 1
 
 
-def _streams(weights, settings: Settings):
-    """Steps 1-3 of the module docstring: ``(b, r, centroids, labels, indices, gaps)``."""
+def _pruned(weights, settings: Settings):
+    """Step 1 of the module docstring and the widths: ``(w, b, r)``."""
     w = _floats(weights)
     if settings.sparsity:
         w = prune(w, settings.sparsity)
-    b, r = settings.bits(w.ndim)
+    return (w, *settings.bits(w.ndim))
+
+
+def _streams(weights, settings: Settings):
+    """Steps 1-3 of the module docstring, whole: ``(b, r, centroids, labels, indices,
+    gaps)`` (:func:`analyze`; :func:`encode` builds them a piece at a time)."""
+    w, b, r = _pruned(weights, settings)
     centroids, labels = share(w, (1 << b) - 1, init=settings.init, seed=settings.seed)
     indices, gaps = sparse_indices(labels, r)
     return b, r, centroids, labels, indices, gaps
@@ -268,10 +274,7 @@ def encode(weights, settings: Settings | None = None) -> bytes:
     """The member of one tensor (module docstring), built a piece of the tensor at a
     time: a first pass counts the symbols of both streams, a second codes them."""
     settings = settings or Settings()
-    w = _floats(weights)
-    if settings.sparsity:
-        w = prune(w, settings.sparsity)
-    b, r = settings.bits(w.ndim)
+    w, b, r = _pruned(weights, settings)
     centroids = codebook(w, (1 << b) - 1, init=settings.init, seed=settings.seed)
     flat = w.reshape(-1)
 
