@@ -40,9 +40,6 @@ ICARUS_FLAGS = tools.ICARUS_ARGS
 #: coroutines), given to make.
 VERILATOR_MAKE = ("CFG_CXXFLAGS_STD=-std=gnu++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines")
 VERILATOR_FLAGS = ("--cc", "--exe", "--main", "--timing", *tools.VERILATOR_ARGS)
-#: The design's C++ in one file, unoptimized (the make variables of ``verilated.mk``,
-#: :data:`cimcodec.sim.tools.VERILATOR_MAKE_VARS`, as for the cocotb builds).
-VERILATOR_OPT = tools.VERILATOR_MAKE_VARS
 #: Estimated cost of a build, in transfers (for :func:`shard`).
 BUILD_COST = {"icarus": 1000, "verilator": 40000}
 #: Simulated transfers per unit of cost.
@@ -132,7 +129,8 @@ def build(directory: Path, record: dict, sim: str, make_jobs: int = 1,
     top = record["bench_top"]
     sources = [verilog or directory / record["verilog"]["file"], directory / f"{top}.v"]
     params = depths(record)
-    flags = ICARUS_FLAGS if sim == "icarus" else VERILATOR_FLAGS + VERILATOR_MAKE + VERILATOR_OPT
+    flags = ICARUS_FLAGS if sim == "icarus" else (
+        VERILATOR_FLAGS + VERILATOR_MAKE + tools.VERILATOR_MAKE_VARS)
     key = _key(*(s.read_bytes() for s in sources), sorted(params.items()), flags)
     where = build_dir() / "sim" / sim / "plain" / f"{record['block']}-{key}"
     target = where / ("sim.vvp" if sim == "icarus" else "obj/sim")
@@ -157,9 +155,8 @@ def build(directory: Path, record: dict, sim: str, make_jobs: int = 1,
                    "--Mdir", mdir, "-o", "sim", *overrides, *local], env=env,
                   what=f"Verilator on {record['block']}")
             _verilator_runtime(mdir, f"V{top}", env)
-            _call(["make", f"-j{make_jobs}", "-f", f"V{top}.mk", *VERILATOR_OPT], cwd=mdir,
-                  env=env,
-                  what=f"Compiling {record['block']} for Verilator")
+            _call(["make", f"-j{make_jobs}", "-f", f"V{top}.mk", *tools.VERILATOR_MAKE_VARS],
+                  cwd=mdir, env=env, what=f"Compiling {record['block']} for Verilator")
     return target
 
 
