@@ -1,5 +1,6 @@
 """Canonical Huffman decoder of baseline JPEG: tables built in hardware from DHT
-payloads, one symbol with its extra (EXTEND) bits per clock.
+payloads, one symbol with its extra (EXTEND) bits per clock through a one-lookup fast
+table, a second clock for codes longer than its index.
 
 Reference models: :mod:`golden.jpeg.huffman` (``BITS``/``HUFFVAL``, canonical codes, the
 Annex F.2.2.3 lookup) and :mod:`golden.blocks.huffman` (what the block emits for a whole
@@ -17,6 +18,7 @@ from amaranth.lib.wiring import In, Out
 from cimcodec.golden.blocks.huffman import (
     BLOCK_SIZE,
     MAX_EXTRA,
+    MAX_SYMBOL_BITS,
     HuffmanShape,
 )
 from cimcodec.golden.errors import CimcodecError
@@ -25,6 +27,14 @@ from cimcodec.golden.jpeg.huffman import MAX_CODE_LENGTH, MAX_SYMBOLS
 #: A ring entry: ``LIMIT`` (16 bits, only ``L`` of them used) and ``OFFSET`` (8 bits).
 _ENTRY = 16 + 8
 
+
+
+#: A fast-table entry (:class:`golden.blocks.huffman.FastEntry`).
+FAST_ENTRY = data.StructLayout({
+    "hit": 1,
+    "symbol": 8,
+    "shift": range(MAX_SYMBOL_BITS + 1),
+})
 
 
 def table_layout(shape: HuffmanShape) -> data.StructLayout:
@@ -78,7 +88,7 @@ class HuffmanDecoder(wiring.Component):
         replaces them (the padding of the previous interval) and the next symbol is a
         DC category. An offered chunk starts the copy of the scan's tables when a
         table was built or a slot changed since the last copy; ``ready`` stays low
-        for its 16 clocks.
+        for its 16 clocks and the fast-table fill that follows.
     sym : Out(stream.Signature(symbol_layout()))
         :func:`golden.blocks.huffman.scan_symbols`, symbol for symbol.
     dc_slot, ac_slot : In(range(shape.tables))
@@ -105,25 +115,44 @@ class HuffmanDecoder(wiring.Component):
     a decompressor. A table body that ends before its 16th count (``table_error``)
     leaves its slot's ring turned.
 
-    Decoding: a buffer of ``reserve_bits + chunk_bits`` bits; its top 16 bits are
-    compared with all 16 ``LIMIT`` registers at once, and the shortest length ``L``
-    whose code is below its limit (the same as Annex F's first ``code <= MAXCODE[L]``:
-    when ``L`` has no codes, a code below its limit has a prefix that matched earlier)
-    gives the symbol at ``HUFFVAL[code + OFFSET[L]]`` (asynchronous read; the 16 sums
-    are formed beside the compares and the shortest length's is picked one-hot); the
-    ``size`` bits after the code are the extra bits. A transfer on ``sym`` removes
-    ``L + size`` bits, one symbol per clock: the buffer is shifted past the code
-    (beside the table read) and then past ``size`` bits, and that is the
-    only path from the buffer back into it through the table. The buffer takes a
-    chunk whenever it holds at most ``reserve_bits``, written below its valid bits
-    before the shift. With full 32-bit chunks every clock and ``reserve_bits = 64``
-    it never runs dry: a symbol takes at most 31 bits, so after the first chunk the
-    buffer always holds at least 32 and ``sym`` offers one symbol per clock whatever
-    the codes (a restart interval costs two clocks: its ``first`` chunk enters once
-    the decoder was idle for a clock after the last symbol).
+    Decoding: a buffer of ``reserve_bits + chunk_bits`` bits. **Fast path**: its first
+    ``K = shape.fast_bits`` bits index the fast table of the DC or AC table (two
+    memories of ``2**K`` :data:`FAST_ENTRY` entries, read asynchronously), which gives,
+    for a code of at most ``K`` bits, the symbol and the total shift ``L + size`` (code
+    and extra bits); when the buffer holds ``K + 15`` bits or more (a condition on the
+    count register alone) the symbol is offered at once, and a transfer shifts the
+    buffer by the total shift. That is the only loop through the table: window, one
+    table read, one shift, back to the buffer. The extra bits are cut beside it: they
+    end ``shift`` bits into the buffer, so one right shift of its top 31 bits and a
+    mask of ``size`` bits give them. **Slow path**: otherwise (a longer code, or a
+    short buffer at the end of an interval) the top 16 bits are compared with all 16
+    ``LIMIT`` registers at once, and the shortest length ``L`` whose code is below its
+    limit (the same as Annex F's first ``code <= MAXCODE[L]``: when ``L`` has no codes,
+    a code below its limit has a prefix that matched earlier) gives the value index
+    ``code + OFFSET[L]`` (the 16 sums are formed beside the compares and the shortest
+    length's is picked one-hot). The index and ``L`` are registered; in the next clock
+    the value memory gives the symbol, and when the buffer held the code and its
+    ``size`` extra bits at the lookup, the result is registered (``held``) and
+    offered in the clock after. So no path runs from the buffer through the compares
+    and the value memory in one clock. The buffer takes a chunk whenever it holds at
+    most ``reserve_bits``, written below its valid bits before the shift. With full
+    32-bit chunks every clock and ``reserve_bits = 64`` it never runs dry: a symbol
+    takes at most 31 bits, so after the first chunk the buffer always holds at least
+    32 and ``sym`` offers one symbol per clock for codes of at most ``K`` bits, three
+    clocks for a longer one (a restart interval costs three clocks: its ``first``
+    chunk enters once the decoder was idle for two clocks after the last symbol).
+
+    Fast tables: :func:`golden.blocks.huffman.fast_table`, entry for entry (a miss is
+    all zeros). They are filled after every copy of the scan's tables (see Tables), DC
+    then AC, one entry per clock (``2**(K + 1) + 1`` clocks, once per scan), by the slow
+    path's lookup of the index followed by zeros: the entry is a hit when the length
+    found is at most ``K``. They are ``fast_tables["dc"]`` and ``fast_tables["ac"]``
+    (:class:`amaranth.lib.memory.Memory`), so a simulation can read them.
 
     Latency: a symbol is offered in the clock after the chunk holding its last bit when
-    the buffer then holds 15 bits beyond its code (``roomy``), one clock later otherwise.
+    it takes the fast path, two clocks later otherwise. The first symbol of a scan
+    waits for the table copy and fill, ``16 + 2**(K + 1) + 2`` clocks after its chunk is
+    offered.
 
     Stream rules: ``sym.valid`` never waits for ``sym.ready``. ``sym.payload`` is a
     function of registers that change on a transfer; chunks append bits only after the
@@ -135,6 +164,9 @@ class HuffmanDecoder(wiring.Component):
         if not isinstance(shape, HuffmanShape):
             raise CimcodecError(f"Huffman decoder shape must be a HuffmanShape, not {shape!r}.")
         self._shape = shape
+        # The fast tables (see Decoding), made here so that a simulation can read them.
+        self.fast_tables = {kind: Memory(shape=FAST_ENTRY, depth=1 << shape.fast_bits, init=[])
+                            for kind in ("dc", "ac")}
         super().__init__({
             "table": In(stream.Signature(table_layout(shape))),
             "bits": In(stream.Signature(bits_layout(shape))),
@@ -194,8 +226,9 @@ class HuffmanDecoder(wiring.Component):
         values_after = cur_values + ~is_count
 
         copying = Signal()                              # see the copies below
+        filling = Signal()                              # see the fast tables below
         dirty = Signal()
-        m.d.comb += t.ready.eq(~copying & (building | dirty | stuck))
+        m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
         shift_in = Signal(range(slots + 1))             # the ring taking a pair, or none
         m.d.comb += shift_in.eq(slots)
         with m.If(t.valid & t.ready):
@@ -228,7 +261,13 @@ class HuffmanDecoder(wiring.Component):
         dc = Signal(init=1)                             # next symbol is a DC category
         index = Signal(range(BLOCK_SIZE + 16))          # coefficient index in the block
         error = Signal()
-        slot = Mux(dc, self.dc_slot, self.ac_slot)
+        # The fast tables are filled by the slow path's lookup of each K-bit index
+        # (followed by zeros), DC table first (``fill`` below K), then AC.
+        fast_bits = shape.fast_bits
+        fill = Signal(fast_bits + 1)
+        fill_dc = ~fill[fast_bits]
+        look_dc = Mux(filling, fill_dc, dc)             # the table the slow path reads
+        slot = Mux(look_dc, self.dc_slot, self.ac_slot)
         # The scan's DC and AC tables are copies of their slots' rings: the window is
         # compared with both sets and ``dc`` picks the result, so no slot multiplexer
         # sits before the compares. A copy takes 16 clocks (every ring rotates once, the
@@ -256,18 +295,23 @@ class HuffmanDecoder(wiring.Component):
         with m.If(copying):
             m.d.sync += step.eq(step + 1)
             with m.If(step == MAX_CODE_LENGTH - 1):
-                m.d.sync += copying.eq(0)
+                m.d.sync += [copying.eq(0), filling.eq(1), fill.eq(0)]
+        with m.Elif(filling):
+            m.d.sync += fill.eq(fill + 1)
+            with m.If(fill == (2 << fast_bits) - 1):
+                m.d.sync += filling.eq(0)
         with m.Elif(dirty & ~building & self.bits.valid & ~error):
             m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0),
                          copied[0].eq(self.dc_slot), copied[1].eq(self.ac_slot)]
         limits = {k: [c[:n] for n, c in zip(lengths, v)] for k, v in copies.items()}
         offsets = {k: [c[MAX_CODE_LENGTH:] for c in v] for k, v in copies.items()}
-        window = buf[width - MAX_CODE_LENGTH:]
+        window = Mux(filling, Cat(Const(0, MAX_CODE_LENGTH - fast_bits), fill[:fast_bits]),
+                     buf[width - MAX_CODE_LENGTH:])
         below = Signal(MAX_CODE_LENGTH)                 # bit n-1: the n-bit code is below LIMIT[n]
         pick = Signal(MAX_CODE_LENGTH)                  # one-hot: the shortest such length
         below_dc = Cat(window[MAX_CODE_LENGTH - n:] < limits["dc"][n - 1] for n in lengths)
         below_ac = Cat(window[MAX_CODE_LENGTH - n:] < limits["ac"][n - 1] for n in lengths)
-        m.d.comb += below.eq(Mux(dc, below_dc, below_ac))
+        m.d.comb += below.eq(Mux(look_dc, below_dc, below_ac))
         m.d.comb += pick.eq(below & ~_any_below(below))
         found = below.any()
 
@@ -281,33 +325,76 @@ class HuffmanDecoder(wiring.Component):
         for n in lengths:
             total = Signal(8, name=f"index{n}", attrs={"keep": 1})
             m.d.comb += total.eq(window[MAX_CODE_LENGTH - n:][:8]
-                                 + Mux(dc, offsets["dc"][n - 1], offsets["ac"][n - 1]))
+                                 + Mux(look_dc, offsets["dc"][n - 1], offsets["ac"][n - 1]))
             sums.append(total)
         value_index = Signal(8)
         m.d.comb += value_index.eq(one_hot(sums))
         length = Signal(range(MAX_CODE_LENGTH + 1))
         m.d.comb += length.eq(one_hot(Const(n, len(length)) for n in lengths))
-        room = Signal(range(width + 1))                 # bits after the code (when it fits)
-        m.d.comb += room.eq(one_hot((count - n)[:len(room)] for n in lengths))
-        fits = Signal()                                 # the code itself is in the buffer
-        m.d.comb += fits.eq(one_hot(count >= n for n in lengths))
-        roomy = Signal()                                # so are any 15 extra bits after it
-        m.d.comb += roomy.eq(one_hot(count >= n + MAX_EXTRA for n in lengths))
-        m.d.comb += [port.addr.eq(value_index) for port in value_reads]
-        symbol = Array(port.data for port in value_reads)[slot]
+        # The slow path's second clock: the value index and the length are registered
+        # (``a_*``), then the value memory is read. ``a_live``: the buffer and ``dc``
+        # did not change since, so the registered lookup still describes them.
+        a_index = Signal(8)
+        a_length = Signal(range(MAX_CODE_LENGTH + 1))
+        a_found, a_dc, a_live, a_quiet, a_filling = (Signal(name=f"a_{n}") for n in (
+            "found", "dc", "live", "quiet", "filling"))
+        a_fill = Signal(fast_bits + 1)
+        a_count = Signal.like(count)            # the bits the lookup saw (zeros below)
+        m.d.sync += [a_index.eq(value_index), a_length.eq(length), a_found.eq(found),
+                     a_count.eq(count),
+                     a_dc.eq(look_dc), a_fill.eq(fill), a_filling.eq(filling)]
+        m.d.comb += [port.addr.eq(a_index) for port in value_reads]
+        symbol = Array(port.data for port in value_reads)[Mux(a_dc, self.dc_slot,
+                                                              self.ac_slot)]
         size = symbol[:4]
-        halted = building | copying | dirty | error
-        decodable = found & fits & (size <= room)
-        # Whether the symbol is complete is known before the table read when the buffer
-        # is ``roomy``; otherwise (the end of an interval, a stalled input) it is
-        # registered in ``ok`` and used a clock later, when ``checked`` says nothing
-        # changed since. So no path runs from the table read into the take decision.
+        halted = building | copying | filling | a_filling | dirty | error
+        # The buffer held the looked-up code and its extra bits when it was looked up
+        # (bits appended since were zeros to the lookup: a code longer than the bits
+        # then held may be wrong, and is looked up again).
+        decodable = a_live & a_found & (a_length + size <= a_count)
+
+        # ---- Fast tables: ``K``-bit index -> FAST_ENTRY, one for the DC and one for the
+        # AC table, written while ``filling`` with the slow path's lookup of each index.
+        fast_reads = []
+        for kind in ("dc", "ac"):
+            m.submodules[f"fast_{kind}"] = fast = self.fast_tables[kind]
+            port = fast.write_port()
+            with m.If(a_found & (a_length <= fast_bits)):   # a miss is all zeros
+                m.d.comb += [port.data.hit.eq(1), port.data.symbol.eq(symbol),
+                             port.data.shift.eq(a_length + size)]
+            a_fill_dc = ~a_fill[fast_bits]
+            m.d.comb += [
+                port.addr.eq(a_fill[:fast_bits]),
+                port.en.eq(a_filling & (a_fill_dc if kind == "dc" else ~a_fill_dc)),
+            ]
+            fast_reads.append(fast.read_port(domain="comb"))
+        for port in fast_reads:
+            m.d.comb += port.addr.eq(buf[width - fast_bits:])
+        fast = FAST_ENTRY(Mux(dc, fast_reads[0].data, fast_reads[1].data))
+        # A hit is taken at once when the buffer holds the longest symbol a hit can be
+        # (``K`` + 15 bits), a condition on the count register alone.
+        fast_ok = Signal()
+        m.d.comb += fast_ok.eq(fast.hit & (count >= fast_bits + MAX_EXTRA))
+        # Slow path: a symbol the fast table misses (a code longer than K, or a buffer
+        # too short to know) is looked up by the compares above and registered in
+        # ``held``; it is offered from the register in the next clock. The buffer's top
+        # bits only change on a transfer or a restart, so the held symbol stays right.
+        held = Signal()
+        held_symbol = Signal(8)
+        held_shift = Signal(range(MAX_SYMBOL_BITS + 1))
+        m.d.sync += [held_symbol.eq(symbol), held_shift.eq(a_length + size)]
+        out_symbol = Mux(held, held_symbol, fast.symbol)
+        out_size = out_symbol[:4]
+        shift = Mux(held, held_shift, fast.shift)
+        # Whether the buffer holds a complete symbol at all (for a restart chunk or a
+        # table byte, which wait until it holds none) is registered in ``ok`` and used
+        # a clock later, when ``checked`` says nothing changed since.
         checked = Signal(init=1)                        # (after reset: empty)
         ok = Signal()
         m.d.comb += stuck.eq(checked & ~ok)
 
         # The buffer with this clock's chunk below its valid bits, and that shifted past
-        # the code (beside the table read) then past the extra bits.
+        # the symbol (code and extra bits) in one shift.
         b = self.bits
         top_bits = b.payload.data & ~(Const((1 << chunk) - 1, chunk) >> b.payload.count)
         aligned = Cat(Const(0, width - chunk), top_bits)
@@ -318,25 +405,29 @@ class HuffmanDecoder(wiring.Component):
         ]
         filled = Signal(width)
         m.d.comb += filled.eq(buf | Mux(refill, aligned >> count, 0))
-        past_code = Signal(width)
-        m.d.comb += past_code.eq((filled << length)[:width])
-        past_extra = Signal(width)
-        m.d.comb += past_extra.eq((past_code << size)[:width])
-        after = past_code[width - MAX_EXTRA:]
+        past_symbol = Signal(width)
+        m.d.comb += past_symbol.eq((filled << shift)[:width])
+        # The extra bits end ``shift`` bits into the buffer: one right shift of its top
+        # 31 bits puts them at the bottom, and ``size`` masks off the code above them.
+        top = buf[width - MAX_SYMBOL_BITS:]
+        ending = (top >> (MAX_SYMBOL_BITS - shift).as_unsigned())[:MAX_EXTRA]
+        extra_mask = Signal(MAX_EXTRA)
+        m.d.comb += extra_mask.eq(Const((1 << MAX_EXTRA) - 1, MAX_EXTRA)
+                                  >> (MAX_EXTRA - out_size).as_unsigned())
 
         s = self.sym
-        next_index = index + symbol[4:] + 1
+        next_index = index + out_symbol[4:] + 1
         # The block ends when index + run + 1 reaches 64: ``run >= cap`` with ``cap``
         # from the index register, so no adder follows the table read there.
         cap = Signal(5)
         m.d.comb += cap.eq(Mux(index >= BLOCK_SIZE - 1 - 16, BLOCK_SIZE - 1 - index, 16))
         m.d.comb += [
-            s.valid.eq(~halted & found & (roomy | (checked & ok))),
-            s.payload.symbol.eq(symbol),
-            s.payload.extra.eq(after >> (MAX_EXTRA - size).as_unsigned()),
-            s.payload.size.eq(size),
+            s.valid.eq(~halted & (fast_ok | held)),
+            s.payload.symbol.eq(out_symbol),
+            s.payload.extra.eq(ending & extra_mask),
+            s.payload.size.eq(out_size),
             s.payload.dc.eq(dc),
-            s.payload.last.eq(~dc & ((symbol == 0) | (symbol[4:] >= cap))),
+            s.payload.last.eq(~dc & ((out_symbol == 0) | (out_symbol[4:] >= cap))),
         ]
         take = s.valid & s.ready
         with m.If(take):
@@ -353,18 +444,21 @@ class HuffmanDecoder(wiring.Component):
         # ``stuck``: nothing changed since the last clock, whose buffer held no complete
         # symbol; a table byte or a restart interval's first chunk waits for it.
         added = Mux(refill, b.payload.count, 0)
+        restart = b.valid & b.ready & b.payload.first
+        quiet = ~take & ~(b.valid & b.ready) & ~(t.valid & t.ready) & ~halted
         m.d.sync += [
-            checked.eq(~take & ~(b.valid & b.ready) & ~(t.valid & t.ready)
-                       & ~halted),
+            a_live.eq(~halted & ~take & ~restart),
+            a_quiet.eq(quiet),
+            checked.eq(quiet & a_quiet),
             ok.eq(decodable),
+            held.eq(~halted & ~take & ~restart & ~fast_ok & decodable),
         ]
-        with m.If(b.valid & b.ready & b.payload.first):
+        with m.If(restart):
             m.d.sync += [buf.eq(aligned), count.eq(b.payload.count), dc.eq(1), index.eq(0)]
         with m.Elif(take):
-            m.d.sync += [buf.eq(past_extra), count.eq(room - size + added)]
+            m.d.sync += [buf.eq(past_symbol), count.eq(count - shift + added)]
         with m.Else():
             m.d.sync += [buf.eq(filled), count.eq(count + added)]
-
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
         return m
 

@@ -108,6 +108,60 @@ def jpeg_scan(data: bytes) -> tuple[HuffmanTable, HuffmanTable, list[bytes]]:
     return decoded.dc_table, decoded.ac_table, intervals
 
 
+#: Range of the fast table's index width ``K`` (:attr:`HuffmanShape.fast_bits`).
+MIN_FAST_BITS, MAX_FAST_BITS = 4, 12
+
+
+@dataclass(frozen=True)
+class FastEntry:
+    """One entry of the fast table: ``hit`` when the first ``K`` bits start a code of at
+    most ``K`` bits, ``L`` bits long, which decodes to ``symbol``; ``shift = L + (symbol &
+    15)``, the bits the symbol takes with its extra bits (they end ``shift`` bits into
+    the window). A miss has every field 0."""
+
+    hit: bool
+    symbol: int
+    shift: int
+
+
+def fast_table(table: HuffmanTable, bits: int) -> list[FastEntry]:
+    """The one-lookup table of ``table`` for a ``bits``-bit index (``K``).
+
+    Entry ``i`` describes every bit window whose first ``K`` bits are ``i`` (MSB first):
+    Annex F.16's lookup of ``i`` followed by zeros finds the shortest length ``L`` whose
+    code is at most ``MAXCODE[L]``; when ``L <= K`` that decision read only the first
+    ``L`` bits, so it holds for every window that starts with ``i``, and the entry is a
+    hit with that symbol. Otherwise (a longer code, or no code: the all-ones prefix) it
+    is a miss, and the decoder takes its slow path (Annex F.16 on 16 bits).
+    """
+    if not isinstance(table, HuffmanTable):
+        raise CimcodecError(f"A Huffman table must be a HuffmanTable, not {table!r}.")
+    if isinstance(bits, bool) or not isinstance(bits, int) \
+            or not MIN_FAST_BITS <= bits <= MAX_FAST_BITS:
+        raise CimcodecError(f"Fast table index width must be an integer "
+                            f"{MIN_FAST_BITS}..{MAX_FAST_BITS}, not {bits!r}.")
+    decoder = table.decoder()
+    out = []
+    for index in range(1 << bits):
+        found = decoder.lookup(index << (MAX_CODE_LENGTH - bits))
+        if found is None or found[1] > bits:
+            out.append(FastEntry(False, 0, 0))
+        else:
+            symbol, length = found
+            out.append(FastEntry(True, symbol, length + (symbol & 15)))
+    return out
+
+
+def fast_hits(intervals, dc_table: HuffmanTable, ac_table: HuffmanTable,
+              bits: int) -> tuple[int, int]:
+    """``(hits, symbols)``: how many of the scan's symbols (:func:`scan_symbols`) have
+    codes of at most ``bits`` bits, so their fast-table entry is a hit."""
+    symbols, _ = scan_symbols(intervals, dc_table, ac_table)
+    lengths = {True: dc_table.encoder(), False: ac_table.encoder()}
+    hits = sum(lengths[s.dc][s.symbol][1] <= bits for s in symbols)
+    return hits, len(symbols)
+
+
 #: Widest extra-bit field: ``size = symbol & 15``.
 MAX_EXTRA = 15
 #: Most bits one symbol takes: a 16-bit code and 15 extra bits.
@@ -130,15 +184,20 @@ class HuffmanShape:
         ``reserve_bits + chunk_bits`` wide; 31..64. With 64 and full 32-bit chunks every
         clock it never runs dry (a symbol takes at most 31 bits). The decompressor,
         whose entropy bytes arrive at one per clock, uses 32: its buffer is 40 bits.
+    fast_bits : int
+        ``K``, the index width of the one-lookup fast table (:func:`fast_table`),
+        4..12: codes of at most ``K`` bits decode in one table read.
     """
 
     tables: int = 2
     chunk_bits: int = 32
     reserve_bits: int = 64
+    fast_bits: int = 8
 
     def __post_init__(self):
         for name, low, top in (("tables", 2, 4), ("chunk_bits", 1, 32),
-                               ("reserve_bits", MAX_SYMBOL_BITS, 64)):
+                               ("reserve_bits", MAX_SYMBOL_BITS, 64),
+                               ("fast_bits", MIN_FAST_BITS, MAX_FAST_BITS)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
                 raise CimcodecError(

@@ -60,16 +60,52 @@ def cmd_verilog(args) -> int:
     return 0
 
 
+def report(result: dict, options: dict) -> dict:
+    """The JSON report of one block's synthesis: its ECP5-85k cells (LUT4, CCU2C, FF,
+    DP16KD, MULT18, distributed RAM), its post-route Fmax (``None`` without place and
+    route), the elaboration parameters and the command's build options."""
+    cells = result["ecp5_cells"]
+    return {
+        "block": result["block"],
+        "device": "ECP5-85k (LFE5U-85F CABGA381)",
+        "lut4": cells.get("LUT4", 0),
+        "ccu2c": cells.get("CCU2C", 0),
+        "lut4_ccu2c": cells.get("LUT4", 0) + cells.get("CCU2C", 0),
+        "ff": cells.get("TRELLIS_FF", 0),
+        "dp16kd": cells.get("DP16KD", 0),
+        "mult18": cells.get("MULT18X18D", 0),
+        "dpr16x4": cells.get("TRELLIS_DPR16X4", 0),
+        "fmax_mhz": result["fmax_mhz"],
+        "mapper": result.get("ecp5_mapper"),
+        "params": result["params"],
+        "options": options,
+    }
+
+
 def cmd_synth(args) -> int:
-    """Synthesise the blocks for ECP5-85k and iCE40 and print a table."""
+    """Synthesise the blocks for ECP5-85k and iCE40, print a table and write one JSON
+    report per block (:func:`report`) to ``--report``."""
+    import json
+
     from tqdm import tqdm
 
     from cimcodec.sim.synth import ECP5_COLUMNS, ICE40_COLUMNS, ice40_ffs, synthesize
+    from cimcodec.sim.verilog import build_dir
 
+    chosen = blocks(args)                         # checks the parameters first
+    out_dir = Path(args.report) if args.report else build_dir() / "synth" / "reports"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CimcodecError(f"{out_dir} exists and is not a directory.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options = {"pnr": not args.no_pnr, "cim_rows": args.cim_rows, "cim_cols": args.cim_cols,
+               "cim_adc_bits": args.cim_adc_bits}
     results = []
-    for name, (factory, params) in tqdm(blocks(args).items(), desc="synthesis",
-                                        unit="block"):
-        results.append(synthesize(name, factory, params, pnr=not args.no_pnr))
+    for name, (factory, params) in tqdm(chosen.items(), desc="synthesis", unit="block"):
+        result = synthesize(name, factory, params, pnr=not args.no_pnr)
+        results.append(result)
+        target = out_dir / f"{name}.json"
+        cli.write_bytes(str(target), (json.dumps(report(result, options), indent=1)
+                                      + "\n").encode())
     head = ["block", *ECP5_COLUMNS, "Fmax MHz", "|", *ICE40_COLUMNS, "SB_DFF*"]
     print(" ".join(f"{h:>10}" for h in head))
     for r in results:
@@ -80,6 +116,7 @@ def cmd_synth(args) -> int:
         print(" ".join(f"{v!s:>10}" for v in row))
     for r in results:
         print(f"{r['block']}: {r['params']}")
+    print(f"JSON reports in {out_dir}")
     return 0
 
 
@@ -103,5 +140,8 @@ def register(sub) -> None:
 
     s = sub.add_parser("synth", help="ECP5-85k / iCE40 cell counts and ECP5 Fmax")
     s.add_argument("--no-pnr", action="store_true", help="cell counts only, no place & route")
+    s.add_argument("--report", metavar="DIR",
+                   help="directory of the JSON reports, one <block>.json per block "
+                        "(default $CIMCODEC_HOME/synth/reports)")
     _block_options(s)
     s.set_defaults(func=cmd_synth)

@@ -1,6 +1,6 @@
 // huffman_tb: plain self-checking bench of the cimcodec block `huffman`,
 // written by cimcodec.sim.plain_bench from the block's port list; do not edit.
-// Built for HuffmanShape(tables=2, chunk_bits=32, reserve_bits=64).
+// Built for HuffmanShape(tables=2, chunk_bits=32, reserve_bits=64, fast_bits=8).
 // Compile with the block's Verilog (DIR/huffman.v), top module huffman_tb; run with
 //   +vectors=DIR  the block's vector directory (default .)
 //   +seed=N       seed of the stall LFSRs (default 1)

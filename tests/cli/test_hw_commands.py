@@ -56,3 +56,40 @@ def test_verilog_writes_one_linted_file_per_block(capsys, tmp_path):
     for name in ("lfsr", "remap", "idct"):
         text = (tmp_path / f"{name}.v").read_text()
         assert f"module {name}(" in text
+
+
+def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
+    """The report carries the cells and Fmax of the synthesis result and the options;
+    the synthesis itself (YoWASP, ``make synth``) is stood in for by its result."""
+    import json
+
+    from cimcodec.sim import synth
+
+    seen = []
+
+    def fake(name, factory, params, *, pnr=True, freq=100.0):
+        seen.append((name, params, pnr))
+        cells = {"LUT4": 100 + len(seen), "CCU2C": 7, "TRELLIS_FF": 50, "DP16KD": 2,
+                 "MULT18X18D": 3, "TRELLIS_DPR16X4": 4}
+        return {"block": name, "params": repr(params), "ecp5_cells": cells,
+                "ice40_cells": {"SB_LUT4": 9}, "ecp5_mapper": "abc9",
+                "fmax_mhz": 55.5 if pnr else None}
+
+    monkeypatch.setattr(synth, "synthesize", fake)
+    out_dir = tmp_path / "reports"
+    code, out, err = call("synth", "--block", "lfsr", "--block", "cim", "--cim-rows", "8",
+                          "--no-pnr", "--report", out_dir)
+    assert code == 0, err
+    assert [s[0] for s in seen] == ["lfsr", "cim"] and not any(s[2] for s in seen)
+    lfsr = json.loads((out_dir / "lfsr.json").read_text())
+    assert lfsr["lut4"] == 101 and lfsr["lut4_ccu2c"] == 108 and lfsr["ff"] == 50
+    assert (lfsr["dp16kd"], lfsr["mult18"], lfsr["dpr16x4"]) == (2, 3, 4)
+    assert lfsr["fmax_mhz"] is None and lfsr["options"]["pnr"] is False
+    cim = json.loads((out_dir / "cim.json").read_text())
+    assert cim["lut4"] == 102 and cim["options"]["cim_rows"] == 8
+    assert cim["params"] == repr(seen[1][1]) and "rows=8" in cim["params"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["cim.json", "lfsr.json"]
+    # A report path that is a file: one sentence, exit 2, nothing synthesised.
+    (tmp_path / "file").write_text("x")
+    code, out, err = call("synth", "--block", "lfsr", "--report", tmp_path / "file")
+    assert code == 2 and "is not a directory" in err and len(seen) == 2

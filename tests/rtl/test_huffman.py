@@ -3,10 +3,21 @@ the golden JPEG decoder): real weight-matrix JPEGs with standard and optimized t
 random tables with 16-bit codes, restart intervals, stalls, the error flags, on the
 Amaranth simulator and on both cocotb simulators."""
 
+import dataclasses
+import io
+
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
+from PIL import Image
 
-from cimcodec.golden.blocks.huffman import HuffmanShape, jpeg_scan, scan_symbols
+from cimcodec.golden.blocks.huffman import (
+    HuffmanShape,
+    fast_hits,
+    fast_table,
+    jpeg_scan,
+    scan_symbols,
+)
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg.huffman import STD_AC_LUMINANCE, STD_DC_LUMINANCE, HuffmanTable
 from cimcodec.golden.jpeg.reference import decode_full, encode
@@ -38,18 +49,25 @@ def _deep_table(rng):
     return table
 
 
-def _tail_symbols(dc, ac, intervals):
-    """Symbols the decoder checks a clock before taking: those fewer than their code
-    length + 15 bits from the end of their interval (``roomy`` in hw.huffman)."""
-    tail = 0
+def _slow_symbols(dc, ac, intervals, bits=SHAPE.fast_bits):
+    """Symbols the decoder takes by its slow path, two clocks later: codes longer than the
+    fast table's ``K`` bits, and symbols fewer than ``K + 15`` bits from the end of their
+    interval (the buffer is then too short for the fast path)."""
+    slow = 0
     for interval in intervals:
         symbols, _ = scan_symbols([interval], dc, ac)
         position, end = 0, 8 * len(interval)
         for s in symbols:
             length = (dc if s.dc else ac).encoder()[s.symbol][1]
-            tail += end - position < length + 15
+            slow += length > bits or end - position < bits + 15
             position += length + s.size
-    return tail
+    return slow
+
+
+#: Clocks from the first offered chunk to the first symbol check: the scan's tables are
+#: copied (16 clocks), the DC and AC fast tables filled (2 ** K clocks each, and one for
+#: the last write), one more.
+START = 16 + (2 << SHAPE.fast_bits) + 2
 
 
 def _extend(value, size):
@@ -103,12 +121,13 @@ def test_decoder_in_amaranth_sim(stall_seed):
                       setup=[(dut.dc_slot, 0), (dut.ac_slot, 1)], stall_seed=stall_seed)
     assert out["sym"] == expected
     if stall_seed is None:
-        # Table bytes load one per clock, then one symbol per clock, one more for each
-        # symbol near the end of its interval; each restart interval costs two clocks,
-        # and copying the scan's two tables before the first 17 (16 and one to check).
+        # Table bytes load one per clock, then one symbol per clock, two more for each
+        # symbol of the slow path; each restart interval costs three clocks, and the
+        # table copy and fill before the first START.
         clocks = out["cycles"] - len(job["inputs"][0][1])
-        tail = _tail_symbols(dc, ac, intervals)
-        assert len(expected) < clocks <= len(expected) + tail + 2 * len(intervals) + 17
+        slow = _slow_symbols(dc, ac, intervals)
+        assert len(expected) + START < clocks <= len(expected) + 2 * slow \
+            + 3 * len(intervals) + START
 
 
 def test_rtl_matches_golden(simulator):
@@ -126,24 +145,24 @@ def test_rtl_matches_golden(simulator):
     results = run_jobs(BENCH, SHAPE, jobs, simulator)
     for job, result in zip(jobs, results, strict=True):
         assert result["outputs"]["sym"] == job["expected"]["sym"]
-    # Without stalls, full 32-bit chunks: one symbol per clock, also with the deep
-    # tables' 16-bit codes, one more for each symbol near the end of its interval; a
-    # restart interval costs at most two clocks.
+    # Without stalls, full 32-bit chunks: one symbol per clock, two more for each symbol
+    # of the slow path (the deep tables' long codes among them); a restart interval
+    # costs at most three clocks.
     for index in (0, 2):
         scan = cases[index][0]
-        symbols, tail = len(jobs[index]["expected"]["sym"]), _tail_symbols(*scan)
+        symbols, slow = len(jobs[index]["expected"]["sym"]), _slow_symbols(*scan)
         clocks = results[index]["clocks"] - results[index]["first_clock"] + 1
-        assert symbols <= clocks <= symbols + tail + 2 * (len(scan[2]) - 1), \
-            (index, symbols, tail, clocks)
+        assert symbols <= clocks <= symbols + 2 * slow + 3 * (len(scan[2]) - 1), \
+            (index, symbols, slow, clocks)
 
 
-def _run_flags(dut, tables, chunks, cycles=400):
-    """Drive ``tables`` then ``chunks`` (dropping a chunk not taken within 50 clocks),
+def _run_flags(dut, tables, chunks, cycles=400 + START):
+    """Drive ``tables`` then ``chunks`` (dropping a chunk not taken within 50 + START clocks),
     always ready for symbols, for ``cycles`` clocks; return the symbols and the final
     flags and ready."""
     flags = {"error": dut.error, "table_error": dut.table_error, "ready": dut.bits.ready}
     out = run_streams(dut, [(dut.table, tables), (dut.bits, chunks)], {"sym": (dut.sym, None)},
-                      setup=[(dut.ac_slot, 1)], cycles=cycles, patience=50, probes=flags)
+                      setup=[(dut.ac_slot, 1)], cycles=cycles, patience=50 + START, probes=flags)
     return out["sym"], {name: out[name] for name in flags}
 
 
@@ -167,7 +186,7 @@ def test_error_flag_on_a_code_absent_from_its_table():
 def test_table_error_on_a_bad_dht_body(body):
     tables = [{"data": b, "last": int(i == len(body) - 1), "slot": 0}
               for i, b in enumerate(body)]
-    _, final = _run_flags(HuffmanDecoder(SHAPE), tables, [], cycles=40)
+    _, final = _run_flags(HuffmanDecoder(SHAPE), tables, [], cycles=40 + START)
     assert final["table_error"] == 1 and final["error"] == 0
 
 
@@ -177,7 +196,7 @@ def test_good_tables_raise_no_table_error():
                                   np.random.default_rng(2), 2)
     # The tables are copied when the first chunk is offered, then it decodes.
     got, final = _run_flags(HuffmanDecoder(SHAPE), tables, tb.chunks([interval], SHAPE),
-                            cycles=400)
+                            cycles=400 + START)
     assert got == tb.expected_symbols([interval], STD_DC_LUMINANCE, STD_AC_LUMINANCE)
     assert final == {"error": 0, "table_error": 0, "ready": 1}
 
@@ -195,3 +214,77 @@ def test_bad_shape_names_the_parameter():
         HuffmanShape(chunk_bits=0)
     with pytest.raises(CimcodecError, match=r"Huffman decoder shape must be a HuffmanShape"):
         HuffmanDecoder(2)
+
+
+def _pillow_tables():
+    """The DC and AC tables of Pillow's files (libjpeg's standard tables and its
+    optimized ones at several qualities), and two random tables with 16-bit codes."""
+    rng = np.random.default_rng(5)
+    out = {}
+    for quality in (1, 50, 95, 100):
+        for optimize in (False, True):
+            pixels = np.clip(rng.normal(128, 40, (24, 32)), 0, 255).astype(np.uint8)
+            buf = io.BytesIO()
+            Image.fromarray(pixels, "L").save(buf, "JPEG", quality=quality, optimize=optimize)
+            dc, ac, _ = jpeg_scan(buf.getvalue())
+            out[f"pillow-q{quality}-opt{int(optimize)}"] = (dc, ac)
+    out["deep"] = (_deep_table(rng), _deep_table(rng))
+    return out
+
+
+@pytest.mark.parametrize("name", list(_pillow_tables()))
+def test_hardware_fast_tables_equal_the_golden_tables(name):
+    """The fast tables the decoder fills from DHT, read out of the simulation after the
+    fill, equal :func:`golden.blocks.huffman.fast_table` entry by entry."""
+    dc, ac = _pillow_tables()[name]
+    dut = HuffmanDecoder(SHAPE)
+    got = {}
+
+    async def bench(ctx):
+        ctx.set(dut.dc_slot, 0)
+        ctx.set(dut.ac_slot, 1)
+        for payload in tb.table_bytes(dc, 0) + tb.table_bytes(ac, 1):
+            ctx.set(dut.table.valid, 1)
+            ctx.set(dut.table.payload, payload)
+            await ctx.tick().until(dut.table.ready)
+        ctx.set(dut.table.valid, 0)
+        # A chunk offered starts the copy and the fill; it is taken after them.
+        ctx.set(dut.bits.valid, 1)
+        ctx.set(dut.bits.payload, {"data": 0, "count": 1, "first": 1})
+        await ctx.tick().until(dut.bits.ready)
+        for kind, memory in dut.fast_tables.items():
+            got[kind] = [ctx.get(memory.data[i]) for i in range(memory.depth)]
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    for kind, table in (("dc", dc), ("ac", ac)):
+        want = [dataclasses.asdict(e) for e in fast_table(table, SHAPE.fast_bits)]
+        assert [{"hit": e.hit, "symbol": e.symbol, "shift": e.shift}
+                for e in got[kind]] == [{k: int(v) for k, v in w.items()} for w in want]
+    # Every code of L <= K bits fills 2 ** (K - L) entries; the rest are misses.
+    k = SHAPE.fast_bits
+    for kind, table in (("dc", dc), ("ac", ac)):
+        assert sum(e.hit for e in got[kind]) == sum(1 << (k - n) for n in table.sizes()
+                                                    if n <= k)
+
+
+@pytest.mark.parametrize("bits", [8, 10])
+def test_fast_hits_count_short_codes(bits):
+    dc, ac, intervals = jpeg_scan(_jpeg(1, 75, False, restart=4))
+    hits, symbols = fast_hits(intervals, dc, ac, bits)
+    lengths = {True: dc.encoder(), False: ac.encoder()}
+    every, _ = scan_symbols(intervals, dc, ac)
+    assert symbols == len(every)
+    assert hits == sum(lengths[s.dc][s.symbol][1] <= bits for s in every)
+    assert 0 < hits <= symbols
+
+
+def test_fast_table_rejects_a_bad_width():
+    with pytest.raises(CimcodecError, match=r"Fast table index width must be an integer "
+                                            r"4..12, not 13\."):
+        fast_table(STD_AC_LUMINANCE, 13)
+    with pytest.raises(CimcodecError, match=r"Huffman decoder fast bits must be an integer "
+                                            r"4..12, not 3\."):
+        HuffmanShape(fast_bits=3)
