@@ -11,12 +11,14 @@ import operator
 from functools import reduce
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.utils import exact_log2
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from cimcodec.golden.blocks.huffman import (
     BLOCK_SIZE,
+    FILL_BANKS,
     MAX_EXTRA,
     MAX_SYMBOL_BITS,
     HuffmanShape,
@@ -164,9 +166,13 @@ class HuffmanDecoder(wiring.Component):
         if not isinstance(shape, HuffmanShape):
             raise CimcodecError(f"Huffman decoder shape must be a HuffmanShape, not {shape!r}.")
         self._shape = shape
-        # The fast tables (see Decoding), made here so that a simulation can read them.
-        self.fast_tables = {kind: Memory(shape=FAST_ENTRY, depth=1 << shape.fast_bits, init=[])
-                            for kind in ("dc", "ac")}
+        # The fast tables (see Fast tables), made here so that a simulation can read
+        # them: entry ``i`` of a table is entry ``i // FILL_BANKS`` of bank
+        # ``i % FILL_BANKS``.
+        self.fast_tables = {
+            kind: [Memory(shape=FAST_ENTRY, depth=(1 << shape.fast_bits) // FILL_BANKS,
+                          init=[]) for _ in range(FILL_BANKS)]
+            for kind in ("dc", "ac")}
         super().__init__({
             "table": In(stream.Signature(table_layout(shape))),
             "bits": In(stream.Signature(bits_layout(shape))),
@@ -265,6 +271,7 @@ class HuffmanDecoder(wiring.Component):
         # (followed by zeros), DC table first (``fill`` below K), then AC.
         fast_bits = shape.fast_bits
         fill = Signal(fast_bits + 1)
+        wide = Signal()                                 # the fill writes four entries
         fill_dc = ~fill[fast_bits]
         look_dc = Mux(filling, fill_dc, dc)             # the table the slow path reads
         slot = Mux(look_dc, self.dc_slot, self.ac_slot)
@@ -297,8 +304,13 @@ class HuffmanDecoder(wiring.Component):
             with m.If(step == MAX_CODE_LENGTH - 1):
                 m.d.sync += [copying.eq(0), filling.eq(1), fill.eq(0)]
         with m.Elif(filling):
-            m.d.sync += fill.eq(fill + 1)
-            with m.If(fill == (2 << fast_bits) - 1):
+            # A code of at most K - 2 bits at an index that is a multiple of four fills
+            # the four entries from there (its run of 2**(K - L) is aligned); the
+            # index then steps by four, else by one.
+            next_fill = Signal(fast_bits + 2)
+            m.d.comb += next_fill.eq(fill + Mux(wide, FILL_BANKS, 1))
+            m.d.sync += fill.eq(next_fill)
+            with m.If(next_fill[fast_bits + 1]):
                 m.d.sync += filling.eq(0)
         with m.Elif(dirty & ~building & self.bits.valid & ~error):
             m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0),
@@ -331,6 +343,8 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += value_index.eq(one_hot(sums))
         length = Signal(range(MAX_CODE_LENGTH + 1))
         m.d.comb += length.eq(one_hot(Const(n, len(length)) for n in lengths))
+        m.d.comb += wide.eq(found & (length <= fast_bits - exact_log2(FILL_BANKS))
+                            & (fill[:exact_log2(FILL_BANKS)] == 0))
         # The slow path's second clock: the value index and the length are registered
         # (``a_*``), then the value memory is read. ``a_live``: the buffer and ``dc``
         # did not change since, so the registered lookup still describes them.
@@ -339,10 +353,12 @@ class HuffmanDecoder(wiring.Component):
         a_found, a_dc, a_live, a_quiet, a_filling = (Signal(name=f"a_{n}") for n in (
             "found", "dc", "live", "quiet", "filling"))
         a_fill = Signal(fast_bits + 1)
+        a_wide = Signal()
         a_count = Signal.like(count)            # the bits the lookup saw (zeros below)
         m.d.sync += [a_index.eq(value_index), a_length.eq(length), a_found.eq(found),
                      a_count.eq(count),
-                     a_dc.eq(look_dc), a_fill.eq(fill), a_filling.eq(filling)]
+                     a_dc.eq(look_dc), a_fill.eq(fill), a_filling.eq(filling),
+                     a_wide.eq(wide)]
         m.d.comb += [port.addr.eq(a_index) for port in value_reads]
         symbol = Array(port.data for port in value_reads)[Mux(a_dc, self.dc_slot,
                                                               self.ac_slot)]
@@ -355,22 +371,30 @@ class HuffmanDecoder(wiring.Component):
 
         # ---- Fast tables: ``K``-bit index -> FAST_ENTRY, one for the DC and one for the
         # AC table, written while ``filling`` with the slow path's lookup of each index.
+        entry = Signal(FAST_ENTRY)
+        with m.If(a_found & (a_length <= fast_bits)):       # a miss is all zeros
+            m.d.comb += [entry.hit.eq(1), entry.symbol.eq(symbol),
+                         entry.shift.eq(a_length + size)]
+        low = exact_log2(FILL_BANKS)
+        a_fill_dc = ~a_fill[fast_bits]
+        window_index = buf[width - fast_bits:]
         fast_reads = []
         for kind in ("dc", "ac"):
-            m.submodules[f"fast_{kind}"] = fast = self.fast_tables[kind]
-            port = fast.write_port()
-            with m.If(a_found & (a_length <= fast_bits)):   # a miss is all zeros
-                m.d.comb += [port.data.hit.eq(1), port.data.symbol.eq(symbol),
-                             port.data.shift.eq(a_length + size)]
-            a_fill_dc = ~a_fill[fast_bits]
-            m.d.comb += [
-                port.addr.eq(a_fill[:fast_bits]),
-                port.en.eq(a_filling & (a_fill_dc if kind == "dc" else ~a_fill_dc)),
-            ]
-            fast_reads.append(fast.read_port(domain="comb"))
-        for port in fast_reads:
-            m.d.comb += port.addr.eq(buf[width - fast_bits:])
-        fast = FAST_ENTRY(Mux(dc, fast_reads[0].data, fast_reads[1].data))
+            reads = []
+            for bank, memory in enumerate(self.fast_tables[kind]):
+                m.submodules[f"fast_{kind}{bank}"] = memory
+                port = memory.write_port()
+                m.d.comb += [
+                    port.addr.eq(a_fill[low:fast_bits]),
+                    port.data.eq(entry),
+                    port.en.eq(a_filling & (a_fill_dc if kind == "dc" else ~a_fill_dc)
+                               & (a_wide | (a_fill[:low] == bank))),
+                ]
+                read = memory.read_port(domain="comb")
+                m.d.comb += read.addr.eq(window_index[low:])
+                reads.append(read.data)
+            fast_reads.append(Array(reads)[window_index[:low]])
+        fast = FAST_ENTRY(Mux(dc, fast_reads[0], fast_reads[1]))
         # A hit is taken at once when the buffer holds the longest symbol a hit can be
         # (``K`` + 15 bits), a condition on the count register alone.
         fast_ok = Signal()

@@ -152,6 +152,28 @@ def fast_table(table: HuffmanTable, bits: int) -> list[FastEntry]:
     return out
 
 
+#: Banks of a hardware fast table (by the low index bits): the fill writes a run of
+#: identical entries this many at a time.
+FILL_BANKS = 4
+
+
+def fill_steps(table: HuffmanTable, bits: int, banks: int = FILL_BANKS) -> int:
+    """Clocks the hardware takes to fill the fast table of ``table``: it walks the
+    indexes in order, and at an index that is a multiple of ``banks`` whose code has at
+    most ``K - log2(banks)`` bits (so its run of ``2**(K - L)`` equal entries is
+    aligned and at least ``banks`` long) it writes ``banks`` entries at once; otherwise
+    one."""
+    entries = fast_table(table, bits)
+    wide = bits - (banks.bit_length() - 1)
+    lengths = [e.shift - (e.symbol & 15) if e.hit else None for e in entries]
+    index = steps = 0
+    while index < len(entries):
+        length = lengths[index]
+        index += banks if index % banks == 0 and length is not None and length <= wide else 1
+        steps += 1
+    return steps
+
+
 def fast_hits(intervals, dc_table: HuffmanTable, ac_table: HuffmanTable,
               bits: int) -> tuple[int, int]:
     """``(hits, symbols)``: how many of the scan's symbols (:func:`scan_symbols`) have

@@ -15,6 +15,7 @@ from cimcodec.golden.blocks.huffman import (
     HuffmanShape,
     fast_hits,
     fast_table,
+    fill_steps,
     jpeg_scan,
     scan_symbols,
 )
@@ -64,10 +65,15 @@ def _slow_symbols(dc, ac, intervals, bits=SHAPE.fast_bits):
     return slow
 
 
-#: Clocks from the first offered chunk to the first symbol check: the scan's tables are
-#: copied (16 clocks), the DC and AC fast tables filled (2 ** K clocks each, and one for
-#: the last write), one more.
-START = 16 + (2 << SHAPE.fast_bits) + 2
+def _start(dc, ac):
+    """Clocks from offering the scan's first chunk to taking it: one to start the copy,
+    16 to copy the scan's tables, the DC and AC fast-table fills (:func:`fill_steps`),
+    one for the last write, two for the registered "nothing decodable" check."""
+    return 16 + fill_steps(dc, SHAPE.fast_bits) + fill_steps(ac, SHAPE.fast_bits) + 4
+
+
+#: The most that can take (one fill step per entry).
+START = 16 + (2 << SHAPE.fast_bits) + 4
 
 
 def _extend(value, size):
@@ -123,11 +129,11 @@ def test_decoder_in_amaranth_sim(stall_seed):
     if stall_seed is None:
         # Table bytes load one per clock, then one symbol per clock, two more for each
         # symbol of the slow path; each restart interval costs three clocks, and the
-        # table copy and fill before the first START.
+        # table copy and fill before the first.
         clocks = out["cycles"] - len(job["inputs"][0][1])
-        slow = _slow_symbols(dc, ac, intervals)
-        assert len(expected) + START < clocks <= len(expected) + 2 * slow \
-            + 3 * len(intervals) + START
+        slow, start = _slow_symbols(dc, ac, intervals), _start(dc, ac)
+        assert len(expected) + start < clocks <= len(expected) + 2 * slow \
+            + 3 * len(intervals) + start
 
 
 def test_rtl_matches_golden(simulator):
@@ -157,7 +163,8 @@ def test_rtl_matches_golden(simulator):
 
 
 def _run_flags(dut, tables, chunks, cycles=400 + START):
-    """Drive ``tables`` then ``chunks`` (dropping a chunk not taken within 50 + START clocks),
+    """Drive ``tables`` then ``chunks`` (dropping a chunk not taken within 50 + START
+    clocks),
     always ready for symbols, for ``cycles`` clocks; return the symbols and the final
     flags and ready."""
     flags = {"error": dut.error, "table_error": dut.table_error, "ready": dut.bits.ready}
@@ -238,7 +245,7 @@ def test_hardware_fast_tables_equal_the_golden_tables(name):
     fill, equal :func:`golden.blocks.huffman.fast_table` entry by entry."""
     dc, ac = _pillow_tables()[name]
     dut = HuffmanDecoder(SHAPE)
-    got = {}
+    got, fill_clocks = {}, []
 
     async def bench(ctx):
         ctx.set(dut.dc_slot, 0)
@@ -251,9 +258,15 @@ def test_hardware_fast_tables_equal_the_golden_tables(name):
         # A chunk offered starts the copy and the fill; it is taken after them.
         ctx.set(dut.bits.valid, 1)
         ctx.set(dut.bits.payload, {"data": 0, "count": 1, "first": 1})
-        await ctx.tick().until(dut.bits.ready)
+        clocks = 0
+        while not ctx.get(dut.bits.ready):
+            await ctx.tick()
+            clocks += 1
+        fill_clocks.append(clocks)
         for kind, memory in dut.fast_tables.items():
-            got[kind] = [ctx.get(memory.data[i]) for i in range(memory.depth)]
+            banks = len(memory)
+            got[kind] = [ctx.get(memory[i % banks].data[i // banks])
+                         for i in range(banks * memory[0].depth)]
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -263,6 +276,9 @@ def test_hardware_fast_tables_equal_the_golden_tables(name):
         want = [dataclasses.asdict(e) for e in fast_table(table, SHAPE.fast_bits)]
         assert [{"hit": e.hit, "symbol": e.symbol, "shift": e.shift}
                 for e in got[kind]] == [{k: int(v) for k, v in w.items()} for w in want]
+    # The fill took the clocks fill_steps says (fewer than one per entry: runs of codes
+    # of at most K - 2 bits are written four entries a clock).
+    assert fill_clocks[0] == _start(dc, ac) < START
     # Every code of L <= K bits fills 2 ** (K - L) entries; the rest are misses.
     k = SHAPE.fast_bits
     for kind, table in (("dc", dc), ("ac", ac)):
