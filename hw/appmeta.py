@@ -166,17 +166,23 @@ class AppMeta(wiring.Component):
         block_cols = (cols + 7) >> 3
         w_rows = bit_length((block_rows - 1)[:13], 13) + 3
         w_cols = bit_length((block_cols - 1)[:13], 13) + 3
+        # Registered, three deep: the rows and columns are set at least 20 bytes and the
+        # scheme 6 bytes before the first check that reads these (NSEEDS), and the
+        # metadata arrives at most one byte per clock; so the checks see them settled,
+        # and no path runs from the size registers through the bit lengths into the
+        # error flag in one clock.
         width = Signal(range(17))
         n_words = Signal(14)
-        m.d.comb += [width.eq(Mux(w_rows > w_cols, w_rows, w_cols)),
+        m.d.sync += [width.eq(Mux(w_rows > w_cols, w_rows, w_cols)),
                      n_words.eq(block_rows + block_cols)]
         two = Signal()                     # split with W > 3: two LFSRs
-        m.d.comb += two.eq((scheme == RemapScheme.SPLIT) & (width > 3))
+        m.d.sync += two.eq((scheme == RemapScheme.SPLIT) & (width > 3))
         width0 = Signal(range(17))
         width1 = Signal(range(17))
-        m.d.comb += [width0.eq(Mux(two, 3, width)),
-                     width1.eq(Mux(width < 3 + MIN_WIDTH, MIN_WIDTH, width - 3))]
-        nfields = Mux(scheme == RemapScheme.NONE, 0, Mux(two, 2, 1))
+        nfields = Signal(2)
+        m.d.sync += [width0.eq(Mux(two, 3, width)),
+                     width1.eq(Mux(width < 3 + MIN_WIDTH, MIN_WIDTH, width - 3)),
+                     nfields.eq(Mux(scheme == RemapScheme.NONE, 0, Mux(two, 2, 1)))]
         m.d.comb += [
             self.fits.eq((rows <= shape.max_rows) & (cols <= shape.max_cols)),
             self.remap.eq(scheme != RemapScheme.NONE),

@@ -395,8 +395,12 @@ class Decompressor(wiring.Component):
         m.d.sync += [blocks.eq(block_rows * block_cols), total.eq(rows * cols)]
         frame_too_big = (height > shape.max_rows) | (width > shape.max_cols)
         if container:
-            padded_rows = ((meta.rows + 7) >> 3) << 3
-            padded_cols = ((meta.cols + 7) >> 3) << 3
+            # Registered: the metadata (an APP segment after the frame header is an
+            # error) sets the matrix size long before the frame header is checked.
+            padded_rows = Signal(len(meta.rows) + 1)
+            padded_cols = Signal(len(meta.cols) + 1)
+            m.d.sync += [padded_rows.eq(((meta.rows + 7) >> 3) << 3),
+                         padded_cols.eq(((meta.cols + 7) >> 3) << 3)]
             frame_bad = router.frame & Mux(
                 matrix, (height != padded_rows) | (width != padded_cols) | ~meta.fits,
                 frame_too_big)
