@@ -100,7 +100,9 @@ class AppMeta(wiring.Component):
         A remap scheme other than none; a snap table present.
     snap : Out(stream.Signature(snap_layout()))
         The snap entries as they arrive, one per ``APP`` event; ``ready`` is ignored
-        (the consumer must take one per clock).
+        (the consumer must take one per clock). Not offered after an error; the entry
+        that raises one (an index not below ``K``) is still offered, and nothing is
+        decoded after it.
     gen_cfg : Out(stream.Signature(generator config))
         One job (:meth:`golden.blocks.remap.RemapShape.generator_config`) after the metadata
         ended, for a remap other than none that fits: ``valid`` holds until the
@@ -324,7 +326,9 @@ class AppMeta(wiring.Component):
         # ---- Snap entries as they go by.
         snap_index = Signal(8)
         m.d.comb += [
-            self.snap.valid.eq(app & (field == _Field.SNAP) & ~self.error),
+            # Not gated by this byte's own checks (only by an earlier error), so no
+            # path runs from them into the snap table's write.
+            self.snap.valid.eq(app & (field == _Field.SNAP) & ~held),
             self.snap.payload.value.eq(b),
             self.snap.payload.last.eq(snap_index == SNAP_ENTRIES - 1),
         ]

@@ -462,11 +462,15 @@ class Decompressor(wiring.Component):
             snap_write = snap.write_port()
             snap_read = snap.read_port(domain="comb")
             snap_index = Signal(8)
+            # The write is registered one clock: the table is read only after the scan.
+            write_en, write_addr, write_data = Signal(), Signal(8), Signal(8)
+            m.d.sync += [write_en.eq(meta.snap.valid), write_addr.eq(snap_index),
+                         write_data.eq(meta.snap.payload.value)]
             m.d.comb += [
                 meta.snap.ready.eq(1),
-                snap_write.addr.eq(snap_index),
-                snap_write.data.eq(meta.snap.payload.value),
-                snap_write.en.eq(meta.snap.valid),
+                snap_write.addr.eq(write_addr),
+                snap_write.data.eq(write_data),
+                snap_write.en.eq(write_en),
                 snap_read.addr.eq(remap.o.payload.data),
             ]
             with m.If(meta.snap.valid):
