@@ -145,8 +145,9 @@ class Idct(wiring.Component):
 
     Dataflow, every stage overlapped with the others:
 
-    * **Load**: one coefficient per clock is dequantized (one DSP multiplier, one
-      register) and written into the coefficient store ``D``: two block buffers in 8
+    * **Load**: one coefficient per clock is registered with its quantizer,
+      dequantized (one DSP multiplier fed from those registers, one register) and
+      written into the coefficient store ``D``: two block buffers in 8
       memory banks, bank ``v`` holding row ``v`` of each block, so that one read of all
       eight banks gives a whole column.
     * **Transform**: one pipelined butterfly (:func:`_butterfly`, 7 stages, 12 constant
@@ -203,14 +204,26 @@ class Idct(wiring.Component):
         write_addr = Signal(4)
         write_en = Signal()
         write_last = Signal()
-        m.d.sync += write_en.eq(0)
+        # The coefficient and its quantizer are registered before the multiplier, so
+        # the product's DSP is fed from registers, not from the coefficient decoder's
+        # memory read (that path was the whole decompressor's critical one).
+        in_coef = Signal.like(self.i.payload.coef)
+        in_q = Signal.like(self.i.payload.q)
+        in_bank = Signal(range(8))
+        in_addr = Signal(4)
+        in_en = Signal()
+        in_last = Signal()
+        m.d.sync += [in_en.eq(0), write_en.eq(in_en)]
+        m.d.sync += [product.eq(in_coef * in_q), write_bank.eq(in_bank),
+                     write_addr.eq(in_addr), write_last.eq(in_last)]
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [
-                product.eq(self.i.payload.coef * self.i.payload.q),
-                write_bank.eq(load_index[3:]),
-                write_addr.eq(Cat(load_index[:3], load_buf)),
-                write_en.eq(1),
-                write_last.eq(load_index == 63),
+                in_coef.eq(self.i.payload.coef),
+                in_q.eq(self.i.payload.q),
+                in_bank.eq(load_index[3:]),
+                in_addr.eq(Cat(load_index[:3], load_buf)),
+                in_en.eq(1),
+                in_last.eq(load_index == 63),
                 load_index.eq(load_index + 1),
             ]
             with m.If(load_index == 63):
