@@ -11,10 +11,10 @@ import operator
 from functools import reduce
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
-from amaranth.utils import exact_log2
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from cimcodec.golden.blocks.huffman import (
     BLOCK_SIZE,
@@ -274,7 +274,6 @@ class HuffmanDecoder(wiring.Component):
         wide = Signal()                                 # the fill writes four entries
         fill_dc = ~fill[fast_bits]
         look_dc = Mux(filling, fill_dc, dc)             # the table the slow path reads
-        slot = Mux(look_dc, self.dc_slot, self.ac_slot)
         # The scan's DC and AC tables are copies of their slots' rings: the window is
         # compared with both sets and ``dc`` picks the result, so no slot multiplexer
         # sits before the compares. A copy takes 16 clocks (every ring rotates once, the
