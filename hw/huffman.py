@@ -256,12 +256,11 @@ class HuffmanDecoder(wiring.Component):
                                         | (total_after > MAX_SYMBOLS))):
                 m.d.sync += table_error.eq(1)
 
-        # ---- Lookup of the symbol at the top of the bit buffer. Every path that feeds
-        # back into ``buf`` is: compare the window with the limits (carry chains), pick
-        # the shortest length (priority), read the value table at the index added for
-        # that length ahead of time, and shift by the value's ``size``; the shift by the
-        # code length runs beside the table read, and everything else (the refill, the
-        # take decision, the table and restart handshakes) is off that path.
+        # ---- Lookup of the symbol at the top of the bit buffer. The path that feeds
+        # back into ``buf`` in one clock is the fast one: read the fast table at the
+        # buffer's first K bits, shift by the entry's total shift. The compare path
+        # (limits, pick, value index; then the value table) is registered twice and
+        # reaches ``buf`` only through ``held``.
         buf = Signal(width)                             # next bit at the MSB, zeros below
         count = Signal(range(width + 1))                # valid bits in buf
         dc = Signal(init=1)                             # next symbol is a DC category
