@@ -86,10 +86,10 @@ class CimArray(wiring.Component):
     clock), and the next one is accepted in its last clock, so the throughput is one
     vector, ``R * C`` 8-bit MACs, per ``64 / P`` clocks. Without stalls, with the ``a``
     transfer in clock ``t``, ``o.valid`` is high from clock ``t + latency``:
-    ``latency = 64 / P + 4 + ceil(log4 R)`` (the bit-serial clocks, then the registers
+    ``latency = 64 / P + 5 + ceil(log4 R)`` (the bit-serial clocks, then the registers
     after it: the selected AND gates, ``ceil(log4 R)`` popcount adder levels, the ADC
     table, the plane sum, the plane Horner step and the activation Horner step, which
-    writes ``o``); 39 for ``R = 64, P = 2``. Each clock does ``P C`` popcounts of ``R``
+    writes ``o``); 40 for ``R = 64, P = 2``. Each clock does ``P C`` popcounts of ``R``
     AND gates, ``P C`` ADC table lookups (``R + 1`` entries, left out for a lossless
     ADC) and ``C`` ``P``-term shift-adds, and each cell selects its ``P`` bits of the
     clock among its 8 weight bits (``8 / P`` to 1).
@@ -112,8 +112,8 @@ class CimArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Clocks from an ``a`` transfer (clock ``t``) to ``o.valid`` (clock ``t + latency``)
-        without stalls: ``clocks_per_vector + 4 + ceil(log4 R)``."""
-        return self._params.clocks_per_vector + 4 + _popcount_stages(self._params.rows)
+        without stalls: ``clocks_per_vector + 5 + ceil(log4 R)``."""
+        return self._params.clocks_per_vector + 5 + _popcount_stages(self._params.rows)
 
     def elaborate(self, platform):
         m = Module()

@@ -56,3 +56,19 @@ def test_verilog_writes_one_linted_file_per_block(capsys, tmp_path):
     for name in ("lfsr", "remap", "idct"):
         text = (tmp_path / f"{name}.v").read_text()
         assert f"module {name}(" in text
+
+
+def test_verilog_cim_planes_sizes_the_array(capsys, tmp_path):
+    # Each lane of the array has its own AND-gate registers ``bit<col>_<lane>_<row>``:
+    # as many lanes as planes per clock; the default is CimParams' 2.
+    lanes = {}
+    for planes in (None, 1, 4):
+        out_dir = tmp_path / str(planes)
+        option = () if planes is None else ("--cim-planes", str(planes))
+        code, out, _ = call("verilog", "-o", str(out_dir), "--block", "cim", "--cim-rows", "4",
+                            "--cim-cols", "2", "--cim-adc-bits", "2", *option)
+        assert code == 0 and "lint-only: clean" in out
+        assert f"planes_per_clock={planes or 2})" in out
+        text = (out_dir / "cim.v").read_text()
+        lanes[planes] = [j for j in range(8) if f"bit1_{j}_3" in text]
+    assert lanes == {None: [0, 1], 1: [0], 4: [0, 1, 2, 3]}
