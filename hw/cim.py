@@ -144,13 +144,13 @@ class CimArray(wiring.Component):
                 with m.If(row_hot[r] & col_hot[c]):
                     m.d.sync += weights[r][c].eq(self.w.payload.weight)
 
-        # The pipeline moves as one; it holds only while a finished result would land
-        # in an ``o`` register that is still waiting for its transfer. Each stage carries
-        # the flags of the step it holds: activation bit ``7 - i`` (MSB first, so the
-        # activation sum is Horner's rule with a fixed shift) and plane group ``k``
-        # (``K - 1`` down to 0, planes ``k P .. k P + P - 1``; the sign plane 7 comes
-        # first, so the plane sum is Horner's rule too).
-        advance = Signal()
+        # Each stage of the pipeline carries the flags of the step it holds: activation
+        # bit ``7 - i`` (MSB first, so the activation sum is Horner's rule with a fixed
+        # shift) and plane group ``k`` (``K - 1`` down to 0, planes ``k P .. k P + P - 1``;
+        # the sign plane 7 comes first, so the plane sum is Horner's rule too). The
+        # pipeline never holds: a vector, once taken, runs to its result, and a result
+        # that finds ``o`` full waits in a queue (see ``capacity`` below). So no enable
+        # reaches the datapath registers, and they have no reset.
         flag_layout = data.StructLayout({"valid": 1, "first_i": 1, "last_i": 1,
                                          "first_k": 1, "last_k": 1})
         flags = []
@@ -158,16 +158,20 @@ class CimArray(wiring.Component):
         def stage(name):
             """The flags register of one more stage, loaded from the previous one."""
             f = Signal(flag_layout, name=f"{name}_flags")
-            with m.If(advance):
-                m.d.sync += f.eq(flags[-1])
+            m.d.sync += f.eq(flags[-1])
             flags.append(f)
             return f
 
         # Stage 0, bit-serial: the vector sits in a shift register; its top bits are the
-        # activation bit of the step, ``k`` the plane group.
-        acts = [Signal(ACT_BITS, name=f"act{r}") for r in range(rows)]
+        # activation bit of the step, ``k`` the plane group. Each row keeps its own copy
+        # of ``k`` (``row_group``), which selects the weight bits of that row's cells: a
+        # copy that counts from its own value is never merged with another by synthesis,
+        # so no single register drives the selection of every cell.
+        acts = [Signal(ACT_BITS, name=f"act{r}", reset_less=True) for r in range(rows)]
         step = Signal(range(ACT_BITS))
-        group = Signal(range(groups), init=groups - 1)
+        group = Signal(_index_shape(groups), init=groups - 1)
+        row_group = [Signal(_index_shape(groups), init=groups - 1, name=f"group{r}")
+                     for r in range(rows)]
         last_step = (step == ACT_BITS - 1) & (group == 0)
         front = Signal(flag_layout)
         m.d.comb += [
@@ -182,16 +186,15 @@ class CimArray(wiring.Component):
         # Stage 1: each cell's ``P`` weight bits of the plane group, AND the activation
         # bit of its row (the charge sharing of one column and plane), registered.
         stage("s1")
-        bits = [[[Signal(name=f"bit{c}_{j}_{r}") for r in range(rows)]
+        bits = [[[Signal(name=f"bit{c}_{j}_{r}", reset_less=True) for r in range(rows)]
                  for j in range(lanes)] for c in range(cols)]
-        with m.If(advance):
-            for r in range(rows):
-                for c in range(cols):
-                    w_bits = weights[r][c].as_unsigned()
-                    for j in range(lanes):
-                        choice = Cat(*(w_bits[j + lanes * k] for k in range(groups)))
-                        m.d.sync += bits[c][j][r].eq(acts[r][ACT_BITS - 1]
-                                                     & choice.bit_select(group, 1))
+        for r in range(rows):
+            for c in range(cols):
+                w_bits = weights[r][c].as_unsigned()
+                for j in range(lanes):
+                    choice = Cat(*(w_bits[j + lanes * k] for k in range(groups)))
+                    m.d.sync += bits[c][j][r].eq(acts[r][ACT_BITS - 1]
+                                                 & choice.bit_select(row_group[r], 1))
 
         # Popcount stages: an adder of four values per level, each level registered.
         values = [[list(bits[c][j]) for j in range(lanes)] for c in range(cols)]
@@ -203,10 +206,9 @@ class CimArray(wiring.Component):
                 for j in range(lanes):
                     sums = []
                     for q in range(0, len(values[c][j]), 4):
-                        total = Signal(range(min(rows, 4 ** level) + 1),
+                        total = Signal(range(min(rows, 4 ** level) + 1), reset_less=True,
                                        name=f"pop{level}_{c}_{j}_{q // 4}")
-                        with m.If(advance):
-                            m.d.sync += total.eq(sum(values[c][j][q:q + 4]))
+                        m.d.sync += total.eq(sum(values[c][j][q:q + 4]))
                         sums.append(total)
                     values[c][j] = sums
         counts = [[values[c][j][0] for j in range(lanes)] for c in range(cols)]
@@ -214,74 +216,103 @@ class CimArray(wiring.Component):
         # ADC stage: the table of ``R + 1`` entries (a lossless ADC is the identity),
         # registered. A count never exceeds R, so the default arm is entry R.
         adc_flags = stage("adc")
-        n_hat = [[Signal(count_shape, name=f"n_hat{c}_{j}") for j in range(lanes)]
-                 for c in range(cols)]
+        n_hat = [[Signal(count_shape, name=f"n_hat{c}_{j}", reset_less=True)
+                  for j in range(lanes)] for c in range(cols)]
         for c in range(cols):
             for j in range(lanes):
-                with m.If(advance):
-                    if p.exact:
-                        m.d.sync += n_hat[c][j].eq(counts[c][j])
-                    else:
-                        with m.Switch(counts[c][j]):
-                            for k, value in enumerate(p.adc_table[:-1]):
-                                with m.Case(k):
-                                    m.d.sync += n_hat[c][j].eq(value)
-                            with m.Default():
-                                m.d.sync += n_hat[c][j].eq(p.adc_table[-1])
+                if p.exact:
+                    m.d.sync += n_hat[c][j].eq(counts[c][j])
+                    continue
+                with m.Switch(counts[c][j]):
+                    for k, value in enumerate(p.adc_table[:-1]):
+                        with m.Case(k):
+                            m.d.sync += n_hat[c][j].eq(value)
+                    with m.Default():
+                        m.d.sync += n_hat[c][j].eq(p.adc_table[-1])
 
         # Plane-sum stage: ``t = sum_j s_j 2**j n_hat[j]`` over the group's ``P`` planes
         # (relative weights; the group's place is the Horner step after it); the top
         # plane of the first group is the sign plane 7.
         sum_flags = stage("sum")
         limit = rows << lanes
-        terms = [Signal(range(-limit, limit), name=f"term{c}") for c in range(cols)]
+        terms = [Signal(range(-limit, limit), name=f"term{c}", reset_less=True)
+                 for c in range(cols)]
         for c in range(cols):
             planes = n_hat[c]
             low = sum((planes[j] << j for j in range(lanes - 1)), 0)
             top = planes[lanes - 1] << (lanes - 1)
-            with m.If(advance):
-                m.d.sync += terms[c].eq(Mux(adc_flags.first_k, low - top, low + top))
+            m.d.sync += terms[c].eq(Mux(adc_flags.first_k, low - top, low + top))
 
         # Plane Horner stage: ``p = p * 2**P + t`` over the groups, highest first; after
         # the last group ``p`` is the column's sum over the 8 planes for this bit.
         horner_flags = stage("horner")
         part_limit = rows << WEIGHT_BITS
-        parts = [Signal(range(-part_limit, part_limit), name=f"part{c}") for c in range(cols)]
+        parts = [Signal(range(-part_limit, part_limit), name=f"part{c}", reset_less=True)
+                 for c in range(cols)]
         for c in range(cols):
-            with m.If(advance & sum_flags.valid):
+            with m.If(sum_flags.valid):
                 m.d.sync += parts[c].eq(Mux(sum_flags.first_k, 0, parts[c] << lanes)
                                         + terms[c])
 
         # Activation Horner stage, ``acc = 2 * acc + s_i * p`` once per activation bit;
-        # the first is activation bit 7, negative when signed. The last one writes ``o``.
+        # the first is activation bit 7, negative when signed. The last one gives the
+        # vector's results.
         shape = result_shape(p)
-        acc = [Signal(shape, name=f"acc{c}") for c in range(cols)]
+        acc = [Signal(shape, name=f"acc{c}", reset_less=True) for c in range(cols)]
         acc_next = [Signal(shape, name=f"acc_next{c}") for c in range(cols)]
         for c in range(cols):
             term = Mux(horner_flags.first_i, -parts[c], parts[c]) if p.signed_acts else parts[c]
             m.d.comb += acc_next[c].eq(Mux(horner_flags.first_i, 0, acc[c] << 1) + term)
         done = horner_flags.valid & horner_flags.last_k
-        m.d.comb += advance.eq(~(done & horner_flags.last_i & self.o.valid & ~self.o.ready))
-        m.d.comb += self.a.ready.eq(advance & (~busy | last_step))
+        with m.If(done):
+            m.d.sync += [acc[c].eq(acc_next[c]) for c in range(cols)]
+        arrive = done & horner_flags.last_i
 
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(advance):
-            with m.If(busy):
-                with m.If(group == 0):
-                    m.d.sync += [acts[r].eq(acts[r] << 1) for r in range(rows)]
-                    m.d.sync += [step.eq(step + 1), group.eq(groups - 1)]
-                    with m.If(step == ACT_BITS - 1):
-                        m.d.sync += [step.eq(0), busy.eq(0)]
-                with m.Else():
-                    m.d.sync += group.eq(group - 1)
-            with m.If(self.a.valid & self.a.ready):
-                m.d.sync += [acts[r].eq(self.a.payload[r]) for r in range(rows)]
-                m.d.sync += [step.eq(0), group.eq(groups - 1), busy.eq(1)]
-            with m.If(done):
-                with m.If(horner_flags.last_i):
-                    m.d.sync += self.o.valid.eq(1)
-                    m.d.sync += [self.o.payload[c].eq(acc_next[c]) for c in range(cols)]
-                with m.Else():
-                    m.d.sync += [acc[c].eq(acc_next[c]) for c in range(cols)]
+        # Results: ``o`` and a queue behind it. ``pending`` counts the vectors taken whose
+        # results have not passed out of ``o``; a vector is taken only while it is below
+        # ``capacity`` (``o`` and the queue), so every result finds a place. ``capacity``
+        # covers the vectors a new one can find still in flight at full rate, so only a
+        # slow ``o.ready`` ever keeps ``a.ready`` low.
+        capacity = self.latency // p.clocks_per_vector + 1
+        queue = [Signal(result_layout(p), name=f"held{k}", reset_less=True)
+                 for k in range(capacity - 1)]
+        held = Signal(range(capacity))
+        pending = Signal(range(capacity + 1))
+        out_free = ~self.o.valid | self.o.ready
+        pop = out_free & (held != 0)
+        into_queue = arrive & ~(out_free & (held == 0))
+        take_a = self.a.valid & self.a.ready
+        take_o = self.o.valid & self.o.ready
+        m.d.comb += self.a.ready.eq((~busy | last_step) & (pending < capacity))
+        m.d.sync += [pending.eq(pending + take_a - take_o), held.eq(held - pop + into_queue)]
+        with m.If(out_free):
+            with m.If(held != 0):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(queue[0])]
+            with m.Elif(arrive):
+                m.d.sync += self.o.valid.eq(1)
+                m.d.sync += [self.o.payload[c].eq(acc_next[c]) for c in range(cols)]
+            with m.Else():
+                m.d.sync += self.o.valid.eq(0)
+        with m.If(pop):
+            m.d.sync += [queue[k].eq(queue[k + 1]) for k in range(capacity - 2)]
+        with m.If(into_queue):
+            for k in range(capacity - 1):
+                with m.If(held - pop == k):
+                    m.d.sync += [queue[k][c].eq(acc_next[c]) for c in range(cols)]
+
+        # The bit-serial stage: the next step, or a new vector.
+        with m.If(busy):
+            with m.If(group == 0):
+                m.d.sync += [acts[r].eq(acts[r] << 1) for r in range(rows)]
+                m.d.sync += [step.eq(step + 1), group.eq(groups - 1)]
+                with m.If(step == ACT_BITS - 1):
+                    m.d.sync += [step.eq(0), busy.eq(0)]
+            with m.Else():
+                m.d.sync += group.eq(group - 1)
+            for g in row_group:
+                m.d.sync += g.eq(Mux(g == 0, groups - 1, g - 1))
+        with m.If(take_a):
+            m.d.sync += [acts[r].eq(self.a.payload[r]) for r in range(rows)]
+            m.d.sync += [step.eq(0), group.eq(groups - 1), busy.eq(1)]
+            m.d.sync += [g.eq(groups - 1) for g in row_group]
         return m

@@ -184,7 +184,9 @@ def _run_amaranth(params, job, stall_seed):
 
 @pytest.mark.parametrize("stall_seed", [None, 5])
 @pytest.mark.parametrize("params", [CimParams(16, 4, 5), CimParams(16, 4, 3, True),
-                                    CimParams(5, 3, 2), CimParams(1, 1, 1, True)])
+                                    CimParams(5, 3, 2), CimParams(1, 1, 1, True),
+                                    CimParams(16, 4, 3, True, 1), CimParams(7, 2, 2, True, 4),
+                                    CimParams(64, 3, 4, False, 8)])
 def test_array_in_amaranth_sim(params, stall_seed):
     rng = np.random.default_rng(params.rows + params.adc_bits)
     phases = [_random_case(params, 6, rng), _random_case(params, 3, rng)]
@@ -209,9 +211,8 @@ def test_array_runs_one_vector_per_64_over_p_clocks(planes):
 
 
 def _clock_count(params, weights, acts):
-    """Load ``weights``, offer two vectors back to back with ``o`` always ready; the
-    clocks from the first ``a`` transfer to the second and to each ``o.valid``, and
-    the two results."""
+    """Load ``weights``, offer the vectors ``acts`` back to back with ``o`` always ready;
+    the clocks of each ``a`` transfer and each ``o.valid``, and the results."""
     dut = CimArray(params)
     seen = {"a": [], "o": [], "results": []}
 
@@ -255,7 +256,7 @@ def _clock_count(params, weights, acts):
 def test_result_comes_after_the_documented_clocks(rows, planes):
     params = CimParams(rows, 3, 4, planes_per_clock=planes)
     rng = np.random.default_rng(rows + planes)
-    weights, acts = _random_case(params, 2, rng)
+    weights, acts = _random_case(params, 4, rng)
     latency, seen = _clock_count(params, weights, acts)
     # The documented count: the bit-serial clocks, then a clock per register after it
     # (the AND gates, one per four-input popcount adder level, the ADC table, the plane
@@ -263,7 +264,7 @@ def test_result_comes_after_the_documented_clocks(rows, planes):
     # bit-serial clock, and its result comes as many clocks after it.
     levels = {1: 0, 5: 2, 16: 2, 64: 3}[rows]
     assert latency == 64 // planes + 5 + levels
-    assert seen["a"][1] - seen["a"][0] == params.clocks_per_vector
+    assert np.diff(seen["a"]).tolist() == [params.clocks_per_vector] * 3
     assert seen["o"] == [a + latency for a in seen["a"]]
     assert seen["results"] == params.compute(weights, acts).tolist()
 
