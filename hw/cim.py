@@ -1,5 +1,6 @@
 """Charge-redistribution compute-in-memory MAC array: the digital twin of seed 001's
-analog macro, bit-serial over activations, all weight planes in parallel.
+analog macro, bit-serial over activations and over the weight planes,
+``CimParams.planes_per_clock`` planes at a time.
 
 The reference model is :class:`golden.blocks.cim.CimParams` (the formulas are in the docstring
 of :mod:`golden.blocks.cim`); the same object sizes this block.
@@ -78,21 +79,24 @@ class CimArray(wiring.Component):
 
     Stream rules: ``o`` is a register: ``o.valid`` rises without waiting for
     ``o.ready``, and ``o.valid`` and ``o.payload`` hold until the transfer. ``a.ready``
-    and ``w.ready`` are functions of state and of ``o.ready`` (the whole pipeline holds
-    while a finished result waits), never of ``a.valid`` or ``w.valid``.
+    and ``w.ready`` are functions of state only, never of ``a.valid``, ``w.valid`` or
+    ``o.ready``. The pipeline never holds: a vector once taken runs to its result, and
+    a result that finds ``o`` full waits in a queue behind it; ``a`` takes a vector only
+    while fewer than ``latency // (64 / P) + 1`` taken vectors have results that have not
+    passed out of ``o`` (enough for full rate while ``o.ready`` stays high).
 
     Timing: a vector takes ``CimParams.clocks_per_vector`` = ``8 * 8 / P`` clocks in the
     bit-serial stage (one activation bit per ``8 / P`` clocks, ``P`` weight planes per
     clock), and the next one is accepted in its last clock, so the throughput is one
-    vector, ``R * C`` 8-bit MACs, per ``64 / P`` clocks. Without stalls, with the ``a``
-    transfer in clock ``t``, ``o.valid`` is high from clock ``t + latency``:
-    ``latency = 64 / P + 5 + ceil(log4 R)`` (the bit-serial clocks, then the registers
-    after it: the selected AND gates, ``ceil(log4 R)`` popcount adder levels, the ADC
-    table, the plane sum, the plane Horner step and the activation Horner step, which
-    writes ``o``); 40 for ``R = 64, P = 2``. Each clock does ``P C`` popcounts of ``R``
-    AND gates, ``P C`` ADC table lookups (``R + 1`` entries, left out for a lossless
-    ADC) and ``C`` ``P``-term shift-adds, and each cell selects its ``P`` bits of the
-    clock among its 8 weight bits (``8 / P`` to 1).
+    vector, ``R * C`` 8-bit MACs, per ``64 / P`` clocks. With ``o.ready`` high and the
+    ``a`` transfer in clock ``t``, ``o.valid`` is high in clock ``t + latency``:
+    ``latency = 64 / P + 5 + ceil(log4 R)`` (the bit-serial clocks, then a clock per
+    register after them: the selected AND gates, ``ceil(log4 R)`` popcount adder levels,
+    the ADC table, the plane sum, the plane Horner step, and ``o``, written by the
+    activation Horner step); 40 for ``R = 64, P = 2``. Each clock does ``P C``
+    popcounts of ``R`` AND gates, ``P C`` ADC table lookups (``R + 1`` entries, left out
+    for a lossless ADC) and ``C`` ``P``-term shift-adds, and each cell selects its ``P``
+    bits of the clock among its 8 weight bits (``8 / P`` to 1).
     """
 
     def __init__(self, params: CimParams):
