@@ -1,11 +1,12 @@
 """Charge-redistribution compute-in-memory MAC array: the digital twin of seed 001's
-analog macro, bit-serial over activations, all weight planes in parallel.
+analog macro, bit-serial over activations and over the weight planes,
+``CimParams.planes_per_clock`` planes at a time.
 
 The reference model is :class:`golden.blocks.cim.CimParams` (the formulas are in the docstring
 of :mod:`golden.blocks.cim`); the same object sizes this block.
 """
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,13 +45,12 @@ def result_layout(params: CimParams) -> data.ArrayLayout:
     return data.ArrayLayout(result_shape(params), params.cols)
 
 
-def _popcount(bits):
-    """Number of ones among ``bits``, as a balanced adder tree."""
-    values = list(bits)
-    while len(values) > 1:
-        pairs = [a + b for a, b in zip(values[0::2], values[1::2])]
-        values = pairs + values[len(pairs) * 2:]
-    return values[0]
+def _popcount_stages(rows: int) -> int:
+    """Registered adder-tree levels of a popcount of ``rows`` bits, four values per adder."""
+    stages = 0
+    while rows > 1:
+        rows, stages = -(-rows // 4), stages + 1
+    return stages
 
 
 class CimArray(wiring.Component):
@@ -59,8 +59,8 @@ class CimArray(wiring.Component):
     Parameters
     ----------
     params : CimParams
-        Rows, columns, ADC resolution and activation signedness (all fixed at
-        elaboration).
+        Rows, columns, ADC resolution, activation signedness and weight planes per clock
+        ``P`` (all fixed at elaboration).
 
     Attributes
     ----------
@@ -74,17 +74,29 @@ class CimArray(wiring.Component):
     o : Out(stream.Signature(result_layout(params)))
         One transfer per vector, in order: ``CimParams.compute`` of the weights and
         that vector, bit for bit.
+    latency : int
+        Clocks from an ``a`` transfer to its result (see Timing).
 
     Stream rules: ``o`` is a register: ``o.valid`` rises without waiting for
     ``o.ready``, and ``o.valid`` and ``o.payload`` hold until the transfer. ``a.ready``
-    and ``w.ready`` are functions of state and of ``o.ready`` (the whole pipeline holds
-    while a finished result waits), never of ``a.valid`` or ``w.valid``.
+    and ``w.ready`` are functions of state only, never of ``a.valid``, ``w.valid`` or
+    ``o.ready``. The pipeline never holds: a vector once taken runs to its result, and
+    a result that finds ``o`` full waits in a queue behind it; ``a`` takes a vector only
+    while fewer than ``latency // (64 / P) + 1`` taken vectors have results that have not
+    passed out of ``o`` (enough for full rate while ``o.ready`` stays high).
 
-    Timing: a vector takes 8 clocks in the bit-serial stage, and the next one is
-    accepted in its last clock, so the throughput is one vector, ``R * C`` 8-bit MACs,
-    per 8 clocks. ``o.valid`` rises 10 clocks after the ``a`` transfer. Each clock does
-    ``8 C`` popcounts of ``R`` AND gates, ``8 C`` ADC table lookups (``R + 1`` entries,
-    left out for a lossless ADC) and ``C`` 8-term shift-adds.
+    Timing: a vector takes ``CimParams.clocks_per_vector`` = ``8 * 8 / P`` clocks in the
+    bit-serial stage (one activation bit per ``8 / P`` clocks, ``P`` weight planes per
+    clock), and the next one is accepted in its last clock, so the throughput is one
+    vector, ``R * C`` 8-bit MACs, per ``64 / P`` clocks. With ``o.ready`` high and the
+    ``a`` transfer in clock ``t``, ``o.valid`` is high in clock ``t + latency``:
+    ``latency = 64 / P + 5 + ceil(log4 R)`` (the bit-serial clocks, then a clock per
+    register after them: the selected AND gates, ``ceil(log4 R)`` popcount adder levels,
+    the ADC table, the plane sum, the plane Horner step, and ``o``, written by the
+    activation Horner step); 40 for ``R = 64, P = 2``. Each clock does ``P C``
+    popcounts of ``R`` AND gates, ``P C`` ADC table lookups (``R + 1`` entries, left out
+    for a lossless ADC) and ``C`` ``P``-term shift-adds, and each cell selects its ``P``
+    bits of the clock among its 8 weight bits (``8 / P`` to 1).
     """
 
     def __init__(self, params: CimParams):
@@ -101,13 +113,23 @@ class CimArray(wiring.Component):
     def params(self) -> CimParams:
         return self._params
 
+    @property
+    def latency(self) -> int:
+        """Clocks from an ``a`` transfer (clock ``t``) to ``o.valid`` (clock ``t + latency``)
+        without stalls: ``clocks_per_vector + 5 + ceil(log4 R)``."""
+        return self._params.clocks_per_vector + 5 + _popcount_stages(self._params.rows)
+
     def elaborate(self, platform):
         m = Module()
         p = self._params
         rows, cols = p.rows, p.cols
+        lanes = p.planes_per_clock                 # P weight planes per clock
+        groups = WEIGHT_BITS // lanes              # K clocks per activation bit
         count_shape = unsigned(rows.bit_length())  # 0..R
 
-        # Weight cells, written through ``w``. Every cell, activation and count is a
+        # Weight cells, written through ``w``: a one-hot row decode and a one-hot column
+        # decode, the cell's enable their AND (a row or column outside the array decodes
+        # to nothing, so its writes are dropped). Every cell, activation and count is a
         # signal of its own rather than a slice of one wide vector, which keeps the
         # simulators' models small.
         weights = [[Signal(signed(WEIGHT_BITS), name=f"weight{r}_{c}") for c in range(cols)]
@@ -115,84 +137,186 @@ class CimArray(wiring.Component):
         busy = Signal()
         m.d.comb += self.w.ready.eq(~busy)
         write = self.w.valid & self.w.ready
+        row_hot = Signal(rows)
+        col_hot = Signal(cols)
+        for r in range(rows):
+            m.d.comb += row_hot[r].eq(write & (self.w.payload.row == r))
+        for c in range(cols):
+            m.d.comb += col_hot[c].eq(self.w.payload.col == c)
         for r in range(rows):
             for c in range(cols):
-                with m.If(write & (self.w.payload.row == r) & (self.w.payload.col == c)):
+                with m.If(row_hot[r] & col_hot[c]):
                     m.d.sync += weights[r][c].eq(self.w.payload.weight)
 
-        # Stage 0, bit-serial: the vector sits in a shift register and is applied most
-        # significant bit first (bit 7 - step), so stage 1 can accumulate by Horner's
-        # rule, ``acc = 2 * acc + s_i * p_i``, with a fixed shift instead of a barrel
-        # shifter. Each column and weight plane counts its rows with act bit AND weight
-        # bit (the charge sharing), and the ADC table turns the count into ``n_hat``.
-        acts = [Signal(ACT_BITS, name=f"act{r}") for r in range(rows)]
+        # Each stage of the pipeline carries the flags of the step it holds: activation
+        # bit ``7 - i`` (MSB first, so the activation sum is Horner's rule with a fixed
+        # shift) and plane group ``k`` (``K - 1`` down to 0, planes ``k P .. k P + P - 1``;
+        # the sign plane 7 comes first, so the plane sum is Horner's rule too). The
+        # pipeline never holds: a vector, once taken, runs to its result, and a result
+        # that finds ``o`` full waits in a queue (see ``capacity`` below). So no enable
+        # reaches the datapath registers, and they have no reset.
+        flag_layout = data.StructLayout({"valid": 1, "first_i": 1, "last_i": 1,
+                                         "first_k": 1, "last_k": 1})
+        flags = []
+
+        def stage(name):
+            """The flags register of one more stage, loaded from the previous one."""
+            f = Signal(flag_layout, name=f"{name}_flags")
+            m.d.sync += f.eq(flags[-1])
+            flags.append(f)
+            return f
+
+        # Stage 0, bit-serial: the vector sits in a shift register; its top bits are the
+        # activation bit of the step, ``k`` the plane group. Each row keeps its own copy
+        # of ``k`` (``row_group``), which selects the weight bits of that row's cells: a
+        # copy that counts from its own value is never merged with another by synthesis,
+        # so no single register drives the selection of every cell.
+        acts = [Signal(ACT_BITS, name=f"act{r}", reset_less=True) for r in range(rows)]
         step = Signal(range(ACT_BITS))
-        n_hat = [[Signal(count_shape, name=f"n_hat{c}_{j}") for j in range(WEIGHT_BITS)]
-                 for c in range(cols)]
+        group = Signal(_index_shape(groups), init=groups - 1)
+        row_group = [Signal(_index_shape(groups), init=groups - 1, name=f"group{r}")
+                     for r in range(rows)]
+        last_step = (step == ACT_BITS - 1) & (group == 0)
+        front = Signal(flag_layout)
+        m.d.comb += [
+            front.valid.eq(busy),
+            front.first_i.eq(step == 0),
+            front.last_i.eq(step == ACT_BITS - 1),
+            front.first_k.eq(group == groups - 1),
+            front.last_k.eq(group == 0),
+        ]
+        flags.append(front)
+
+        # Stage 1: each cell's ``P`` weight bits of the plane group, AND the activation
+        # bit of its row (the charge sharing of one column and plane), registered.
+        stage("s1")
+        bits = [[[Signal(name=f"bit{c}_{j}_{r}", reset_less=True) for r in range(rows)]
+                 for j in range(lanes)] for c in range(cols)]
+        for r in range(rows):
+            for c in range(cols):
+                w_bits = weights[r][c].as_unsigned()
+                for j in range(lanes):
+                    choice = Cat(*(w_bits[j + lanes * k] for k in range(groups)))
+                    m.d.sync += bits[c][j][r].eq(acts[r][ACT_BITS - 1]
+                                                 & choice.bit_select(row_group[r], 1))
+
+        # Popcount stages: an adder of four values per level, each level registered.
+        values = [[list(bits[c][j]) for j in range(lanes)] for c in range(cols)]
+        level = 0
+        while len(values[0][0]) > 1:
+            level += 1
+            stage(f"pop{level}")
+            for c in range(cols):
+                for j in range(lanes):
+                    sums = []
+                    for q in range(0, len(values[c][j]), 4):
+                        total = Signal(range(min(rows, 4 ** level) + 1), reset_less=True,
+                                       name=f"pop{level}_{c}_{j}_{q // 4}")
+                        m.d.sync += total.eq(sum(values[c][j][q:q + 4]))
+                        sums.append(total)
+                    values[c][j] = sums
+        counts = [[values[c][j][0] for j in range(lanes)] for c in range(cols)]
+
+        # ADC stage: the table of ``R + 1`` entries (a lossless ADC is the identity),
+        # registered. A count never exceeds R, so the default arm is entry R.
+        adc_flags = stage("adc")
+        n_hat = [[Signal(count_shape, name=f"n_hat{c}_{j}", reset_less=True)
+                  for j in range(lanes)] for c in range(cols)]
         for c in range(cols):
-            for j in range(WEIGHT_BITS):
-                count = _popcount(acts[r][ACT_BITS - 1] & weights[r][c][j] for r in range(rows))
+            for j in range(lanes):
                 if p.exact:
-                    m.d.comb += n_hat[c][j].eq(count)
+                    m.d.sync += n_hat[c][j].eq(counts[c][j])
                     continue
-                # The ADC as a ROM of R + 1 entries; a count never exceeds R, so the
-                # default arm is entry R.
-                n = Signal(count_shape, name=f"count{c}_{j}")
-                m.d.comb += n.eq(count)
-                with m.Switch(n):
+                with m.Switch(counts[c][j]):
                     for k, value in enumerate(p.adc_table[:-1]):
                         with m.Case(k):
-                            m.d.comb += n_hat[c][j].eq(value)
+                            m.d.sync += n_hat[c][j].eq(value)
                     with m.Default():
-                        m.d.comb += n_hat[c][j].eq(p.adc_table[-1])
+                        m.d.sync += n_hat[c][j].eq(p.adc_table[-1])
 
-        # Stage 1, shift-add: p = sum_j s_j 2**j n_hat[j] per column, then Horner over
-        # the activation bits; the first step is activation bit 7, negative when signed.
-        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
-        s1_n_hat = [[Signal(count_shape, name=f"s1_n_hat{c}_{j}") for j in range(WEIGHT_BITS)]
-                    for c in range(cols)]
+        # Plane-sum stage: ``t = sum_j s_j 2**j n_hat[j]`` over the group's ``P`` planes
+        # (relative weights; the group's place is the Horner step after it); the top
+        # plane of the first group is the sign plane 7.
+        sum_flags = stage("sum")
+        limit = rows << lanes
+        terms = [Signal(range(-limit, limit), name=f"term{c}", reset_less=True)
+                 for c in range(cols)]
+        for c in range(cols):
+            planes = n_hat[c]
+            low = sum((planes[j] << j for j in range(lanes - 1)), 0)
+            top = planes[lanes - 1] << (lanes - 1)
+            m.d.sync += terms[c].eq(Mux(adc_flags.first_k, low - top, low + top))
+
+        # Plane Horner stage: ``p = p * 2**P + t`` over the groups, highest first; after
+        # the last group ``p`` is the column's sum over the 8 planes for this bit.
+        horner_flags = stage("horner")
+        part_limit = rows << WEIGHT_BITS
+        parts = [Signal(range(-part_limit, part_limit), name=f"part{c}", reset_less=True)
+                 for c in range(cols)]
+        for c in range(cols):
+            with m.If(sum_flags.valid):
+                m.d.sync += parts[c].eq(Mux(sum_flags.first_k, 0, parts[c] << lanes)
+                                        + terms[c])
+
+        # Activation Horner stage, ``acc = 2 * acc + s_i * p`` once per activation bit;
+        # the first is activation bit 7, negative when signed. The last one gives the
+        # vector's results.
         shape = result_shape(p)
-        acc = [Signal(shape, name=f"acc{c}") for c in range(cols)]
+        acc = [Signal(shape, name=f"acc{c}", reset_less=True) for c in range(cols)]
         acc_next = [Signal(shape, name=f"acc_next{c}") for c in range(cols)]
         for c in range(cols):
-            planes = s1_n_hat[c]
-            partial = Signal(range(-(rows << (WEIGHT_BITS - 1)),
-                                   (rows << (WEIGHT_BITS - 1)) - rows + 1), name=f"partial{c}")
-            m.d.comb += partial.eq(sum(planes[j] << j for j in range(WEIGHT_BITS - 1))
-                                   - (planes[WEIGHT_BITS - 1] << (WEIGHT_BITS - 1)))
-            term = Mux(s1_first, -partial, partial) if p.signed_acts else partial
-            m.d.comb += acc_next[c].eq(Mux(s1_first, 0, acc[c] << 1) + term)
+            term = Mux(horner_flags.first_i, -parts[c], parts[c]) if p.signed_acts else parts[c]
+            m.d.comb += acc_next[c].eq(Mux(horner_flags.first_i, 0, acc[c] << 1) + term)
+        done = horner_flags.valid & horner_flags.last_k
+        with m.If(done):
+            m.d.sync += [acc[c].eq(acc_next[c]) for c in range(cols)]
+        arrive = done & horner_flags.last_i
 
-        # The pipeline moves as one; it holds only while a finished result would land
-        # in an ``o`` register that is still waiting for its transfer.
-        advance = Signal()
-        m.d.comb += [
-            advance.eq(~(s1_valid & s1_last & self.o.valid & ~self.o.ready)),
-            self.a.ready.eq(advance & (~busy | (step == ACT_BITS - 1))),
-        ]
+        # Results: ``o`` and a queue behind it. ``pending`` counts the vectors taken whose
+        # results have not passed out of ``o``; a vector is taken only while it is below
+        # ``capacity`` (``o`` and the queue), so every result finds a place. ``capacity``
+        # covers the vectors a new one can find still in flight at full rate, so only a
+        # slow ``o.ready`` ever keeps ``a.ready`` low.
+        capacity = self.latency // p.clocks_per_vector + 1
+        queue = [Signal(result_layout(p), name=f"held{k}", reset_less=True)
+                 for k in range(capacity - 1)]
+        held = Signal(range(capacity))
+        pending = Signal(range(capacity + 1))
+        out_free = ~self.o.valid | self.o.ready
+        pop = out_free & (held != 0)
+        into_queue = arrive & ~(out_free & (held == 0))
+        take_a = self.a.valid & self.a.ready
+        take_o = self.o.valid & self.o.ready
+        m.d.comb += self.a.ready.eq((~busy | last_step) & (pending < capacity))
+        m.d.sync += [pending.eq(pending + take_a - take_o), held.eq(held - pop + into_queue)]
+        with m.If(out_free):
+            with m.If(held != 0):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(queue[0])]
+            with m.Elif(arrive):
+                m.d.sync += self.o.valid.eq(1)
+                m.d.sync += [self.o.payload[c].eq(acc_next[c]) for c in range(cols)]
+            with m.Else():
+                m.d.sync += self.o.valid.eq(0)
+        with m.If(pop):
+            m.d.sync += [queue[k].eq(queue[k + 1]) for k in range(capacity - 2)]
+        with m.If(into_queue):
+            for k in range(capacity - 1):
+                with m.If(held - pop == k):
+                    m.d.sync += [queue[k][c].eq(acc_next[c]) for c in range(cols)]
 
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(advance):
-            m.d.sync += [
-                s1_valid.eq(busy),
-                s1_first.eq(step == 0),
-                s1_last.eq(step == ACT_BITS - 1),
-            ]
-            m.d.sync += [s1_n_hat[c][j].eq(n_hat[c][j])
-                         for c in range(cols) for j in range(WEIGHT_BITS)]
-            with m.If(busy):
+        # The bit-serial stage: the next step, or a new vector.
+        with m.If(busy):
+            with m.If(group == 0):
                 m.d.sync += [acts[r].eq(acts[r] << 1) for r in range(rows)]
-                m.d.sync += step.eq(step + 1)
+                m.d.sync += [step.eq(step + 1), group.eq(groups - 1)]
                 with m.If(step == ACT_BITS - 1):
                     m.d.sync += [step.eq(0), busy.eq(0)]
-            with m.If(self.a.valid & self.a.ready):
-                m.d.sync += [acts[r].eq(self.a.payload[r]) for r in range(rows)]
-                m.d.sync += [step.eq(0), busy.eq(1)]
-            with m.If(s1_valid):
-                with m.If(s1_last):
-                    m.d.sync += self.o.valid.eq(1)
-                    m.d.sync += [self.o.payload[c].eq(acc_next[c]) for c in range(cols)]
-                with m.Else():
-                    m.d.sync += [acc[c].eq(acc_next[c]) for c in range(cols)]
+            with m.Else():
+                m.d.sync += group.eq(group - 1)
+            for g in row_group:
+                m.d.sync += g.eq(Mux(g == 0, groups - 1, g - 1))
+        with m.If(take_a):
+            m.d.sync += [acts[r].eq(self.a.payload[r]) for r in range(rows)]
+            m.d.sync += [step.eq(0), group.eq(groups - 1), busy.eq(1)]
+            m.d.sync += [g.eq(groups - 1) for g in row_group]
         return m

@@ -195,7 +195,8 @@ class Tile(wiring.Component):
 
     Timing: the file's bytes and samples pass at the decompressor's rate (one sample
     per clock once its headers are read); the copy into the array takes ``R * C``
-    clocks; a vector takes 8 clocks in the array. The decompressor is reset (by the
+    clocks; a vector takes ``shape.cim.clocks_per_vector`` clocks in the array (8 at the
+    default ``planes_per_clock = 8``). The decompressor is reset (by the
     tile) after every status event, so each load starts afresh.
 
     Stream rules: ``s`` and ``o`` are registers (``valid`` never waits for ``ready``).

@@ -62,6 +62,9 @@ ACT_BITS = 8
 
 MAX_ADC_BITS = 16
 
+#: The weight planes per clock the hardware can convert (divisors of 8).
+PLANES_PER_CLOCK = (1, 2, 4, 8)
+
 
 def _positive_int(value, name) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -103,18 +106,22 @@ class CimParams:
         ADC resolution ``B``, 1..16 bits. Lossless from :attr:`exact_adc_bits` up.
     signed_acts : bool
         Activations are signed -128..127 (two's complement) instead of 0..255.
+    planes_per_clock : int
+        Weight planes the hardware converts per clock: 1, 2, 4 or 8. A vector then takes
+        :attr:`clocks_per_vector` clocks; the results do not depend on it.
 
     Raises
     ------
     CimcodecError
         A count that is not a positive integer, an ADC resolution outside 1..16 bits,
-        or a signedness that is not a bool.
+        a signedness that is not a bool, or planes per clock other than 1, 2, 4 or 8.
     """
 
     rows: int
     cols: int
     adc_bits: int
     signed_acts: bool = False
+    planes_per_clock: int = 2
 
     def __post_init__(self):
         object.__setattr__(self, "rows", _positive_int(self.rows, "Row count"))
@@ -132,6 +139,19 @@ class CimParams:
                 f"Signed activations must be True or False, not {self.signed_acts!r}."
             )
         object.__setattr__(self, "signed_acts", bool(self.signed_acts))
+        planes = self.planes_per_clock
+        if (isinstance(planes, bool) or not isinstance(planes, (int, np.integer))
+                or planes not in PLANES_PER_CLOCK):
+            raise CimcodecError(
+                f"Planes per clock must be 1, 2, 4 or 8, not {planes!r}."
+            )
+        object.__setattr__(self, "planes_per_clock", int(planes))
+
+    @property
+    def clocks_per_vector(self) -> int:
+        """Clocks the hardware spends on one activation vector: ``8 * 8 / planes_per_clock``
+        (8 activation bits, each over the weight planes ``planes_per_clock`` at a time)."""
+        return ACT_BITS * (WEIGHT_BITS // self.planes_per_clock)
 
     @property
     def adc_levels(self) -> int:

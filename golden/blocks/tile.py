@@ -106,6 +106,10 @@ class TileShape:
         Accumulator depth ``V``: the most activation vectors one job takes.
     max_rows, max_cols : int
         Largest (padded) weight matrix the decompressor takes, multiples of 8.
+    planes_per_clock : int
+        The array's weight planes per clock (:class:`golden.blocks.cim.CimParams`): by
+        default all 8, one vector per 8 clocks; the tile's arrays are small, and fewer
+        planes per clock save area at ``8 / P`` times the MAC clocks.
     """
 
     rows: int = 16
@@ -114,9 +118,11 @@ class TileShape:
     vectors: int = 128
     max_rows: int = 256
     max_cols: int = 256
+    planes_per_clock: int = 8
 
     def __post_init__(self):
-        CimParams(self.rows, self.cols, self.adc_bits)     # checks the array
+        CimParams(self.rows, self.cols, self.adc_bits,     # checks the array
+                  planes_per_clock=self.planes_per_clock)
         DecompressorShape(self.max_rows, self.max_cols)    # checks the matrix limit
         _count(self.vectors, "The accumulator depth", 1, 1 << 16)
         if self.rows > self.max_rows or self.cols > self.max_cols:
@@ -126,7 +132,8 @@ class TileShape:
 
     @property
     def cim(self) -> CimParams:
-        return CimParams(self.rows, self.cols, self.adc_bits)
+        return CimParams(self.rows, self.cols, self.adc_bits,
+                         planes_per_clock=self.planes_per_clock)
 
     @property
     def decompressor(self) -> DecompressorShape:

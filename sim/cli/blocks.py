@@ -39,7 +39,8 @@ def blocks(args) -> dict:
              # The decompressor without the container hardware: a plain baseline JPEG
              # decoder, the counterpart of core_jpeg in docs/results.md.
              "jpeg": (Decompressor, DecompressorShape(container=False)),
-             "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits))}
+             "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits,
+                                         planes_per_clock=args.cim_planes))}
     return {name: table[name] for name in (args.block or BLOCKS)}
 
 
@@ -98,7 +99,7 @@ def cmd_synth(args) -> int:
         raise CimcodecError(f"{out_dir} exists and is not a directory.")
     out_dir.mkdir(parents=True, exist_ok=True)
     options = {"pnr": not args.no_pnr, "cim_rows": args.cim_rows, "cim_cols": args.cim_cols,
-               "cim_adc_bits": args.cim_adc_bits}
+               "cim_adc_bits": args.cim_adc_bits, "cim_planes": args.cim_planes}
     results = []
     for name, (factory, params) in tqdm(chosen.items(), desc="synthesis", unit="block"):
         result = synthesize(name, factory, params, pnr=not args.no_pnr)
@@ -121,6 +122,9 @@ def cmd_synth(args) -> int:
 
 
 def _block_options(p) -> None:
+    from cimcodec.golden.blocks.cim import CimParams
+
+    planes = CimParams.__dataclass_fields__["planes_per_clock"].default
     p.add_argument("--block", action="append", choices=BLOCKS,
                    help="a top block (repeatable; default all)")
     p.add_argument("--cim-rows", type=cli.positive, default=64,
@@ -129,6 +133,8 @@ def _block_options(p) -> None:
                    help="CIM array columns (default 16)")
     p.add_argument("--cim-adc-bits", type=cli.positive, default=5,
                    help="CIM ADC bits (default 5)")
+    p.add_argument("--cim-planes", type=cli.positive, default=planes,
+                   help=f"CIM weight planes per clock: 1, 2, 4 or 8 (default {planes})")
 
 
 def register(sub) -> None:

@@ -34,7 +34,9 @@ def test_rtl_mac_matches_mac_with_stats(arrays, capsys, simulator):
                  "--stats"]) == 0
     stats = json.loads(capsys.readouterr().out)
     np.testing.assert_array_equal(np.load(arrays / "Yr.npy"), np.load(arrays / "Y.npy"))
-    assert stats["clocks_per_vector"] == 8 and stats["macs_per_clock"] == 16 * 4 / 8
+    # The default two weight planes per clock: 8 activation bits x 4 plane groups.
+    assert CimParams(16, 4, 5).clocks_per_vector == 32
+    assert stats["clocks_per_vector"] == 32 and stats["macs_per_clock"] == 16 * 4 / 32
 
 
 @pytest.mark.parametrize("weights, acts, bits, message", [

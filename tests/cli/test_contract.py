@@ -244,6 +244,9 @@ ROWS = [
     ("verilog -o {out}/v --block bogus", "invalid choice: 'bogus'"),
     ("verilog -o {out}/v --block cim --cim-adc-bits 99", "between 1 and 16 bits, not 99."),
     ("synth --block cim --cim-rows 0", "'0' is not a positive integer"),
+    ("verilog -o {out}/v --block cim --cim-planes 3", "Planes per clock must be 1, 2, 4 or 8, "
+     "not 3."),
+    ("synth --block cim --cim-planes 0", "'0' is not a positive integer"),
     ("demo --hidden 0", "'0' is not a positive integer"),
     ("demo --sim modelsim", "invalid choice: 'modelsim'"),
     ("frobnicate", "invalid choice: 'frobnicate'"),

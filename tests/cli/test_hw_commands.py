@@ -87,9 +87,26 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
     assert lfsr["fmax_mhz"] is None and lfsr["options"]["pnr"] is False
     cim = json.loads((out_dir / "cim.json").read_text())
     assert cim["lut4"] == 102 and cim["options"]["cim_rows"] == 8
+    assert cim["options"]["cim_planes"] == 2 and "planes_per_clock=2" in cim["params"]
     assert cim["params"] == repr(seen[1][1]) and "rows=8" in cim["params"]
     assert sorted(p.name for p in out_dir.iterdir()) == ["cim.json", "lfsr.json"]
     # A report path that is a file: one sentence, exit 2, nothing synthesised.
     (tmp_path / "file").write_text("x")
     code, out, err = call("synth", "--block", "lfsr", "--report", tmp_path / "file")
     assert code == 2 and "is not a directory" in err and len(seen) == 2
+
+
+def test_verilog_cim_planes_sizes_the_array(capsys, tmp_path):
+    # Each lane of the array has its own AND-gate registers ``bit<col>_<lane>_<row>``:
+    # as many lanes as planes per clock; the default is CimParams' 2.
+    lanes = {}
+    for planes in (None, 1, 4):
+        out_dir = tmp_path / str(planes)
+        option = () if planes is None else ("--cim-planes", str(planes))
+        code, out, _ = call("verilog", "-o", str(out_dir), "--block", "cim", "--cim-rows", "4",
+                            "--cim-cols", "2", "--cim-adc-bits", "2", *option)
+        assert code == 0 and "lint-only: clean" in out
+        assert f"planes_per_clock={planes or 2})" in out
+        text = (out_dir / "cim.v").read_text()
+        lanes[planes] = [j for j in range(8) if f"bit1_{j}_3" in text]
+    assert lanes == {None: [0, 1], 1: [0], 4: [0, 1, 2, 3]}

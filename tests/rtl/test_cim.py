@@ -2,8 +2,11 @@
 ADC on a hand-computed example), errors, the Amaranth fast path, and the RTL on Icarus
 and Verilator against the golden model."""
 
+import re
+
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 
 from cimcodec.golden.blocks.cim import CimParams
 from cimcodec.golden.errors import CimcodecError
@@ -130,6 +133,13 @@ def test_bad_parameters_name_what_is_wrong():
         CimParams(4, 4, 4, "yes")
     with pytest.raises(CimcodecError, match=r"CIM array parameters must be a CimParams, not 16"):
         CimArray(16)
+    for planes in (0, 3, 16, 2.0, True, "2"):
+        with pytest.raises(CimcodecError, match=rf"Planes per clock must be 1, 2, 4 or 8, "
+                                                rf"not {re.escape(repr(planes))}\."):
+            CimParams(4, 4, 4, planes_per_clock=planes)
+    assert [CimParams(4, 4, 4, False, p).clocks_per_vector for p in (1, 2, 4, 8)] == \
+        [64, 32, 16, 8]
+    assert CimParams(4, 4, 4).planes_per_clock == 2
 
 
 def test_bad_data_names_what_is_wrong():
@@ -174,7 +184,9 @@ def _run_amaranth(params, job, stall_seed):
 
 @pytest.mark.parametrize("stall_seed", [None, 5])
 @pytest.mark.parametrize("params", [CimParams(16, 4, 5), CimParams(16, 4, 3, True),
-                                    CimParams(5, 3, 2), CimParams(1, 1, 1, True)])
+                                    CimParams(5, 3, 2), CimParams(1, 1, 1, True),
+                                    CimParams(16, 4, 3, True, 1), CimParams(7, 2, 2, True, 4),
+                                    CimParams(64, 3, 4, False, 8)])
 def test_array_in_amaranth_sim(params, stall_seed):
     rng = np.random.default_rng(params.rows + params.adc_bits)
     phases = [_random_case(params, 6, rng), _random_case(params, 3, rng)]
@@ -183,9 +195,11 @@ def test_array_in_amaranth_sim(params, stall_seed):
     assert result["o"] == job["expected"]["o"]
 
 
-def test_array_runs_one_vector_per_8_clocks():
-    params = CimParams(16, 4, 3, True)
-    rng = np.random.default_rng(1)
+@pytest.mark.parametrize("planes", [1, 2, 4, 8])
+def test_array_runs_one_vector_per_64_over_p_clocks(planes):
+    params = CimParams(16, 4, 3, True, planes)
+    assert params.clocks_per_vector == 64 // planes
+    rng = np.random.default_rng(planes)
     cycles = []
     for vectors in (10, 20):
         weights, acts = _random_case(params, vectors, rng)
@@ -193,22 +207,86 @@ def test_array_runs_one_vector_per_8_clocks():
         result = _run_amaranth(params, job, None)
         assert result["o"] == job["expected"]["o"]
         cycles.append(result["cycles"])
-    assert cycles[1] - cycles[0] == 8 * 10
+    assert cycles[1] - cycles[0] == 64 // planes * 10
 
 
-# Two elaborations per simulator: a lossless unsigned array and a lossy 3-bit signed one.
-# 16 rows need the exact ADC at 5 bits; 3 bits is the lossy case.
-RTL_PARAMS = [CimParams(16, 4, 5), CimParams(16, 4, 3, signed_acts=True)]
+def _clock_count(params, weights, acts):
+    """Load ``weights``, offer the vectors ``acts`` back to back with ``o`` always ready;
+    the clocks of each ``a`` transfer and each ``o.valid``, and the results."""
+    dut = CimArray(params)
+    seen = {"a": [], "o": [], "results": []}
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for write in tb.weight_writes(weights):
+            ctx.set(dut.w.valid, 1)
+            ctx.set(dut.w.payload, write)
+            await ctx.tick().until(dut.w.ready == 1)
+        ctx.set(dut.w.valid, 0)
+        clock = 0
+        pending = [list(map(int, v)) for v in acts]
+        ctx.set(dut.a.valid, 1)
+        ctx.set(dut.a.payload, pending[0])
+        while len(seen["o"]) < len(acts):
+            taken = pending and ctx.get(dut.a.ready)
+            done = ctx.get(dut.o.valid)
+            if done:
+                seen["o"].append(clock)
+                seen["results"].append(list(ctx.get(dut.o.payload)))
+            await ctx.tick()
+            if taken:
+                seen["a"].append(clock)
+                pending.pop(0)
+                if pending:
+                    ctx.set(dut.a.payload, pending[0])
+                else:
+                    ctx.set(dut.a.valid, 0)
+            clock += 1
+            assert clock < 1000
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return dut.latency, seen
 
 
-@pytest.mark.parametrize("params", RTL_PARAMS, ids=["exact-unsigned", "adc3-signed"])
+@pytest.mark.parametrize("planes", [1, 2, 4, 8])
+@pytest.mark.parametrize("rows", [1, 5, 16, 64])
+def test_result_comes_after_the_documented_clocks(rows, planes):
+    params = CimParams(rows, 3, 4, planes_per_clock=planes)
+    rng = np.random.default_rng(rows + planes)
+    weights, acts = _random_case(params, 4, rng)
+    latency, seen = _clock_count(params, weights, acts)
+    # The documented count: the bit-serial clocks, then a clock per register after it
+    # (the AND gates, one per four-input popcount adder level, the ADC table, the plane
+    # sum, the plane Horner step, ``o``); the next vector is taken in the last
+    # bit-serial clock, and its result comes as many clocks after it.
+    levels = {1: 0, 5: 2, 16: 2, 64: 3}[rows]
+    assert latency == 64 // planes + 5 + levels
+    assert np.diff(seen["a"]).tolist() == [params.clocks_per_vector] * 3
+    assert seen["o"] == [a + latency for a in seen["a"]]
+    assert seen["results"] == params.compute(weights, acts).tolist()
+
+
+# Per simulator: a lossless unsigned array and a lossy 3-bit signed one at the default
+# two planes per clock (16 rows need the exact ADC at 5 bits), and the lossy one at 1, 4
+# and 8 planes per clock.
+RTL_PARAMS = [CimParams(16, 4, 5), CimParams(16, 4, 3, signed_acts=True),
+              *(CimParams(16, 4, 3, True, planes) for planes in (1, 4, 8))]
+
+
+@pytest.mark.parametrize("params", RTL_PARAMS,
+                         ids=["exact-unsigned", "adc3-signed", "adc3-signed-p1",
+                              "adc3-signed-p4", "adc3-signed-p8"])
 def test_rtl_matches_golden(params, simulator):
-    rng = np.random.default_rng(params.adc_bits)
+    rng = np.random.default_rng(params.adc_bits + params.planes_per_clock)
     low, high = params.act_range
     extreme = (np.full((params.rows, params.cols), -128),
                np.stack([np.full(params.rows, low), np.full(params.rows, high)]))
     cases = [[_random_case(params, 12, rng), _random_case(params, 4, rng)],
-             [extreme, _random_case(params, 3, rng)]]
+             [extreme, _random_case(params, 3, rng)],
+             [_random_case(params, 5, rng)]]
     jobs = tb.jobs(params, cases, stall_seeds=(None, 17), rng=rng)
     results = run_jobs(BENCH, params, jobs, simulator)
     for job, result in zip(jobs, results):
@@ -219,3 +297,6 @@ def test_rtl_matches_golden(params, simulator):
     exact = [np.concatenate([_matmul(w, a) for w, a in phases]).tolist() for phases in cases]
     # A lossless ADC gives the integer product; the 3-bit one visibly does not.
     assert ([r["outputs"]["o"] for r in results[::2]] == exact) == params.exact
+    # Without stalls, five vectors on one load: a result every 64 / P clocks.
+    steady = results[4]
+    assert steady["clocks"] - steady["first_clock"] == 4 * params.clocks_per_vector
