@@ -398,9 +398,10 @@ class HuffmanDecoder(wiring.Component):
         fast_ok = Signal()
         m.d.comb += fast_ok.eq(fast.hit & (count >= fast_bits + MAX_EXTRA))
         # Slow path: a symbol the fast table misses (a code longer than K, or a buffer
-        # too short to know) is looked up by the compares above and registered in
-        # ``held``; it is offered from the register in the next clock. The buffer's top
-        # bits only change on a transfer or a restart, so the held symbol stays right.
+        # too short to know) is looked up by the compares above (registered in ``a_*``),
+        # read from the value memory in the next clock and registered in ``held``; it
+        # is offered from there, two clocks after the lookup. The buffer's top bits only
+        # change on a transfer or a restart, so the held symbol stays right.
         held = Signal()
         held_symbol = Signal(8)
         held_shift = Signal(range(MAX_SYMBOL_BITS + 1))
@@ -409,8 +410,9 @@ class HuffmanDecoder(wiring.Component):
         out_size = out_symbol[:4]
         shift = Mux(held, held_shift, fast.shift)
         # Whether the buffer holds a complete symbol at all (for a restart chunk or a
-        # table byte, which wait until it holds none) is registered in ``ok`` and used
-        # a clock later, when ``checked`` says nothing changed since.
+        # table byte, which wait until it holds none) is registered in ``ok`` from the
+        # slow path's second clock, and used when ``checked`` says nothing changed in
+        # the two clocks since the lookup.
         checked = Signal(init=1)                        # (after reset: empty)
         ok = Signal()
         m.d.comb += stuck.eq(checked & ~ok)
