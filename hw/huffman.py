@@ -1,6 +1,6 @@
 """Canonical Huffman decoder of baseline JPEG: tables built in hardware from DHT
 payloads, one symbol with its extra (EXTEND) bits per clock through a one-lookup fast
-table, a second clock for codes longer than its index.
+table, two clocks more for codes longer than its index.
 
 Reference models: :mod:`golden.jpeg.huffman` (``BITS``/``HUFFVAL``, canonical codes, the
 Annex F.2.2.3 lookup) and :mod:`golden.blocks.huffman` (what the block emits for a whole
@@ -146,15 +146,19 @@ class HuffmanDecoder(wiring.Component):
 
     Fast tables: :func:`golden.blocks.huffman.fast_table`, entry for entry (a miss is
     all zeros). They are filled after every copy of the scan's tables (see Tables), DC
-    then AC, one entry per clock (``2**(K + 1) + 1`` clocks, once per scan), by the slow
-    path's lookup of the index followed by zeros: the entry is a hit when the length
-    found is at most ``K``. They are ``fast_tables["dc"]`` and ``fast_tables["ac"]``
-    (:class:`amaranth.lib.memory.Memory`), so a simulation can read them.
+    then AC, once per scan, by the slow path's lookup of the index followed by zeros:
+    the entry is a hit when the length found is at most ``K``. Each table is
+    ``FILL_BANKS`` memories by the low index bits, so a code of at most ``K - 2`` bits
+    found at a multiple of four (its run of equal entries is aligned) is written four
+    entries at once; otherwise one (:func:`golden.blocks.huffman.fill_steps` clocks per
+    table). They are ``fast_tables["dc"]`` and ``fast_tables["ac"]``, each a list of
+    the banks (:class:`amaranth.lib.memory.Memory`; entry ``i`` is entry ``i //
+    FILL_BANKS`` of bank ``i % FILL_BANKS``), so a simulation can read them.
 
     Latency: a symbol is offered in the clock after the chunk holding its last bit when
-    it takes the fast path, two clocks later otherwise. The first symbol of a scan
-    waits for the table copy and fill, ``16 + 2**(K + 1) + 2`` clocks after its chunk is
-    offered.
+    it takes the fast path, two clocks later otherwise. A scan's first chunk is taken
+    after the table copy and fill: ``16 + fill_steps(DC) + fill_steps(AC) + 4`` clocks
+    after it is offered, at most :attr:`HuffmanShape.max_start_clocks`.
 
     Stream rules: ``sym.valid`` never waits for ``sym.ready``. ``sym.payload`` is a
     function of registers that change on a transfer; chunks append bits only after the

@@ -226,3 +226,11 @@ class HuffmanShape:
                     f"Huffman decoder {name.replace('_', ' ')} must be an integer "
                     f"{low}..{top}, not {value!r}."
                 )
+
+    @property
+    def max_start_clocks(self) -> int:
+        """The most clocks from offering a scan's first chunk to taking it: one to start
+        the copy of the scan's tables, 16 to copy them, at most one per entry to fill
+        the DC and AC fast tables (:func:`fill_steps` gives the exact count), one for
+        the last write, two for the registered "nothing decodable" check."""
+        return 16 + (2 << self.fast_bits) + 4

@@ -68,7 +68,7 @@ def test_rtl_decode_equals_decompress(tmp_path, capsys, simulator):
     (tmp_path / "p.jpg").write_bytes(buf.getvalue())
     stats = _decode_both(tmp_path, capsys, "p.jpg", simulator, "--raw")
     # Under two clocks per weight besides the Huffman decoder's table copy and fill.
-    fill = 16 + (2 << HUFFMAN_SHAPE.fast_bits) + 4
+    fill = HUFFMAN_SHAPE.max_start_clocks
     assert stats["weights"] == 24 * 40 and stats["clocks"] - fill < 2 * 24 * 40
     # The plain JPEG build decodes it the same way (and a container as --raw does).
     assert main(["rtl-decode", str(tmp_path / "p.jpg"), "-o", str(tmp_path / "plain.npy"),

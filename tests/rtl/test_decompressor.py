@@ -248,7 +248,7 @@ def test_rtl_matches_golden(simulator):
         height, width = decode(data).shape
         padded = 64 * -(-height // 8) * -(-width // 8)
         clocks = results[k]["clocks"]
-        fill = 16 + (2 << gd.HUFFMAN_SHAPE.fast_bits) + 4
+        fill = gd.HUFFMAN_SHAPE.max_start_clocks
         assert clocks <= len(data) + fill + padded + 200, (names[k], clocks)
         if names[k] in ("pil5", "pil75-opt-ri3-again"):
             phase = clocks - results[k]["first_clock"]

@@ -4,6 +4,7 @@ random tables with 16-bit codes, restart intervals, stalls, the error flags, on 
 Amaranth simulator and on both cocotb simulators."""
 
 import dataclasses
+import functools
 import io
 
 import numpy as np
@@ -55,11 +56,12 @@ def _slow_symbols(dc, ac, intervals, bits=SHAPE.fast_bits):
     fast table's ``K`` bits, and symbols fewer than ``K + 15`` bits from the end of their
     interval (the buffer is then too short for the fast path)."""
     slow = 0
+    lengths = {True: dc.encoder(), False: ac.encoder()}
     for interval in intervals:
         symbols, _ = scan_symbols([interval], dc, ac)
         position, end = 0, 8 * len(interval)
         for s in symbols:
-            length = (dc if s.dc else ac).encoder()[s.symbol][1]
+            length = lengths[s.dc][s.symbol][1]
             slow += length > bits or end - position < bits + 15
             position += length + s.size
     return slow
@@ -73,7 +75,7 @@ def _start(dc, ac):
 
 
 #: The most that can take (one fill step per entry).
-START = 16 + (2 << SHAPE.fast_bits) + 4
+START = SHAPE.max_start_clocks
 
 
 def _extend(value, size):
@@ -223,6 +225,7 @@ def test_bad_shape_names_the_parameter():
         HuffmanDecoder(2)
 
 
+@functools.cache
 def _pillow_tables():
     """The DC and AC tables of Pillow's files (libjpeg's standard tables and its
     optimized ones at several qualities), and two random tables with 16-bit codes."""

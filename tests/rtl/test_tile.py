@@ -123,7 +123,7 @@ def test_rtl_tile_matches_golden(simulator):
     clocks = results["single"]
     load, mac = clocks["load_clocks"], clocks["clocks"] - clocks["load_clocks"]
     vectors = len(cases["single"][0][0].acts)
-    fill = 16 + (2 << gd.HUFFMAN_SHAPE.fast_bits) + 4
+    fill = gd.HUFFMAN_SHAPE.max_start_clocks
     assert file_bytes + 64 <= load <= file_bytes + fill + 2 * 64 + 64 + 300, load
     per_vector = SHAPE.cim.clocks_per_vector
     assert SHAPE.cim.planes_per_clock == 8 and per_vector == 8
