@@ -98,9 +98,12 @@ class MarkerParser(wiring.Component):
 
     After ``EOI`` or an error ``i.ready`` stays low until reset: nothing after the byte
     that ended the parse is consumed. Throughput: one byte per clock while ``o.ready``
-    is high; an event appears on ``o`` one clock after its byte's transfer. A 16x16 and
-    a 13x13 multiplier check the frame size and count its blocks (for the restart
-    marker checks); everything else is counters and comparators.
+    is high; an event appears on ``o`` one clock after its byte's transfer, but for the
+    frame's width byte: its event (``WIDTH``, or the ``DIMENSIONS`` / ``TRUNCATED``
+    error) comes a clock later, from a registered pixel count, and the next byte waits
+    that clock. A 16x16 and a 13x13 multiplier check the frame size and count its
+    blocks (for the restart marker checks); everything else is counters and
+    comparators.
 
     Stream rules: ``o.valid`` rises without waiting for ``o.ready``; ``o.payload`` is a
     register that changes only when ``o`` is empty or transferring, so it holds while
@@ -129,10 +132,14 @@ class MarkerParser(wiring.Component):
         shape = self._shape
 
         take = Signal()
+        # The frame's width byte (SOF position 4) decides its event one clock later,
+        # without taking a byte: ``pending`` holds it, ``pending_last`` its ``last``.
+        defer, pending, pending_last = Signal(), Signal(), Signal()
         b = self.i.payload.data
         nib = NIBBLES(b)
         m.d.comb += [
-            self.i.ready.eq(~self.error & ~self.done & (~self.o.valid | self.o.ready)),
+            self.i.ready.eq(~self.error & ~self.done & ~pending
+                            & (~self.o.valid | self.o.ready)),
             take.eq(self.i.valid & self.i.ready),
         ]
 
@@ -143,6 +150,8 @@ class MarkerParser(wiring.Component):
         ev = Signal(event_layout())
         ev_valid = Signal()
         finish = Signal()
+        frame_width = Signal(16)
+        frame_area = Signal(32)
 
         def fail(code):
             m.d.comb += err.eq(code)
@@ -350,12 +359,15 @@ class MarkerParser(wiring.Component):
                         m.d.sync += height.eq(word)
                         emit(EventKind.HEIGHT, value=word)
                     with m.Elif(pos == 4):
-                        with m.If((word == 0) | (word > shape.max_dimension)
-                                  | (word * height > shape.max_pixels)):
+                        # The pixel count is checked in the next clock, from a
+                        # registered product (``pending``): no path runs from the input
+                        # byte through a multiplier into the output register.
+                        with m.If((word == 0) | (word > shape.max_dimension)):
                             fail(ErrorCode.DIMENSIONS)
-                        m.d.sync += blocks.eq(((word + 7) >> 3)
-                                              * ((height + 7) >> 3))
-                        emit(EventKind.WIDTH, value=word)
+                        with m.Else():
+                            m.d.comb += defer.eq(1)
+                        m.d.sync += [blocks.eq(((word + 7) >> 3) * ((height + 7) >> 3)),
+                                     frame_area.eq(word * height), frame_width.eq(word)]
                     with m.Elif(pos == 5):
                         with m.If(b != 1):
                             fail(ErrorCode.UNSUPPORTED)
@@ -422,12 +434,26 @@ class MarkerParser(wiring.Component):
         # Output register and the held status.
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        with m.If(pending & (~self.o.valid | self.o.ready)):
+            m.d.sync += [pending.eq(0), self.o.valid.eq(1), self.o.payload.eq(0),
+                         self.o.payload.kind.eq(EventKind.ERROR)]
+            with m.If(frame_area > shape.max_pixels):
+                m.d.sync += [self.o.payload.value.eq(ErrorCode.DIMENSIONS),
+                             self.error.eq(1), self.code.eq(ErrorCode.DIMENSIONS)]
+            with m.Elif(pending_last):
+                m.d.sync += [self.o.payload.value.eq(ErrorCode.TRUNCATED),
+                             self.error.eq(1), self.code.eq(ErrorCode.TRUNCATED)]
+            with m.Else():
+                m.d.sync += [self.o.payload.kind.eq(EventKind.WIDTH),
+                             self.o.payload.value.eq(frame_width)]
         with m.If(take):
             with m.If(err != ErrorCode.NONE):
                 m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(0),
                              self.o.payload.kind.eq(EventKind.ERROR),
                              self.o.payload.value.eq(err),
                              self.error.eq(1), self.code.eq(err)]
+            with m.Elif(defer):
+                m.d.sync += [pending.eq(1), pending_last.eq(self.i.payload.last)]
             with m.Elif(self.i.payload.last & ~finish):
                 m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(0),
                              self.o.payload.kind.eq(EventKind.ERROR),

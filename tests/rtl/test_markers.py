@@ -202,6 +202,28 @@ def test_parser_in_amaranth_sim(stall_seed):
         assert out["o"] == job["expected"]["o"]
 
 
+@pytest.mark.parametrize("stall_seed", [None, 4])
+def test_parser_pixel_limit_in_amaranth_sim(stall_seed):
+    """The frame's pixel count is checked a clock after its width byte: at the limit
+    the file parses, one pixel over it is ``DIMENSIONS``, and a file cut at the width
+    byte is ``TRUNCATED`` only when the count is within the limit."""
+    data = corpus()["q50-opt0"]
+    sof = data.index(b"\xff\xc0")
+    cut = data[:sof + 9]                    # ends with the width's low byte
+    cases = [(data, 256, Error.NONE), (data, 255, Error.DIMENSIONS),
+             (cut, 256, Error.TRUNCATED), (cut, 255, Error.DIMENSIONS)]
+    for file, limit, code in cases:
+        shape = MarkerShape(max_pixels=limit)
+        job = tb.job(file, shape, stall_seed=stall_seed)
+        assert parse(file, shape).error is code
+        dut = MarkerParser(shape)
+        out = run_streams(dut, [(dut.i, job["inputs"][0][1])],
+                          {"o": (dut.o, len(job["expected"]["o"]))},
+                          stall_seed=stall_seed)
+        assert out["o"] == job["expected"]["o"]
+        assert out["o"][-1]["value"] == code or code is Error.NONE
+
+
 def _rtl_files():
     files = corpus()
     good = [files[n] for n in ("q1-opt0", "q95-opt1", "restart1", "restart3", "wide-table",
@@ -223,10 +245,13 @@ def test_rtl_matches_golden(simulator):
     for job, result in zip(jobs, results, strict=True):
         assert result["outputs"]["o"] == job["expected"]["o"]
     # One byte per clock without stalls: the last event (EOI or the error) one clock
-    # after the last byte's transfer.
+    # after the last byte's transfer, and one more once the frame's width byte is taken
+    # (its event comes a clock later).
     for job, result in zip(jobs, results):
         if job["stall_seed"] is None:
-            assert result["clocks"] <= len(job["inputs"][0][1]) + 1
+            kinds = [event["kind"] for event in job["expected"]["o"]]
+            width_taken = Kind.WIDTH in kinds or kinds[-2:] == [Kind.HEIGHT, Kind.ERROR]
+            assert result["clocks"] <= len(job["inputs"][0][1]) + 1 + width_taken
         assert result["outputs"]["o"][-1]["kind"] in (Kind.EOI, Kind.ERROR)
 
 
