@@ -12,11 +12,12 @@ out: a plain JPEG decoder). The reference model is
 with remap and snap), the output order and the status codes.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from cimcodec.golden.blocks import decompressor as golden
 from cimcodec.golden.blocks.coef import RESTART_BITS, CoefShape
@@ -30,20 +31,33 @@ from cimcodec.hw.crc import ScanCrc
 from cimcodec.hw.huffman import HuffmanDecoder, bits_layout, symbol_layout, table_layout
 from cimcodec.hw.idct import Idct
 from cimcodec.hw.markers import EventKind, MarkerParser, byte_layout, event_layout
-from cimcodec.hw.remap import RemapEngine, coord_layout, remap_config_layout
+from cimcodec.hw.lfsr import ControlWordGenerator
+from cimcodec.hw.remap import RemapEngine, RemapUnit, coord_layout, remap_config_layout
 
 COEF_SHAPE = CoefShape()
 #: Quantization tables the parser can define (ids 0..3), 64 entries each.
 QTABLES = 4
 BLOCK = 64
+#: Entropy-coded bytes each lane of a multi-lane decompressor queues (one block RAM):
+#: the parser goes on feeding the other lanes while one lane's queue fills.
+LANE_QUEUE = 512
 
 
 ErrorCode = field_enum("ErrorCode", golden.Error, 5, __name__)
 
 
 def output_layout(shape: DecompressorShape) -> data.StructLayout:
-    """A sample at its position, or (``end``) the final status event."""
+    """A sample at its position, or (``end``) the final status event. With
+    ``shape.lanes > 1``: a beat of ``lane[k] = {valid, row, col, sample}``, one slot per
+    lane (:func:`lane_layout`), or the status event."""
     remap = shape.remap
+    if shape.lanes > 1:
+        return data.StructLayout({
+            "lane": data.ArrayLayout(lane_layout(shape), shape.lanes),
+            "end": 1,
+            "error": 1,
+            "code": ErrorCode,
+        })
     return data.StructLayout({
         "row": remap.row_bits,
         "col": remap.col_bits,
@@ -51,6 +65,17 @@ def output_layout(shape: DecompressorShape) -> data.StructLayout:
         "end": 1,
         "error": 1,
         "code": ErrorCode,
+    })
+
+
+def lane_layout(shape: DecompressorShape) -> data.StructLayout:
+    """One lane's slot of a multi-lane output beat."""
+    remap = shape.remap
+    return data.StructLayout({
+        "valid": 1,
+        "row": remap.row_bits,
+        "col": remap.col_bits,
+        "sample": 8,
     })
 
 
@@ -78,6 +103,11 @@ class EventRouter(wiring.Component):
         The scan's table slots (from ``SCAN``).
     slot_error : Out(1)
         At ``SCAN``: a scan table's slot was last loaded with another id. Held.
+    scan : Out(1)
+        The scan header was taken (``SCAN``), held.
+    lane : Out(range(lanes))
+        (``lanes > 1``) The lane of the restart interval whose bytes ``bits`` carries:
+        0 from ``SCAN``, one more (modulo ``lanes``) at each ``RST``.
 
     ``i.ready`` is the ready of the stream the event goes to (``DQT``: not while the
     table is being sent), 1 for the events only registered or ignored. The output
@@ -85,8 +115,12 @@ class EventRouter(wiring.Component):
     ``qtable`` reads registers and a memory not written while it is valid.
     """
 
-    def __init__(self):
+    def __init__(self, lanes: int = 1):
+        self._lanes = lanes
+        lane = {"lane": Out(exact_log2(lanes))} if lanes > 1 else {}
         super().__init__({
+            **lane,
+            "scan": Out(1),
             "i": In(stream.Signature(event_layout())),
             "table": Out(stream.Signature(table_layout(HUFFMAN_SHAPE))),
             "bits": Out(stream.Signature(bits_layout(HUFFMAN_SHAPE))),
@@ -182,7 +216,12 @@ class EventRouter(wiring.Component):
                 m.d.sync += [self.frame.eq(1), tq.eq(ev.table)]
             with m.If(kind == EventKind.RST):
                 m.d.sync += first.eq(1)
+                if self._lanes > 1:
+                    m.d.sync += self.lane.eq(self.lane + 1)
             with m.If(kind == EventKind.SCAN):
+                m.d.sync += self.scan.eq(1)
+                if self._lanes > 1:
+                    m.d.sync += self.lane.eq(0)
                 td, ta = ev.table, ev.value[:2]
                 dc_owner = Mux(td[0], owner[1], owner[0])
                 ac_owner = Mux(ta[0], owner[3], owner[2])
@@ -291,17 +330,31 @@ class Decompressor(wiring.Component):
         m = Module()
         shape = self._shape
         remap_shape = shape.remap
+        lanes = shape.lanes
+        container = shape.container
+
+        def name(base, k):
+            return base if lanes == 1 else f"{base}{k}"
 
         m.submodules.parser = parser = MarkerParser(shape.markers)
-        m.submodules.router = router = EventRouter()
-        m.submodules.huffman = huffman = HuffmanDecoder(HUFFMAN_SHAPE)
-        m.submodules.coef = coef = CoefDecoder(COEF_SHAPE)
-        m.submodules.idct = idct = Idct(COEF_SHAPE.idct)
-        container = shape.container
-        if container:
-            m.submodules.remap = remap = RemapEngine(remap_shape)
-        else:
-            m.submodules.crop = remap = FrameCrop(remap_shape)
+        m.submodules.router = router = EventRouter(lanes)
+        huffman, coef, idct, remap = [], [], [], []
+        for k in range(lanes):
+            huffman.append(HuffmanDecoder(HUFFMAN_SHAPE))
+            coef.append(CoefDecoder(COEF_SHAPE))
+            idct.append(Idct(COEF_SHAPE.idct))
+            m.submodules[name("huffman", k)] = huffman[k]
+            m.submodules[name("coef", k)] = coef[k]
+            m.submodules[name("idct", k)] = idct[k]
+            if not container:
+                remap.append(FrameCrop(remap_shape))
+                m.submodules[name("crop", k)] = remap[k]
+            elif lanes == 1:
+                remap.append(RemapEngine(remap_shape))
+                m.submodules.remap = remap[k]
+            else:
+                remap.append(RemapUnit(remap_shape))
+                m.submodules[name("remap", k)] = remap[k]
 
         error = Signal()
         code = Signal(ErrorCode)
@@ -314,36 +367,65 @@ class Decompressor(wiring.Component):
             self.i.ready.eq(parser.i.ready & ~error),
         ]
         wiring.connect(m, parser.o, router.i)
-        # The DHT bytes and the entropy bytes reach the Huffman decoder through 2-entry
-        # queues: their ready and valid are registers, so no handshake path runs from
-        # the Huffman decoder's code lookup back into the router, the parser and the
-        # metadata reader (one did: 54 ns, the whole decompressor's critical path).
-        # Both run at full rate. Order holds: a scan's first entropy byte follows its
-        # SOS segment, so every DHT byte before it has left its queue.
-        # The symbols leave it through a third, so the coefficient decoder's ready does
-        # not reach back into the code lookup either.
-        for name, src, dst, layout in (
-                ("table_queue", router.table, huffman.table, table_layout(HUFFMAN_SHAPE)),
-                ("bits_queue", router.bits, huffman.bits, bits_layout(HUFFMAN_SHAPE)),
-                ("sym_queue", huffman.sym, coef.sym, symbol_layout())):
-            m.submodules[name] = queue = SyncFIFO(width=layout.size, depth=2)
-            wiring.connect(m, src, queue.w_stream)
-            wiring.connect(m, queue.r_stream, dst)
-        wiring.connect(m, router.qtable, coef.qtable)
-        wiring.connect(m, coef.o, idct.i)
+        # The DHT bytes and the entropy bytes reach the Huffman decoders through queues:
+        # their ready and valid are registers, so no handshake path runs from a Huffman
+        # decoder's code lookup back into the router, the parser and the metadata reader
+        # (one did: 54 ns, the whole decompressor's critical path). Both run at full
+        # rate. Order holds: a scan's first entropy byte follows its SOS segment, so
+        # every DHT byte before it has left its queue.
+        # The symbols leave through a third, so the coefficient decoder's ready does not
+        # reach back into the code lookup either.
+        m.submodules.table_queue = table_queue = SyncFIFO(
+            width=table_layout(HUFFMAN_SHAPE).size, depth=2)
+        wiring.connect(m, router.table, table_queue.w_stream)
+        _broadcast(m, table_queue.r_stream, [h.table for h in huffman])
+        if lanes == 1:
+            m.submodules.bits_queue = queue = SyncFIFO(
+                width=bits_layout(HUFFMAN_SHAPE).size, depth=2)
+            wiring.connect(m, router.bits, queue.w_stream)
+            wiring.connect(m, queue.r_stream, huffman[0].bits)
+        else:
+            # Lane k takes the bytes of restart intervals k, k + lanes, ...: one queue
+            # of LANE_QUEUE bytes each, so the parser feeds the next lane while one
+            # lane's queue is full.
+            readies = []
+            for k in range(lanes):
+                queue = SyncFIFOBuffered(width=bits_layout(HUFFMAN_SHAPE).size,
+                                         depth=LANE_QUEUE)
+                m.submodules[f"bits_queue{k}"] = queue
+                m.d.comb += [queue.w_data.eq(router.bits.payload),
+                             queue.w_en.eq(router.bits.valid & (router.lane == k))]
+                readies.append(queue.w_rdy)
+                wiring.connect(m, queue.r_stream, huffman[k].bits)
+            m.d.comb += router.bits.ready.eq(Array(readies)[router.lane])
+        for k in range(lanes):
+            queue = SyncFIFO(width=symbol_layout().size, depth=2)
+            m.submodules[name("sym_queue", k)] = queue
+            wiring.connect(m, huffman[k].sym, queue.w_stream)
+            wiring.connect(m, queue.r_stream, coef[k].sym)
+            wiring.connect(m, coef[k].o, idct[k].i)
+        _broadcast(m, router.qtable, [c.qtable for c in coef])
         # ---- Container metadata from the APP events (ignored in RAW mode).
         matrix = Signal()
         if container:
             m.submodules.meta = meta = AppMeta(shape)
             m.d.comb += [meta.event.eq(parser.o.payload),
                          meta.take.eq(parser.o.valid & parser.o.ready & ~self.raw)]
-            wiring.connect(m, meta.gen_cfg, remap.gen_cfg)
+            if lanes == 1:
+                wiring.connect(m, meta.gen_cfg, remap[0].gen_cfg)
+            else:
+                # One control-word generator loads every lane's remap tables.
+                m.submodules.gen = gen = ControlWordGenerator(remap_shape.generator_shape())
+                wiring.connect(m, meta.gen_cfg, gen.cfg)
+                _broadcast(m, gen.o, [r.cw for r in remap])
             m.d.comb += matrix.eq(meta.present & ~self.raw)
-        m.d.comb += [
-            huffman.dc_slot.eq(router.dc_slot),
-            huffman.ac_slot.eq(router.ac_slot),
-            coef.restart_interval.eq(router.restart_interval),
-        ]
+        ri = router.restart_interval
+        for k in range(lanes):
+            m.d.comb += [
+                huffman[k].dc_slot.eq(router.dc_slot),
+                huffman[k].ac_slot.eq(router.ac_slot),
+                coef[k].restart_interval.eq(ri),
+            ]
 
         crc_bad = None
         if container:
@@ -385,11 +467,13 @@ class Decompressor(wiring.Component):
         cols = Signal(range(shape.max_cols + 1))
         if container:
             m.d.comb += [rows.eq(Mux(matrix, meta.rows, height)),
-                         cols.eq(Mux(matrix, meta.cols, width)),
-                         remap.cfg.enable.eq(matrix & meta.remap)]
+                         cols.eq(Mux(matrix, meta.cols, width))]
+            for r in remap:
+                m.d.comb += r.cfg.enable.eq(matrix & meta.remap)
         else:
             m.d.comb += [rows.eq(height), cols.eq(width)]
-        m.d.comb += [remap.cfg.rows.eq(rows), remap.cfg.cols.eq(cols)]
+        for r in remap:
+            m.d.comb += [r.cfg.rows.eq(rows), r.cfg.cols.eq(cols)]
         blocks = Signal(range(remap_shape.table_rows * remap_shape.table_cols + 1))
         total = Signal(range(shape.max_rows * shape.max_cols + 1))
         m.d.sync += [blocks.eq(block_rows * block_cols), total.eq(rows * cols)]
@@ -407,60 +491,124 @@ class Decompressor(wiring.Component):
         else:
             frame_bad = router.frame & frame_too_big
 
-        # ---- Scan checks on the symbols: blocks started (DC symbols) never beyond the
-        # frame's, and ``Ri`` of them per restart interval (checked when the next
-        # interval's first chunk enters the Huffman decoder: every symbol before it has
-        # left by then).
-        started = Signal.like(blocks)
-        boundary = Signal(range(remap_shape.table_rows * remap_shape.table_cols
-                                + (1 << RESTART_BITS)))
-        opened = Signal()                   # the scan's first interval began
+        # ---- Scan checks on the symbols (each lane's): blocks started (DC symbols)
+        # never beyond the frame's, and ``Ri`` of them per restart interval (checked
+        # when the lane's next interval's first chunk enters its Huffman decoder: every
+        # symbol before it has left by then).
         excess = Signal()
         interval_bad = Signal()
-        sym = huffman.sym
-        with m.If(sym.valid & sym.ready & sym.payload.dc):
-            with m.If(started == blocks):
-                m.d.comb += excess.eq(1)
-            with m.Else():
-                m.d.sync += started.eq(started + 1)
-        ri = router.restart_interval
-        with m.If(huffman.bits.valid & huffman.bits.ready & huffman.bits.payload.first):
-            m.d.sync += opened.eq(1)
-            with m.If(opened):
-                m.d.sync += boundary.eq(boundary + ri)
-                with m.If(started != boundary + ri):
-                    m.d.comb += interval_bad.eq(1)
+        progress = Signal()                 # a symbol or a sample moved (watchdog)
+        if lanes == 1:
+            started = Signal.like(blocks)
+            boundary = Signal(range(remap_shape.table_rows * remap_shape.table_cols
+                                    + (1 << RESTART_BITS)))
+            opened = Signal()               # the scan's first interval began
+            sym = huffman[0].sym
+            with m.If(sym.valid & sym.ready & sym.payload.dc):
+                with m.If(started == blocks):
+                    m.d.comb += excess.eq(1)
+                with m.Else():
+                    m.d.sync += started.eq(started + 1)
+            bits = huffman[0].bits
+            with m.If(bits.valid & bits.ready & bits.payload.first):
+                m.d.sync += opened.eq(1)
+                with m.If(opened):
+                    m.d.sync += boundary.eq(boundary + ri)
+                    with m.If(started != boundary + ri):
+                        m.d.comb += interval_bad.eq(1)
+        else:
+            # Lane k's interval starts at block ``base`` (k * Ri for its first, then
+            # lanes * Ri further each time); ``count`` blocks of it started. A DC
+            # symbol past the frame's last block is EXCESS; one more than Ri in an
+            # interval that is not the frame's last, or a next interval after fewer,
+            # is INTERVAL (it would put blocks at another lane's positions).
+            span = Signal(len(blocks) + RESTART_BITS + 4)      # a row of intervals
+            m.d.sync += span.eq(ri * lanes)
+            for k in range(lanes):
+                base = Signal(len(span), name=f"base{k}")
+                count = Signal(max(len(blocks), RESTART_BITS) + 1, name=f"count{k}")
+                opened = Signal(name=f"opened{k}")
+                sym, bits = huffman[k].sym, huffman[k].bits
+                with m.If(sym.valid & sym.ready & sym.payload.dc):
+                    with m.If(base + count >= blocks):
+                        m.d.comb += excess.eq(1)
+                    with m.Elif((ri != 0) & (count == ri)):
+                        m.d.comb += interval_bad.eq(1)
+                    with m.Else():
+                        m.d.sync += count.eq(count + 1)
+                with m.If(bits.valid & bits.ready & bits.payload.first):
+                    m.d.sync += [opened.eq(1), count.eq(0)]
+                    with m.If(opened):
+                        m.d.sync += base.eq(base + span)
+                        with m.If(count != ri):
+                            m.d.comb += interval_bad.eq(1)
+                    with m.Else():
+                        m.d.sync += base.eq(ri * k)
+        for k in range(lanes):
+            with m.If(huffman[k].sym.valid & huffman[k].sym.ready):
+                m.d.comb += progress.eq(1)
 
         # ---- Block placement: JPEG block order, raster inside a block. Blocks past the
-        # frame's last are consumed and dropped (``excess`` flags them).
-        pos = Signal(6)
-        brow = Signal.like(block_rows)
-        bcol = Signal.like(block_cols)
-        inside = brow < block_rows
-        src, dst = idct.o, remap.i
-        m.d.comb += [
-            dst.valid.eq(src.valid & inside & ~error),
-            dst.payload.row.eq(Cat(pos[3:], brow)),
-            dst.payload.col.eq(Cat(pos[:3], bcol)),
-            dst.payload.data.eq(src.payload.sample),
-            src.ready.eq(~error & (dst.ready | ~inside)),
-        ]
-        with m.If(src.valid & src.ready):
-            m.d.sync += pos.eq(pos + 1)
-            with m.If(pos == BLOCK - 1):
-                with m.If(bcol + 1 == block_cols):
-                    m.d.sync += bcol.eq(0)
-                    with m.If(inside):
-                        m.d.sync += brow.eq(brow + 1)
-                with m.Else():
-                    m.d.sync += bcol.eq(bcol + 1)
+        # frame's last are consumed and dropped. With lanes, each lane skips the blocks
+        # of the other lanes' intervals: (lanes - 1) * Ri after each of its intervals,
+        # k * Ri before its first (one block row per clock, the IDCT waiting).
+        if lanes > 1:
+            skip_step = Signal(len(span))
+            m.d.sync += skip_step.eq(ri * (lanes - 1))
+            scan_start = Signal()
+            scan_prev = Signal()
+            m.d.sync += scan_prev.eq(router.scan)
+            m.d.comb += scan_start.eq(router.scan & ~scan_prev)
+        for k in range(lanes):
+            pos = Signal(6, name=name("pos", k))
+            brow = Signal.like(block_rows, name=name("brow", k))
+            bcol = Signal.like(block_cols, name=name("bcol", k))
+            inside = brow < block_rows
+            src, dst = idct[k].o, remap[k].i
+            hold = Const(0)
+            if lanes > 1:
+                skip = Signal(len(span), name=f"skip{k}")
+                done_blocks = Signal(RESTART_BITS, name=f"done_blocks{k}")
+                hold = skip != 0
+                room = block_cols - bcol
+                with m.If(scan_start):
+                    m.d.sync += skip.eq(ri * k)
+                with m.Elif(hold):
+                    with m.If(~inside):
+                        m.d.sync += skip.eq(0)
+                    with m.Elif(skip >= room):
+                        m.d.sync += [skip.eq(skip - room), bcol.eq(0), brow.eq(brow + 1)]
+                    with m.Else():
+                        m.d.sync += [skip.eq(0), bcol.eq(bcol + skip)]
+            m.d.comb += [
+                dst.valid.eq(src.valid & inside & ~error & ~hold),
+                dst.payload.row.eq(Cat(pos[3:], brow)),
+                dst.payload.col.eq(Cat(pos[:3], bcol)),
+                dst.payload.data.eq(src.payload.sample),
+                src.ready.eq(~error & ~hold & (dst.ready | ~inside)),
+            ]
+            with m.If(dst.valid & dst.ready):
+                m.d.comb += progress.eq(1)
+            with m.If(src.valid & src.ready):
+                m.d.sync += pos.eq(pos + 1)
+                with m.If(pos == BLOCK - 1):
+                    with m.If(bcol + 1 == block_cols):
+                        m.d.sync += bcol.eq(0)
+                        with m.If(inside):
+                            m.d.sync += brow.eq(brow + 1)
+                    with m.Else():
+                        m.d.sync += bcol.eq(bcol + 1)
+                    if lanes > 1:
+                        with m.If(done_blocks + 1 == ri):
+                            m.d.sync += [done_blocks.eq(0), skip.eq(skip_step)]
+                        with m.Else():
+                            m.d.sync += done_blocks.eq(done_blocks + 1)
 
-        # ---- Snap table.
-        sample = remap.o.payload.data
+        # ---- Snap table (one read port per lane).
+        samples = [r.o.payload.data for r in remap]
         if container:
             m.submodules.snap = snap = Memory(shape=8, depth=256, init=[])
             snap_write = snap.write_port()
-            snap_read = snap.read_port(domain="comb")
             snap_index = Signal(8)
             # The write is registered one clock: the table is read only after the scan.
             write_en, write_addr, write_data = Signal(), Signal(8), Signal(8)
@@ -471,27 +619,41 @@ class Decompressor(wiring.Component):
                 snap_write.addr.eq(write_addr),
                 snap_write.data.eq(write_data),
                 snap_write.en.eq(write_en),
-                snap_read.addr.eq(remap.o.payload.data),
             ]
             with m.If(meta.snap.valid):
                 m.d.sync += snap_index.eq(Mux(meta.snap.payload.last, 0, snap_index + 1))
-            sample = Mux(matrix & meta.snap_on, snap_read.data, sample)
+            for k in range(lanes):
+                snap_read = snap.read_port(domain="comb")
+                m.d.comb += snap_read.addr.eq(remap[k].o.payload.data)
+                samples[k] = Mux(matrix & meta.snap_on, snap_read.data, samples[k])
 
-        # ---- Output register: samples, then the status event.
+        # ---- Output register: samples (one per lane per beat), then the status event.
         o = self.o
         emitted = Signal.like(total)
         free = ~o.valid | o.ready
         with m.If(o.valid & o.ready):
             m.d.sync += o.valid.eq(0)
-        m.d.comb += remap.o.ready.eq(free & ~error & ~finished)
-        with m.If(remap.o.valid & remap.o.ready):
-            m.d.sync += [
-                o.valid.eq(1), o.payload.eq(0),
-                o.payload.row.eq(remap.o.payload.row),
-                o.payload.col.eq(remap.o.payload.col),
-                o.payload.sample.eq(sample),
-                emitted.eq(emitted + 1),
-            ]
+        for r in remap:
+            m.d.comb += r.o.ready.eq(free & ~error & ~finished)
+        any_sample = Signal()
+        m.d.comb += any_sample.eq(Cat(r.o.valid for r in remap).any())
+        with m.If(any_sample & free & ~error & ~finished):
+            m.d.sync += [o.valid.eq(1), o.payload.eq(0)]
+            if lanes == 1:
+                m.d.sync += [
+                    o.payload.row.eq(remap[0].o.payload.row),
+                    o.payload.col.eq(remap[0].o.payload.col),
+                    o.payload.sample.eq(samples[0]),
+                    emitted.eq(emitted + 1),
+                ]
+            else:
+                taken = 0
+                for k, r in enumerate(remap):
+                    slot = o.payload.lane[k]
+                    m.d.sync += [slot.valid.eq(r.o.valid), slot.row.eq(r.o.payload.row),
+                                 slot.col.eq(r.o.payload.col), slot.sample.eq(samples[k])]
+                    taken = taken + r.o.valid
+                m.d.sync += emitted.eq(emitted + taken)
         complete = parser.done & router.frame & (emitted == total)
         with m.Elif(free & ~finished & (error | complete)):
             m.d.sync += [o.valid.eq(1), o.payload.eq(0), o.payload.end.eq(1),
@@ -503,7 +665,7 @@ class Decompressor(wiring.Component):
         # ---- Watchdog: after EOI, clocks without a sample while ``o`` is not stalled.
         idle = Signal(range(WATCHDOG + 1))
         starved = Signal()
-        with m.If(~parser.done | (dst.valid & dst.ready) | (sym.valid & sym.ready)):
+        with m.If(~parser.done | progress):
             m.d.sync += idle.eq(0)
         with m.Elif(~(o.valid & ~o.ready) & ~finished & (idle != WATCHDOG)):
             m.d.sync += idle.eq(idle + 1)
@@ -514,11 +676,11 @@ class Decompressor(wiring.Component):
             causes = [
                 (parser.error, parser.code),
                 (meta.error if container else None, ErrorCode.METADATA),
-                (huffman.table_error, ErrorCode.HUFFMAN_TABLE),
+                (Cat(h.table_error for h in huffman).any(), ErrorCode.HUFFMAN_TABLE),
                 (router.slot_error, ErrorCode.TABLE_SLOT),
                 (frame_bad, ErrorCode.FRAME),
-                (huffman.error, ErrorCode.HUFFMAN_CODE),
-                (coef.error, ErrorCode.COEFFICIENT),
+                (Cat(h.error for h in huffman).any(), ErrorCode.HUFFMAN_CODE),
+                (Cat(c.error for c in coef).any(), ErrorCode.COEFFICIENT),
                 (excess, ErrorCode.EXCESS),
                 (interval_bad, ErrorCode.INTERVAL),
                 (crc_bad, ErrorCode.CRC),
@@ -531,3 +693,16 @@ class Decompressor(wiring.Component):
                     m.d.sync += [error.eq(1), code.eq(value)]
         m.d.comb += [self.error.eq(error), self.code.eq(code)]
         return m
+
+
+def _broadcast(m, src, dsts):
+    """Connect the stream ``src`` to every stream of ``dsts`` at once: a transfer when
+    all are ready (their ``ready`` must not depend on their ``valid``). One
+    destination: a plain connection."""
+    if len(dsts) == 1:
+        wiring.connect(m, src, dsts[0])
+        return
+    ready = Cat(d.ready for d in dsts).all()
+    m.d.comb += src.ready.eq(ready)
+    for d in dsts:
+        m.d.comb += [d.valid.eq(src.valid & ready), d.payload.eq(src.payload)]

@@ -15,11 +15,11 @@ import os
 
 import cocotb
 
-from cimcodec.golden.blocks.decompressor import DecompressorShape, expected
+from cimcodec.golden.blocks.decompressor import DecompressorShape, expected, expected_lanes
 from cimcodec.hw.decompressor import Decompressor, output_layout
 from cimcodec.hw.markers import byte_layout
 from cimcodec.tb import Bench
-from cimcodec.tb.stream import run_jobs
+from cimcodec.tb.stream import Checker, run_jobs
 
 #: The block as the co-simulation runner builds it.
 BENCH = Bench("decompressor", Decompressor, __name__)
@@ -46,7 +46,18 @@ def job(data: bytes, shape: DecompressorShape, *, raw: bool = False, stall_seed=
     the hardware). ``check``: compare with the golden stream (files the golden model
     accepts); otherwise only collect. ``error``: the golden model's code.
     ``stall_seed``: random input stalls and output backpressure, the latter in long
-    runs (:func:`tb.stream.bursty_pauses`) when ``bursty``."""
+    runs (:func:`tb.stream.bursty_pauses`) when ``bursty``.
+
+    With ``shape.lanes > 1`` the beats are not compared in order (how the lanes
+    interleave is timing): ``lanes`` holds each lane's golden samples
+    (:func:`golden.blocks.decompressor.expected_lanes`) and :class:`LaneChecker`
+    compares every lane's slots with its list, in order."""
+    if shape.lanes > 1:
+        want = expected_lanes(data, shape, raw=raw)
+        lanes = want.samples if check else None
+        return {"setup": {"raw": int(bool(raw))}, "inputs": [["i", byte_payloads(data)]],
+                "expected": {"o": None}, "lanes": lanes, "error": int(want.error),
+                "stall_seed": stall_seed, "bursty": bool(bursty)}
     want = expected(data, shape, raw=raw)
     out = None
     if check and want.samples is not None:
@@ -54,6 +65,54 @@ def job(data: bytes, shape: DecompressorShape, *, raw: bool = False, stall_seed=
     return {"setup": {"raw": int(bool(raw))}, "inputs": [["i", byte_payloads(data)]],
             "expected": {"o": out}, "error": int(want.error), "stall_seed": stall_seed,
             "bursty": bool(bursty)}
+
+
+def lane_samples(beats: list, lanes: int) -> list:
+    """The samples ``(row, col, sample)`` of each lane, in order, from a multi-lane
+    decompressor's output beats (the status event left out)."""
+    out = [[] for _ in range(lanes)]
+    for beat in beats:
+        if not beat["end"]:
+            for k, slot in enumerate(beat["lane"]):
+                if slot["valid"]:
+                    out[k].append((slot["row"], slot["col"], slot["sample"]))
+    return out
+
+
+class LaneChecker(Checker):
+    """A multi-lane output checked lane by lane: every valid slot of lane ``k`` equals
+    the next of ``lanes[k]``, and the status event (no error) comes after all of them
+    (``lanes`` ``None``: collect only)."""
+
+    def __init__(self, name, lanes):
+        super().__init__(name, None)
+        self.lanes = lanes
+        self.next = [0] * len(lanes or ())
+
+    def _fail(self, message):
+        if len(self.errors) < 5:
+            self.log.error(message)
+        self.errors.append(message)
+
+    def __call__(self, payload, cycle):
+        super().__call__(payload, cycle)
+        if self.lanes is None:
+            return
+        if payload["end"]:
+            left = [len(w) - n for w, n in zip(self.lanes, self.next)]
+            if payload["error"] or any(left):
+                self._fail(f"{self.name}: status {payload} with {left} samples per lane "
+                           "still to come")
+            return
+        for k, slot in enumerate(payload["lane"]):
+            if not slot["valid"]:
+                continue
+            got = (slot["row"], slot["col"], slot["sample"])
+            n = self.next[k]
+            want = tuple(self.lanes[k][n]) if n < len(self.lanes[k]) else "nothing"
+            if got != want:
+                self._fail(f"{self.name} lane {k}[{n}]: DUT gave {got}, golden model {want}")
+            self.next[k] += 1
 
 
 def _clocks(sources, checkers) -> dict:
@@ -68,5 +127,7 @@ async def decompressor(dut):
     """Every output equals the golden stream, the status event ends every job."""
     with open(os.environ["CIMCODEC_VECTORS"]) as f:
         shape = DecompressorShape(**json.load(f)["shape"])
+    checker = (lambda port, job: LaneChecker(port, job["lanes"])) if shape.lanes > 1 \
+        else None
     await run_jobs(dut, {"i": byte_layout()}, {"o": output_layout(shape)}, {"raw": 1},
-                   until={"o": "end"}, slack=8000, extra=_clocks)
+                   until={"o": "end"}, slack=8000, extra=_clocks, make_checker=checker)

@@ -175,7 +175,8 @@ def _pauses(seed, offset, kind=random_pauses):
     return None if seed is None else kind(seed + offset)
 
 
-async def run_jobs(dut, inputs, outputs, plain=None, *, until=None, slack=1000, extra=None):
+async def run_jobs(dut, inputs, outputs, plain=None, *, until=None, slack=1000, extra=None,
+                   make_checker=None):
     """Run the job file on ``dut`` (see the module docstring); returns after writing
     the results file, raises on a mismatch or a timeout.
 
@@ -193,6 +194,9 @@ async def run_jobs(dut, inputs, outputs, plain=None, *, until=None, slack=1000, 
     extra : callable, optional
         ``extra(sources, checkers) -> dict`` of more result fields per job, from the
         :class:`StreamSource` and :class:`Checker` objects by port name.
+    make_checker : callable, optional
+        ``make_checker(port, job) -> Checker`` for benches whose outputs are not compared in
+        order (default: ``Checker(port, job["expected"][port])``).
     """
     log = logging.getLogger("cocotb.tb")
     until = until or {}
@@ -210,7 +214,8 @@ async def run_jobs(dut, inputs, outputs, plain=None, *, until=None, slack=1000, 
         sources = {p: StreamSource(dut, p, inputs[p], dut.clk,
                                    _pauses(seed, i))
                    for i, p in enumerate(inputs)}
-        checkers = {p: Checker(p, job["expected"][p]) for p in outputs}
+        checkers = {p: make_checker(p, job) if make_checker
+                    else Checker(p, job["expected"][p]) for p in outputs}
         sinks = {p: StreamSink(dut, p, outputs[p], dut.clk,
                                _pauses(seed, 100 + i, sink_pauses))
                  for i, p in enumerate(outputs)}

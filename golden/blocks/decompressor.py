@@ -97,6 +97,9 @@ class Error(enum.IntEnum):
 #: :data:`Error.STARVED`.
 WATCHDOG = 1024
 
+#: The lane counts a decompressor can be built with.
+LANES = (1, 2, 4, 8)
+
 #: The decompressor's Huffman decoder: four table slots (``slot = Cat(id[0], class)``),
 #: one entropy byte per chunk, a 40-bit buffer.
 HUFFMAN_SHAPE = HuffmanShape(tables=4, chunk_bits=8, reserve_bits=32)
@@ -115,11 +118,16 @@ class DecompressorShape:
         Build the container hardware (metadata reader, CRC-32 check, remap engine,
         snap table). Without it the decompressor is a plain baseline JPEG decoder:
         every file is decoded as in RAW mode, whatever its ``raw`` input.
+    lanes : int
+        Decoder lanes, 1, 2, 4 or 8 (:func:`expected_lanes`): restart interval ``j``
+        of the scan is decoded by lane ``j mod lanes``, and the output carries one
+        sample per lane per beat. A file without restart intervals decodes on lane 0.
     """
 
     max_rows: int = 4096
     max_cols: int = 4096
     container: bool = True
+    lanes: int = 1
 
     def __post_init__(self):
         for name in ("max_rows", "max_cols"):
@@ -132,6 +140,9 @@ class DecompressorShape:
         if not isinstance(self.container, bool):
             raise CimcodecError(
                 f"Decompressor container must be True or False, not {self.container!r}.")
+        if isinstance(self.lanes, bool) or self.lanes not in LANES:
+            raise CimcodecError(
+                f"Decompressor lanes must be one of 1, 2, 4 or 8, not {self.lanes!r}.")
 
     @property
     def remap(self) -> RemapShape:
@@ -248,3 +259,45 @@ def expected(data, shape: DecompressorShape, *, raw: bool = False) -> Expected:
             values = np.asarray(meta.snap)[values]
     samples = [(int(r), int(c), int(v)) for r, c, v in zip(rows, cols, values)]
     return Expected(samples, Error.NONE)
+
+
+def expected_lanes(data, shape: DecompressorShape, *, raw: bool = False) -> Expected:
+    """:func:`expected`, its samples split by lane: ``samples[k]`` is what lane ``k`` of
+    a ``shape.lanes``-lane decompressor emits, in order (the samples of restart
+    intervals ``k, k + lanes, k + 2 lanes, ...``, each in :func:`expected`'s order).
+    Sample ``(row, col)`` belongs to the 8x8 block of the coded frame it was decoded
+    from, block ``b`` in JPEG order, so to interval ``b // Ri`` (``Ri`` the file's
+    restart interval; without one, every block to interval 0 and lane 0).
+
+    How the lanes' beats interleave is the hardware's timing, not specified: each
+    lane's order is."""
+    want = expected(data, shape, raw=raw)
+    if want.samples is None:
+        return want
+    bytes_ = bytes(data)
+    ri = jpeg.decode_full(bytes_).restart_interval
+    lanes = [[] for _ in range(shape.lanes)]
+    for (r2, c2), sample in zip(coded_positions(bytes_, shape, raw=raw), want.samples,
+                                strict=True):
+        block = (r2 // 8) * coded_block_cols(bytes_) + c2 // 8
+        lanes[(block // ri if ri else 0) % shape.lanes].append(sample)
+    return Expected(lanes, Error.NONE)
+
+
+def coded_block_cols(data: bytes) -> int:
+    """8x8 blocks per block row of the file's frame."""
+    return -(-jpeg.decode_full(data).samples.shape[1] // 8)
+
+
+def coded_positions(data: bytes, shape: DecompressorShape, *, raw: bool = False) -> list:
+    """The frame position ``(r2, c2)`` each of :func:`expected`'s samples was decoded
+    from (a file :func:`expected` accepts)."""
+    meta = None if raw or not shape.container else appmeta.parse(
+        markers.parse(data, shape.markers).events).meta
+    if meta is None:
+        height, width = jpeg.decode_full(data).samples.shape
+        r2, c2 = block_order(-(-height // 8) * 8, -(-width // 8) * 8)
+        keep = (r2 < height) & (c2 < width)
+        return list(zip(r2[keep].tolist(), c2[keep].tolist()))
+    r2, c2, _, _ = meta.params().decode_order()
+    return list(zip(np.asarray(r2).tolist(), np.asarray(c2).tolist()))
