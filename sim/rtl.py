@@ -46,11 +46,16 @@ def rtl_decode(data: bytes, *, raw: bool, sim: str, shape=None, integer: bool = 
         name = gd.Error(end["code"]).name if end["code"] in gd.Error._value2member_map_ \
             else str(end["code"])
         raise CimcodecError(f"The RTL decoder stopped with error {name} on this file.")
-    samples = [(o["row"], o["col"], o["sample"]) for o in items[:-1]]
+    if shape.lanes > 1:
+        samples = [s for lane in tb_decompressor.lane_samples(items, shape.lanes)
+                   for s in lane]
+    else:
+        samples = [(o["row"], o["col"], o["sample"]) for o in items[:-1]]
     # Whole file: clocks from reset to the status event. Sample phase: from the first
     # weight to the status event, the rate once the headers are read.
     phase = result["clocks"] - result["first_clock"]
-    stats = {"sim": sim, "clocks": result["clocks"], "weights": len(samples),
+    stats = {"sim": sim, "lanes": shape.lanes, "clocks": result["clocks"],
+             "weights": len(samples),
              "file_bytes": len(data),
              "clocks_per_weight": round(result["clocks"] / max(1, len(samples)), 4),
              "sample_phase_clocks": phase,

@@ -45,10 +45,25 @@ RESTART_BLOCKS = 16384
 REMAPS = ("none", "full", "split", "progressive", "auto")
 
 
-def restart_interval(rows: int, cols: int) -> int:
-    """Blocks per restart interval for a ``rows x cols`` matrix (0: none)."""
+#: Restart intervals per decoder lane in a file coded for lanes: the lanes are fed one
+#: after the other from the one byte stream, so a lane's first interval arrives only
+#: after the lanes before it had theirs; more, shorter intervals start them sooner, at
+#: 2 marker bytes and up to 7 padding bits each (``python -m bench.decoder_clocks
+#: --lanes``).
+INTERVALS_PER_LANE = 4
+
+
+def restart_interval(rows: int, cols: int, lanes: int = 1) -> int:
+    """Blocks per restart interval for a ``rows x cols`` matrix (0: none). Matrices of
+    :data:`RESTART_BLOCKS` blocks or more get about 2048 intervals; with ``lanes > 1``
+    a smaller one gets ``lanes * INTERVALS_PER_LANE`` (or as many as it has blocks),
+    of equal length but the last, so the decompressor's lanes share it evenly."""
     blocks = math.ceil(rows / 8) * math.ceil(cols / 8)
-    return 0 if blocks < RESTART_BLOCKS else math.ceil(blocks / 2048)
+    if blocks >= RESTART_BLOCKS:
+        return math.ceil(blocks / 2048)
+    if lanes > 1:
+        return math.ceil(blocks / (lanes * INTERVALS_PER_LANE))
+    return 0
 
 
 #: The floating-point dtypes the codec quantizes (bfloat16 arrives from torch as float32,
@@ -125,6 +140,9 @@ class Settings:
     kmeans: str = "optimal"
     budget: int = 16
     seeds: tuple | None = None
+    #: Decoder lanes to code restart intervals for (:func:`restart_interval`): 1 (none
+    #: below RESTART_BLOCKS blocks), 2, 4 or 8.
+    lanes: int = 1
     #: Refuse an int8 matrix that the codec would change (step 6); ``False`` accepts the
     #: loss, for callers that use the decoded integer weights themselves (the tile's
     #: integer network, whose golden model runs on what the decompressor gives).
@@ -144,6 +162,8 @@ class Settings:
                 or self.budget < 1:
             raise CimcodecError(
                 f"The seed budget must be a positive integer, not {self.budget!r}.")
+        if isinstance(self.lanes, bool) or self.lanes not in (1, 2, 4, 8):
+            raise CimcodecError(f"Lanes must be one of 1, 2, 4 or 8, not {self.lanes!r}.")
         jpeg_fast.jpeg.quality_table(self.quality)  # validates the quality
 
 
@@ -214,7 +234,7 @@ def compress_matrix(weights, settings: Settings | None = None, *, centroids=None
         snap = kmeans.snap_table(levels) if settings.snap else None
     header = container.Header(shape, params, remap, levels, cvals, snap)
     data = container.write(coded, header, quality=settings.quality,
-                           restart_interval=restart_interval(rows, cols))
+                           restart_interval=restart_interval(rows, cols, settings.lanes))
     if weights.dtype == np.int8 and settings.exact_int8:
         _check_exact(weights.reshape(rows, cols), data, settings)
     return Compressed(data, container.read_header(data), before,

@@ -98,12 +98,14 @@ def jpeg_options(group) -> None:
     group.add_argument("--remap", choices=REMAPS, default="auto")
     group.add_argument("--budget", type=integer, default=16,
                        help="seeds tried per remap scheme (default 16)")
+    group.add_argument("--lanes", type=integer, default=1, choices=(1, 2, 4, 8),
+                       help="decoder lanes to write restart intervals for (default 1)")
 
 
 def jpeg_settings(args) -> dict:
     """The settings of :func:`jpeg_options` as the jpeg codec takes them."""
     return {"quality": args.quality, "clusters": args.clusters, "remap": args.remap,
-            "budget": args.budget}
+            "budget": args.budget, "lanes": args.lanes}
 
 
 def existing_file(path: str) -> Path:

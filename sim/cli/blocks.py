@@ -35,10 +35,10 @@ def blocks(args) -> dict:
              "huffman": (HuffmanDecoder, HUFFMAN_SHAPE),
              "coef": (CoefDecoder, CoefShape()),
              "idct": (Idct, IdctShape()),
-             "decompressor": (Decompressor, DecompressorShape()),
+             "decompressor": (Decompressor, DecompressorShape(lanes=args.lanes)),
              # The decompressor without the container hardware: a plain baseline JPEG
              # decoder, the counterpart of core_jpeg in docs/results.md.
-             "jpeg": (Decompressor, DecompressorShape(container=False)),
+             "jpeg": (Decompressor, DecompressorShape(container=False, lanes=args.lanes)),
              "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits,
                                          planes_per_clock=args.cim_planes))}
     return {name: table[name] for name in (args.block or BLOCKS)}
@@ -99,7 +99,8 @@ def cmd_synth(args) -> int:
         raise CimcodecError(f"{out_dir} exists and is not a directory.")
     out_dir.mkdir(parents=True, exist_ok=True)
     options = {"pnr": not args.no_pnr, "cim_rows": args.cim_rows, "cim_cols": args.cim_cols,
-               "cim_adc_bits": args.cim_adc_bits, "cim_planes": args.cim_planes}
+               "cim_adc_bits": args.cim_adc_bits, "cim_planes": args.cim_planes,
+               "lanes": args.lanes}
     results = []
     for name, (factory, params) in tqdm(chosen.items(), desc="synthesis", unit="block"):
         result = synthesize(name, factory, params, pnr=not args.no_pnr)
@@ -135,6 +136,9 @@ def _block_options(p) -> None:
                    help="CIM ADC bits (default 5)")
     p.add_argument("--cim-planes", type=cli.positive, default=planes,
                    help=f"CIM weight planes per clock: 1, 2, 4 or 8 (default {planes})")
+    p.add_argument("--lanes", type=cli.positive, default=1,
+                   help="decoder lanes of the decompressor and jpeg blocks: 1, 2, 4 or 8 "
+                        "(default 1)")
 
 
 def register(sub) -> None:

@@ -14,6 +14,7 @@ from cimcodec.golden.blocks import appmeta, crc, markers
 from cimcodec.golden.blocks import decompressor as gd
 from cimcodec.golden.blocks.lfsr import Kind
 from cimcodec.golden.blocks.remap import RemapParams
+from cimcodec.golden.blocks.huffman import jpeg_scan
 from cimcodec.golden.codec import container, search
 from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.errors import CimcodecError
@@ -172,23 +173,30 @@ def _declared(data):
     return size.get(markers.Kind.HEIGHT, 0), size.get(markers.Kind.WIDTH, 0)
 
 
-def _check_corrupt(name, job, result, in_header, data):
+def _check_corrupt(name, job, result, in_header, data, lanes=1):
     """A damaged file ``data``: the flag exactly when the golden model finds an error
     (and then its code when the damage is in the headers), samples equal to the golden
     model's when it finds none, never a coordinate outside the matrix the file declares,
     and without stalls the status event within WATCHDOG + 8 clocks of the last byte
-    taken or sample out."""
+    taken or sample out. ``lanes``: the decompressor's."""
     rows, cols = _declared(data)
     out = result["outputs"]["o"]
     assert out and out[-1]["end"] == 1, name
-    if job["expected"]["o"] is not None:        # the damage left a valid file
-        assert out == job["expected"]["o"], name
+    if lanes > 1:
+        per_lane = tb.lane_samples(out, lanes)
+        if job["lanes"] is not None:            # the damage left a valid file
+            assert per_lane == [[tuple(s) for s in w] for w in job["lanes"]], name
+        samples = [s for w in per_lane for s in w]
+    else:
+        if job["expected"]["o"] is not None:    # the damage left a valid file
+            assert out == job["expected"]["o"], name
+        samples = _samples(result)
     assert out[-1]["error"] == int(job["error"] != 0), name
     if job["error"]:
         assert out[-1]["code"] != 0, name
         if in_header and job["error"] in HEADER_CODES:
             assert out[-1]["code"] == job["error"], name
-    assert all(p["row"] < rows and p["col"] < cols for p in out[:-1]), name
+    assert all(r < rows and c < cols for r, c, _ in samples), name
     if job["stall_seed"] is None:
         quiet = result["clocks"] - max(result["last_byte_clock"], result["last_sample_clock"])
         assert 0 < quiet <= gd.WATCHDOG + 8, (name, quiet)
@@ -520,3 +528,139 @@ def test_rtl_metadata_reader_on_both_simulators(simulator):
     for (name, data), result in zip(bad, results[len(good):], strict=True):
         want = appmeta.parse(markers.parse(data).events).error_event
         assert result["outputs"]["error"] == want, name
+
+
+# ---- Lanes: restart interval j decoded by lane j mod N (issue #19).
+
+def _lane_files():
+    """RAW files and containers for the lane tests: many intervals (35, not a multiple
+    of 2 or 4), 5 and 3 intervals, one interval, none (lane 0 alone), and containers
+    with remap, snap table and intervals (the codec's ``lanes`` setting among them)."""
+    rng = np.random.default_rng(31)
+    weights = rng.normal(0, 1, (40, 45)).astype(np.float32)
+    raw = {
+        "pil90-ri1-40x56": _pillow(11, 90, restart=1, size=(40, 56)),
+        "pil75-opt-ri3": RAW_FILES["pil75-opt-ri3"],
+        "enc90-ri2-17x9": RAW_FILES["enc90-ri2-17x9"],
+        "enc80-one-interval": encode(_image(12, (20, 20)), quality=80, restart_interval=9),
+        "pil5": RAW_FILES["pil5"],
+    }
+    containers = {
+        "split-snap-ri2": CONTAINERS["split-snap-ri2"],
+        "progressive-ri1": CONTAINERS["progressive-ri1"],
+        "full-lanes4": codec.compress_matrix(weights, remap="full", clusters=16, quality=75,
+                                             budget=2, lanes=4).data,
+    }
+    return raw, containers
+
+
+def _dri(data, value):
+    """``data`` with its ``DRI`` segment saying ``value`` blocks per interval."""
+    k = data.index(b"\xff\xdd")
+    return data[:k + 4] + value.to_bytes(2, "big") + data[k + 6:]
+
+
+def _intervals(data):
+    """The entropy-coded data of each restart interval of ``data`` (markers removed)."""
+    layout = container.walk(data)
+    scan = data[layout.scan_start:layout.scan_end]
+    parts, start, i = [], 0, 0
+    while i < len(scan) - 1:
+        if scan[i] == 0xFF and 0xD0 <= scan[i + 1] <= 0xD7:
+            parts.append(scan[start:i])
+            start = i = i + 2
+        else:
+            i += 2 if scan[i] == 0xFF else 1
+    return parts + [scan[start:]]
+
+
+def _long_interval():
+    """A 8x96 frame (12 blocks) with ``DRI`` 2 whose intervals hold 2, 2, 2, 2, 3 and 1
+    blocks: every block has a place, but interval 4 (lane 0's last of two lanes) runs
+    into interval 5's first block. Spliced from three files with the same tables."""
+    img = _image(13, (8, 96))
+    ri2 = encode(img, quality=80, restart_interval=2, optimize=False)
+    three = _intervals(encode(img[:, 64:88], quality=80, optimize=False))
+    one = _intervals(encode(img[:, 88:], quality=80, optimize=False))
+    parts = _intervals(ri2)[:4] + three + one
+    scan = b"".join(p + (bytes((0xFF, 0xD0 + k % 8)) if k < len(parts) - 1 else b"")
+                    for k, p in enumerate(parts))
+    layout = container.walk(ri2)
+    return ri2[:layout.scan_start] + scan + ri2[layout.scan_end:]
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+def test_rtl_lanes_match_golden(simulator, lanes):
+    """N-lane decode == golden == Pillow on every lane file, with random stalls and long
+    backpressure runs; each lane's samples are checked in order inside the simulation
+    and here, every lane works when the file has intervals enough, a file without
+    intervals decodes on lane 0 alone, and a file with many intervals leaves in fewer
+    beats than samples."""
+    shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=lanes)
+    raw, containers = _lane_files()
+    jobs, names = [], []
+    for k, (name, data) in enumerate(sorted(raw.items())):
+        jobs.append(tb.job(data, shape, raw=True))
+        names.append(name)
+    for k, (name, data) in enumerate(sorted(containers.items())):
+        jobs.append(tb.job(data, shape, stall_seed=40 + k if k % 2 else None))
+        names.append(name)
+    jobs.append(tb.job(raw["pil90-ri1-40x56"], shape, raw=True, stall_seed=7))
+    names.append("pil90-ri1-40x56-stalls")
+    jobs.append(tb.job(containers["full-lanes4"], shape, stall_seed=8, bursty=True))
+    names.append("full-lanes4-bursty")
+    results = run_jobs(BENCH, shape, jobs, simulator)
+    for name, job, result in zip(names, jobs, results, strict=True):
+        out = result["outputs"]["o"]
+        assert out[-1] == {**out[-1], "end": 1, "error": 0, "code": 0}, name
+        per_lane = tb.lane_samples(out, lanes)
+        assert per_lane == [[tuple(s) for s in w] for w in job["lanes"]], name
+        intervals = len(jpeg_scan(bytes(p["data"] for p in job["inputs"][0][1]))[2])
+        assert [bool(w) for w in per_lane] == [k < intervals for k in range(lanes)], name
+        if name in raw:
+            flat = {"outputs": {"o": [tb.sample(*s) for w in per_lane for s in w] + [out[-1]]}}
+            _assert_pillows(raw[name], flat, name)
+    # 35 intervals of one block: the lanes overlap, so the samples leave in fewer beats
+    # than one per sample (the bound: the parser's one byte per clock).
+    k = names.index("pil90-ri1-40x56")
+    beats = len(results[k]["outputs"]["o"]) - 1
+    data = raw["pil90-ri1-40x56"]
+    assert beats < 0.75 * 40 * 56, beats
+    assert results[k]["clocks"] - results[k]["first_clock"] < len(data), results[k]
+
+
+def test_rtl_lanes_catch_damaged_files(simulator):
+    """Damage in any lane of a 2-lane decompressor: headers, scans, cuts and a ``DRI``
+    that disagrees with the intervals (more blocks per interval than it says, and
+    fewer). The error flag exactly when the golden model finds an error, header codes
+    exactly, coordinates inside the matrix, and a good file after them (every job
+    starts with a reset)."""
+    shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=2)
+    raw, containers = _lane_files()
+    sources = {"pil": raw["pil90-ri1-40x56"], "ctr": containers["split-snap-ri2"]}
+    files = {}
+    for key, data in sources.items():
+        for name, item in _corrupt(data, 5).items():
+            files[f"{key}-{name}"] = item
+    files["ctr-dri1"] = (_dri(containers["split-snap-ri2"], 1), True)
+    files["ctr-dri3"] = (_dri(containers["split-snap-ri2"], 3), True)
+    files["pil-dri2"] = (_dri(raw["pil90-ri1-40x56"], 2), True)
+    files["pil-long-interval"] = (_long_interval(), False)
+    if simulator == "icarus":
+        files = {n: f for n, f in files.items() if n.startswith("ctr") or "long" in n}
+    names = sorted(files)
+    jobs = [tb.job(files[n][0], shape, raw=n.startswith("pil"),
+                   stall_seed=500 + k if k % 3 == 0 else None) for k, n in enumerate(names)]
+    assert sum(j["error"] != 0 for j in jobs) >= len(jobs) - 2
+    assert all(jobs[names.index(n)]["error"] for n in names if "dri" in n)
+    if "pil-long-interval" in names:
+        assert jobs[names.index("pil-long-interval")]["error"] != 0
+    jobs.append(tb.job(containers["split-snap-ri2"], shape))
+    results = run_jobs(BENCH, shape, jobs, simulator)
+    for name, job, result in zip(names, jobs, results):
+        # A DRI that disagrees with the intervals is damage found in the scan: only
+        # the flag is certain.
+        in_header = files[name][1] and "dri" not in name
+        _check_corrupt(name, job, result, in_header, files[name][0], lanes=2)
+    out = results[-1]["outputs"]["o"]
+    assert tb.lane_samples(out, 2) == [[tuple(s) for s in w] for w in jobs[-1]["lanes"]]
