@@ -1,6 +1,6 @@
 """Clocks per 8x8 block and per weight of the RTL decompressor on real files.
 
-    .venv/bin/python -m bench.decoder_clocks [--sim verilator|icarus]
+    .venv/bin/python -m bench.decoder_clocks [--sim verilator|icarus] [--lanes N]
 
 Files: the digits MLP's FC1 (128x64) through the codec at several settings, and
 Pillow-written grayscale JPEGs of weight-like noise. Each is decoded on the RTL (every
@@ -10,6 +10,8 @@ weight, and the sample phase (first weight to the status event) on its own. Head
 cost one clock per byte, so the whole-file figure is above the sample rate. The last
 columns are the file's Huffman symbols per block (golden model), mean and largest: the
 Huffman decoder's one symbol per clock has to keep up with the IDCT's 64 clocks.
+With ``--lanes N`` the decompressor has N lanes and the codec writes restart intervals
+for them (``Settings(lanes=N)``; the Pillow files get one interval per 8x8 block row).
 """
 
 import argparse
@@ -32,6 +34,7 @@ from cimcodec.sim.rtl import rtl_decode
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
+    p.add_argument("--lanes", type=int, default=1, choices=(1, 2, 4, 8))
     args = p.parse_args()
     t0 = time.time()
     model, _ = train_digits_mlp((64, 128, 10), cache_dir=cimcodec.home() / "cache")
@@ -39,15 +42,16 @@ def main() -> None:
     files = []
     for q, k, r in [(90, 0, "none"), (75, 16, "full"), (50, 16, "split")]:
         data = codec.compress_matrix(weights, codec.Settings(quality=q, clusters=k, remap=r,
-                                                             budget=8)).data
+                                                             budget=8, lanes=args.lanes)).data
         files.append((f"FC1 q{q} k{k} {r}", data, False, 128 * 64))
     rng = np.random.default_rng(0)
     for q in (50, 95):
         img = np.clip(rng.normal(128, 40, (128, 64)), 0, 255).astype(np.uint8)
         buf = io.BytesIO()
-        Image.fromarray(img).save(buf, "JPEG", quality=q)
+        options = {"restart_marker_rows": 1} if args.lanes > 1 else {}
+        Image.fromarray(img).save(buf, "JPEG", quality=q, **options)
         files.append((f"Pillow noise q{q}", buf.getvalue(), True, img.size))
-    shape = DecompressorShape(256, 256)
+    shape = DecompressorShape(256, 256, lanes=args.lanes)
     print("| file | bytes | blocks | clocks | clocks/block | clocks/weight "
           "| sample-phase clocks | sample-phase clocks/weight | symbols/block | most in a block |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
