@@ -285,7 +285,10 @@ class Decompressor(wiring.Component):
         decodes every file as RAW.
     o : Out(stream.Signature(output_layout(shape)))
         ``{row, col, sample}`` in the order of the golden model, then one status event
-        (``end = 1``, ``error``, ``code``); nothing after it until reset.
+        (``end = 1``, ``error``, ``code``); nothing after it until reset. With
+        ``shape.lanes > 1`` each beat has one ``{valid, row, col, sample}`` slot per
+        lane, each lane's samples in the order of
+        :func:`golden.blocks.decompressor.expected_lanes`.
     done : Out(1)
         The file decoded without error and every sample left. Held until reset.
     error : Out(1)

@@ -599,7 +599,7 @@ def test_rtl_lanes_match_golden(simulator, lanes):
     shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=lanes)
     raw, containers = _lane_files()
     jobs, names = [], []
-    for k, (name, data) in enumerate(sorted(raw.items())):
+    for name, data in sorted(raw.items()):
         jobs.append(tb.job(data, shape, raw=True))
         names.append(name)
     for k, (name, data) in enumerate(sorted(containers.items())):
