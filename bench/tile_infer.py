@@ -37,15 +37,20 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=100,
                         help="test images on the RTL (0: golden only)")
     parser.add_argument("--sim", default="verilator", choices=("icarus", "verilator"))
+    parser.add_argument("--lanes", type=int, default=1,
+                        help="decoder lanes (the members get restart intervals for them)")
+    parser.add_argument("--cim-writes", type=int, default=1,
+                        help="weights per write into the CIM array")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     shape = TileShape(args.rows, args.cols, args.adc_bits, max_rows=args.max_matrix,
-                      max_cols=args.max_matrix)
+                      max_cols=args.max_matrix, lanes=args.lanes,
+                      writes_per_clock=args.cim_writes)
     model, _ = train(args.net, "digits", cache_dir=cimcodec.home() / "cache")
     dataset = load("digits")
     data, _ = tile_net.export_network(model, dataset, shape, net=args.net, data="digits",
                                       settings={"quality": args.quality, "remap": args.remap,
-                                                "budget": 8})
+                                                "budget": 8, "lanes": args.lanes})
     net = tile_net.load(data)
     acts, labels, fp32 = tile_net.held_out_images(net, dataset)
     _, whole = tile_net.golden_run(net, shape, acts, labels, fp32)
@@ -82,7 +87,7 @@ def main(argv=None) -> int:
           f"{rtl['file_bytes_per_image']:.1f} compressed bytes read against "
           f"{rtl['int8_bytes_per_image']:.1f} int8 bytes of the same windows.\n")
     print("| layer | member bytes | weights | one array load from the member (clocks, "
-          "measured) | from int8 (clocks, R x C) |")
+          "measured) | from int8 (clocks, R x C / W) |")
     print("|---|---:|---:|---:|---:|")
     for layer in net.layers:
         figures = rtl["reload_clocks"][layer.name]

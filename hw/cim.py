@@ -20,11 +20,15 @@ def _index_shape(count: int) -> Shape:
 
 
 def weight_layout(params: CimParams) -> data.StructLayout:
-    """The ``w`` payload: one weight and the cell it goes to."""
+    """The ``w`` payload: the first cell ``(row, col)`` of a write and its weight, or with
+    ``W = params.writes_per_clock > 1`` its ``W`` weights (``weight[k]`` for column
+    ``col + k``; ``col`` a multiple of ``W``)."""
+    width = params.writes_per_clock
+    weight = signed(WEIGHT_BITS)
     return data.StructLayout({
         "row": _index_shape(params.rows),
         "col": _index_shape(params.cols),
-        "weight": signed(WEIGHT_BITS),
+        "weight": weight if width == 1 else data.ArrayLayout(weight, width),
     })
 
 
@@ -65,10 +69,12 @@ class CimArray(wiring.Component):
     Attributes
     ----------
     w : In(stream.Signature(weight_layout(params)))
-        Weight writes ``{row, col, weight}``. Accepted while no vector is in the
-        bit-serial stage; a write applies to every vector accepted after it (or in the
-        same clock). Writes to a row or column outside the array are dropped. All
-        weights reset to 0.
+        Weight writes ``{row, col, weight}``: one cell, or with ``W =
+        params.writes_per_clock > 1`` the ``W`` cells ``col .. col + W - 1`` of the row
+        (the low ``log2 W`` bits of ``col`` are ignored, so a write always fills one
+        aligned group). Accepted while no vector is in the bit-serial stage; a write
+        applies to every vector accepted after it (or in the same clock). Writes to a
+        row or column outside the array are dropped. All weights reset to 0.
     a : In(stream.Signature(act_layout(params)))
         One activation vector per transfer.
     o : Out(stream.Signature(result_layout(params)))
@@ -127,26 +133,30 @@ class CimArray(wiring.Component):
         groups = WEIGHT_BITS // lanes              # K clocks per activation bit
         count_shape = unsigned(rows.bit_length())  # 0..R
 
-        # Weight cells, written through ``w``: a one-hot row decode and a one-hot column
-        # decode, the cell's enable their AND (a row or column outside the array decodes
-        # to nothing, so its writes are dropped). Every cell, activation and count is a
-        # signal of its own rather than a slice of one wide vector, which keeps the
-        # simulators' models small.
+        # Weight cells, written through ``w``: a one-hot row decode and a one-hot decode
+        # of the column group (``W`` columns), the cell's enable their AND (a row or
+        # column outside the array decodes to nothing, so its writes are dropped); cell
+        # ``c`` of a group takes ``weight[c mod W]``, a fixed wire. Every cell,
+        # activation and count is a signal of its own rather than a slice of one wide
+        # vector, which keeps the simulators' models small.
         weights = [[Signal(signed(WEIGHT_BITS), name=f"weight{r}_{c}") for c in range(cols)]
                    for r in range(rows)]
         busy = Signal()
         m.d.comb += self.w.ready.eq(~busy)
         write = self.w.valid & self.w.ready
+        width = p.writes_per_clock
+        shift = width.bit_length() - 1
         row_hot = Signal(rows)
-        col_hot = Signal(cols)
+        group_hot = Signal(cols // width)
         for r in range(rows):
             m.d.comb += row_hot[r].eq(write & (self.w.payload.row == r))
-        for c in range(cols):
-            m.d.comb += col_hot[c].eq(self.w.payload.col == c)
+        for g in range(cols // width):
+            m.d.comb += group_hot[g].eq((self.w.payload.col >> shift) == g)
         for r in range(rows):
             for c in range(cols):
-                with m.If(row_hot[r] & col_hot[c]):
-                    m.d.sync += weights[r][c].eq(self.w.payload.weight)
+                value = self.w.payload.weight if width == 1 else self.w.payload.weight[c % width]
+                with m.If(row_hot[r] & group_hot[c // width]):
+                    m.d.sync += weights[r][c].eq(value)
 
         # Each stage of the pipeline carries the flags of the step it holds: activation
         # bit ``7 - i`` (MSB first, so the activation sum is Horner's rule with a fixed

@@ -30,8 +30,8 @@ from cimcodec.hw.coef import CoefDecoder, qtable_layout
 from cimcodec.hw.crc import ScanCrc
 from cimcodec.hw.huffman import HuffmanDecoder, bits_layout, symbol_layout, table_layout
 from cimcodec.hw.idct import Idct
-from cimcodec.hw.markers import EventKind, MarkerParser, byte_layout, event_layout
 from cimcodec.hw.lfsr import ControlWordGenerator
+from cimcodec.hw.markers import EventKind, MarkerParser, byte_layout, event_layout
 from cimcodec.hw.remap import RemapEngine, RemapUnit, coord_layout, remap_config_layout
 
 COEF_SHAPE = CoefShape()

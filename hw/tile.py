@@ -6,7 +6,10 @@ defines a job, the window, the partial sums and every formula of the output stag
 same :class:`golden.blocks.tile.TileShape` sizes this block.
 """
 
-from amaranth.hdl import Const, Module, Mux, ResetInserter, Signal, signed, unsigned
+import functools
+import operator
+
+from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -16,7 +19,7 @@ from cimcodec.golden.blocks.tile import MULTIPLIER_BITS, SHIFT_BITS, TileShape
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.hw import field_enum
 from cimcodec.hw.cim import CimArray, act_layout, weight_layout
-from cimcodec.hw.decompressor import Decompressor, ErrorCode
+from cimcodec.hw.decompressor import Decompressor, ErrorCode, lane_layout
 from cimcodec.hw.markers import byte_layout
 
 ClampCode = field_enum("ClampCode", golden.Clamp, 2, __name__)
@@ -65,8 +68,12 @@ def output_layout(shape: TileShape) -> data.ArrayLayout:
     return data.ArrayLayout(signed(ACC_BITS), shape.cols)
 
 
-def sample_layout(shape: TileShape) -> data.StructLayout:
-    """The adapter's input: one decoded sample at its matrix position."""
+def sample_layout(shape: TileShape) -> data.Layout:
+    """The adapter's input: one decoded sample at its matrix position, or with
+    ``shape.lanes > 1`` one slot ``{valid, row, col, sample}`` per lane (the
+    decompressor's :func:`hw.decompressor.lane_layout`)."""
+    if shape.lanes > 1:
+        return data.ArrayLayout(lane_layout(shape.decompressor), shape.lanes)
     remap = shape.decompressor.remap
     return data.StructLayout({"row": remap.row_bits, "col": remap.col_bits, "sample": 8})
 
@@ -79,19 +86,23 @@ class WeightAdapter(wiring.Component):
     row0, col0 : In
         The window origin, held while samples arrive.
     i : In(stream.Signature(sample_layout(shape)))
-        Samples; always ready. A sample inside the window is staged as the weight
-        ``sample - 128`` of cell ``(row - row0, col - col0)``.
+        Samples, one per lane per transfer; always ready. A sample inside the window is
+        staged as the weight ``sample - 128`` of cell ``(row - row0, col - col0)``.
     clear : In(1)
         Forget every staged cell (the next copy writes 0 where no sample came).
     copy : In(1)
-        Start writing the ``R * C`` staged cells into the array, row-major.
+        Start writing the ``R * C`` staged cells into the array, row-major, ``W =
+        shape.writes_per_clock`` cells per write.
     w : Out(stream.Signature(weight_layout(shape.cim)))
         The array's weight writes.
     busy : Out(1)
         A copy is running.
 
     The staging memory keeps the array untouched until the file is known to be good
-    (the decompressor finds some errors only at the end of the scan).
+    (the decompressor finds some errors only at the end of the scan). Its words are
+    the array's writes, ``W`` cells each; every lane has a write port with a byte
+    enable per cell (two lanes never write one cell in the same clock: the samples of
+    a file are at distinct positions).
     """
 
     def __init__(self, shape: TileShape):
@@ -109,53 +120,70 @@ class WeightAdapter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         rows, cols = self._shape.rows, self._shape.cols
+        width = self._shape.writes_per_clock
+        shift = width.bit_length() - 1
         cells = rows * cols
-        m.submodules.staging = staging = Memory(shape=signed(8), depth=cells, init=[])
-        write = staging.write_port()
+        words = cells // width
+        word_layout = data.ArrayLayout(signed(8), width)
+        m.submodules.staging = staging = Memory(shape=word_layout, depth=words, init=[])
         read = staging.read_port()
         staged = Signal(cells)             # cells a sample reached since ``clear``
+        m.d.comb += self.i.ready.eq(1)
 
-        # ---- Staging: the window test and the cell address.
-        sample = self.i.payload
-        r = Signal(signed(sample.row.shape().width + 1))
-        c = Signal(signed(sample.col.shape().width + 1))
-        m.d.comb += [
-            r.eq(sample.row - self.row0),
-            c.eq(sample.col - self.col0),
-            self.i.ready.eq(1),
-        ]
-        inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
-        address = Signal(range(cells))
-        m.d.comb += [
-            address.eq(r * cols + c),
-            write.addr.eq(address),
-            write.data.eq(sample.sample - 128),
-            write.en.eq(self.i.valid & inside),
-        ]
+        # ---- Staging: per lane the window test, the cell address, a byte-enabled write.
+        if self._shape.lanes > 1:
+            slots = [(self.i.payload[k], self.i.payload[k].valid)
+                     for k in range(self._shape.lanes)]
+        else:
+            slots = [(self.i.payload, 1)]
+        marks = []
+        for k, (sample, valid) in enumerate(slots):
+            write = staging.write_port(granularity=1)
+            r = Signal(signed(sample.row.shape().width + 1), name=f"r{k}")
+            c = Signal(signed(sample.col.shape().width + 1), name=f"c{k}")
+            m.d.comb += [r.eq(sample.row - self.row0), c.eq(sample.col - self.col0)]
+            inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+            address = Signal(range(cells), name=f"address{k}")
+            enable = Signal(name=f"enable{k}")
+            m.d.comb += [
+                address.eq(r * cols + c),
+                enable.eq(self.i.valid & valid & inside),
+                write.addr.eq(address >> shift),
+                write.en.eq(Mux(enable, Const(1, width) << address[:shift], 0) if shift
+                            else enable),
+            ]
+            m.d.comb += [write.data[j].eq(sample.sample - 128) for j in range(width)]
+            marks.append(Mux(enable, Const(1, cells) << address, 0))
         with m.If(self.clear):
             m.d.sync += staged.eq(0)
-        with m.Elif(write.en):
-            m.d.sync += staged.bit_select(address, 1).eq(1)
+        with m.Else():
+            m.d.sync += staged.eq(staged | functools.reduce(operator.or_, marks))
 
-        # ---- Copy: one cell per clock, read one clock ahead of its write.
-        index = Signal(range(cells + 1))
+        # ---- Copy: one word (``W`` cells) per clock, read one clock ahead of its write.
+        index = Signal(range(words + 1))
         row, col = Signal(range(rows)), Signal(range(cols))
-        active, keep = Signal(), Signal()
+        active = Signal()
+        keep = Signal(width)
         w = self.w
         advance = ~w.valid | w.ready
-        issue = active & (index != cells)
+        issue = active & (index != words)
         m.d.comb += [
             read.addr.eq(index),
             read.en.eq(advance),
-            w.payload.weight.eq(Mux(keep, read.data, 0)),
             self.busy.eq(active | w.valid),
         ]
+        if width == 1:
+            m.d.comb += w.payload.weight.eq(Mux(keep, read.data[0], 0))
+        else:
+            m.d.comb += [w.payload.weight[j].eq(Mux(keep[j], read.data[j], 0))
+                         for j in range(width)]
         with m.If(advance):
             m.d.sync += [w.valid.eq(issue), w.payload.row.eq(row), w.payload.col.eq(col),
-                         keep.eq(staged.bit_select(index, 1))]
+                         keep.eq(staged.word_select(index, width))]
             with m.If(issue):
-                m.d.sync += [index.eq(index + 1), col.eq(Mux(col == cols - 1, 0, col + 1))]
-                with m.If(col == cols - 1):
+                m.d.sync += [index.eq(index + 1),
+                             col.eq(Mux(col == cols - width, 0, col + width))]
+                with m.If(col == cols - width):
                     m.d.sync += row.eq(row + 1)
             with m.Elif(active):
                 m.d.sync += active.eq(0)
@@ -184,7 +212,8 @@ class Tile(wiring.Component):
     s : Out(stream.Signature(status_layout(shape)))
         One transfer per job after its load phase (right away with ``load = 0``):
         ``error`` and ``code`` of the decompressor's status event, and ``written``,
-        the weight writes the array took in this job (``R * C``, or 0).
+        the weights the array took in this job (``R * C``, or 0; ``W =
+        shape.writes_per_clock`` per write).
     o : Out(stream.Signature(output_layout(shape)))
         For a ``last`` job, one transfer of ``C`` outputs per vector, in order.
     error : Out(1)
@@ -194,9 +223,10 @@ class Tile(wiring.Component):
         That load's error code.
 
     Timing: the file's bytes and samples pass at the decompressor's rate (one sample
-    per clock once its headers are read); the copy into the array takes ``R * C``
-    clocks; a vector takes ``shape.cim.clocks_per_vector`` clocks in the array (8 at the
-    default ``planes_per_clock = 8``). The decompressor is reset (by the
+    per lane per clock once its headers are read; the staging memory takes them all);
+    the copy into the array takes ``R * C / W`` clocks; a vector takes
+    ``shape.cim.clocks_per_vector`` clocks in the array (8 at the default
+    ``planes_per_clock = 8``). The decompressor is reset (by the
     tile) after every status event, so each load starts afresh.
 
     Stream rules: ``s`` and ``o`` are registers (``valid`` never waits for ``ready``).
@@ -238,14 +268,13 @@ class Tile(wiring.Component):
         m.d.comb += [
             adapter.row0.eq(job.row0),
             adapter.col0.eq(job.col0),
-            adapter.i.payload.row.eq(dec.payload.row),
-            adapter.i.payload.col.eq(dec.payload.col),
-            adapter.i.payload.sample.eq(dec.payload.sample),
+            adapter.i.payload.eq(dec.payload.lane if shape.lanes > 1 else
+                                 Cat(dec.payload.row, dec.payload.col, dec.payload.sample)),
             decompressor.i.payload.eq(self.i.payload),
             cim.a.payload.eq(self.a.payload),
         ]
         with m.If(cim.w.valid & cim.w.ready):
-            m.d.sync += written.eq(written + 1)
+            m.d.sync += written.eq(written + shape.writes_per_clock)
 
         s = self.s
         with m.If(s.ready):

@@ -100,9 +100,9 @@ def rtl_network(container: bytes, acts, labels, fp32, shape, sim: str) -> dict:
     network's classes): :func:`cimcodec.golden.ml.tile_net.golden_run`'s figures plus the
     RTL's accuracy and classes, its clocks (in all, per image, the weight-load and MAC
     parts) and, per layer, the mean clocks of one array load (``reload_clocks``) beside
-    the member's bytes and the ``R * C`` clocks of the same load from int8 at one weight
-    per clock. Raises ``RtlMismatch`` unless every job and the logits equal the golden
-    model's."""
+    the member's bytes and the ``R * C / W`` clocks of the same load from int8 at the
+    array's ``W = shape.writes_per_clock`` weights per clock. Raises ``RtlMismatch``
+    unless every job and the logits equal the golden model's."""
     net = tile_net.load(container)
     golden, stats = tile_net.golden_run(net, shape, acts, labels, fp32)
     logits, result = rtl_infer(container, acts, shape, sim)
@@ -120,6 +120,6 @@ def rtl_network(container: bytes, acts, labels, fp32, shape, sim: str) -> dict:
         "clocks_per_image": clocks / n, "load_clocks_per_image": load / n,
         "mac_clocks_per_image": (clocks - load) / n,
         "reload_clocks": {name: {"clocks": sum(c) / len(c), "file_bytes": files[name],
-                                 "int8_clocks": shape.rows * shape.cols}
+                                 "int8_clocks": shape.cim.load_clocks}
                           for name, c in per_layer.items()}})
     return stats

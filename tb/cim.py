@@ -16,13 +16,20 @@ from cimcodec.tb.stream import run_jobs
 BENCH = Bench("cim", CimArray, __name__)
 
 
-def weight_writes(weights, order=None) -> list:
-    """``w`` payloads that load ``weights`` (shape ``(R, C)``), cell by cell in ``order``
-    (flat row-major cell indices; default row-major)."""
+def weight_writes(weights, order=None, width=1) -> list:
+    """``w`` payloads that load ``weights`` (shape ``(R, C)``), ``width`` adjacent cells
+    of a row per write (``CimParams.writes_per_clock``), write by write in ``order``
+    (flat row-major indices of the writes; default row-major)."""
     weights = np.asarray(weights)
-    cells = range(weights.size) if order is None else order
-    return [{"row": int(k) // weights.shape[1], "col": int(k) % weights.shape[1],
-             "weight": int(weights.flat[k])} for k in cells]
+    groups = weights.reshape(weights.shape[0], -1, width)
+    count = groups.shape[1]
+    out = []
+    for k in (range(groups.shape[0] * count) if order is None else order):
+        row, g = divmod(int(k), count)
+        values = [int(v) for v in groups[row, g]]
+        out.append({"row": row, "col": g * width,
+                    "weight": values[0] if width == 1 else values})
+    return out
 
 
 def jobs(params: CimParams, cases, stall_seeds=(None,), rng=None):
@@ -34,8 +41,9 @@ def jobs(params: CimParams, cases, stall_seeds=(None,), rng=None):
     for phases in cases:
         inputs, expected = [], []
         for weights, acts in phases:
-            order = None if rng is None else rng.permutation(np.size(weights))
-            inputs.append(["w", weight_writes(weights, order)])
+            width = params.writes_per_clock
+            order = None if rng is None else rng.permutation(np.size(weights) // width)
+            inputs.append(["w", weight_writes(weights, order, width)])
             inputs.append(["a", np.asarray(acts).tolist()])
             expected += params.compute(weights, acts).tolist()
         for seed in stall_seeds:

@@ -109,12 +109,17 @@ class CimParams:
     planes_per_clock : int
         Weight planes the hardware converts per clock: 1, 2, 4 or 8. A vector then takes
         :attr:`clocks_per_vector` clocks; the results do not depend on it.
+    writes_per_clock : int
+        Weights one write of the hardware's weight port carries: ``W`` adjacent cells of
+        one row, columns ``g W .. g W + W - 1`` (a power of two that divides ``C``). The
+        array then loads in :attr:`load_clocks` clocks; the results do not depend on it.
 
     Raises
     ------
     CimcodecError
         A count that is not a positive integer, an ADC resolution outside 1..16 bits,
-        a signedness that is not a bool, or planes per clock other than 1, 2, 4 or 8.
+        a signedness that is not a bool, planes per clock other than 1, 2, 4 or 8, or
+        writes per clock that are not a power of two dividing the column count.
     """
 
     rows: int
@@ -122,6 +127,7 @@ class CimParams:
     adc_bits: int
     signed_acts: bool = False
     planes_per_clock: int = 2
+    writes_per_clock: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "rows", _positive_int(self.rows, "Row count"))
@@ -146,12 +152,24 @@ class CimParams:
                 f"Planes per clock must be 1, 2, 4 or 8, not {planes!r}."
             )
         object.__setattr__(self, "planes_per_clock", int(planes))
+        writes = _positive_int(self.writes_per_clock, "Writes per clock")
+        if writes & (writes - 1) or self.cols % writes:
+            raise CimcodecError(
+                f"Writes per clock must be a power of two that divides the {self.cols} "
+                f"columns, not {writes}.")
+        object.__setattr__(self, "writes_per_clock", writes)
 
     @property
     def clocks_per_vector(self) -> int:
         """Clocks the hardware spends on one activation vector: ``8 * 8 / planes_per_clock``
         (8 activation bits, each over the weight planes ``planes_per_clock`` at a time)."""
         return ACT_BITS * (WEIGHT_BITS // self.planes_per_clock)
+
+    @property
+    def load_clocks(self) -> int:
+        """Clocks the hardware's weight port needs for the whole array at one write per
+        clock: ``R * C / writes_per_clock``."""
+        return self.rows * self.cols // self.writes_per_clock
 
     @property
     def adc_levels(self) -> int:

@@ -110,6 +110,13 @@ class TileShape:
         The array's weight planes per clock (:class:`golden.blocks.cim.CimParams`): by
         default all 8, one vector per 8 clocks; the tile's arrays are small, and fewer
         planes per clock save area at ``8 / P`` times the MAC clocks.
+    lanes : int
+        The decompressor's lanes (:class:`golden.blocks.decompressor.DecompressorShape`,
+        1, 2, 4 or 8): the staging memory takes one sample per lane per clock.
+    writes_per_clock : int
+        The array's weight writes per clock (``W`` adjacent cells of a row,
+        :class:`golden.blocks.cim.CimParams`): the copy into the array takes ``R * C / W``
+        clocks. A power of two that divides ``cols``.
     """
 
     rows: int = 16
@@ -119,11 +126,12 @@ class TileShape:
     max_rows: int = 256
     max_cols: int = 256
     planes_per_clock: int = 8
+    lanes: int = 1
+    writes_per_clock: int = 1
 
     def __post_init__(self):
-        CimParams(self.rows, self.cols, self.adc_bits,     # checks the array
-                  planes_per_clock=self.planes_per_clock)
-        DecompressorShape(self.max_rows, self.max_cols)    # checks the matrix limit
+        _ = self.cim                # checks the array
+        _ = self.decompressor       # checks the matrix limit and the lanes
         _count(self.vectors, "The accumulator depth", 1, 1 << 16)
         if self.rows > self.max_rows or self.cols > self.max_cols:
             raise CimcodecError(
@@ -133,11 +141,12 @@ class TileShape:
     @property
     def cim(self) -> CimParams:
         return CimParams(self.rows, self.cols, self.adc_bits,
-                         planes_per_clock=self.planes_per_clock)
+                         planes_per_clock=self.planes_per_clock,
+                         writes_per_clock=self.writes_per_clock)
 
     @property
     def decompressor(self) -> DecompressorShape:
-        return DecompressorShape(self.max_rows, self.max_cols)
+        return DecompressorShape(self.max_rows, self.max_cols, lanes=self.lanes)
 
 
 @dataclass(frozen=True)

@@ -111,13 +111,16 @@ class TileNet:
     layers: tuple
     fp32_predictions: np.ndarray
 
-    def shape(self, *, rows=None, cols=None, adc_bits=None, vectors=128) -> TileShape:
+    def shape(self, *, rows=None, cols=None, adc_bits=None, vectors=128, lanes=1,
+              writes_per_clock=1) -> TileShape:
         """The tile to run on: the declared one, or another array size or ADC setting
-        when it computes the same sums (see :meth:`check`)."""
+        when it computes the same sums (see :meth:`check`); any decoder lanes and array
+        writes per clock (they change the clocks, not the sums)."""
         shape = TileShape(self.rows if rows is None else rows,
                           self.cols if cols is None else cols,
                           self.adc_bits if adc_bits is None else adc_bits, vectors,
-                          self.max_rows, self.max_cols)
+                          self.max_rows, self.max_cols, lanes=lanes,
+                          writes_per_clock=writes_per_clock)
         self.check(shape)
         return shape
 

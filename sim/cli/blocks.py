@@ -40,7 +40,8 @@ def blocks(args) -> dict:
              # decoder, the counterpart of core_jpeg in docs/results.md.
              "jpeg": (Decompressor, DecompressorShape(container=False, lanes=args.lanes)),
              "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits,
-                                         planes_per_clock=args.cim_planes))}
+                                         planes_per_clock=args.cim_planes,
+                                         writes_per_clock=args.cim_writes))}
     return {name: table[name] for name in (args.block or BLOCKS)}
 
 
@@ -100,7 +101,7 @@ def cmd_synth(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     options = {"pnr": not args.no_pnr, "cim_rows": args.cim_rows, "cim_cols": args.cim_cols,
                "cim_adc_bits": args.cim_adc_bits, "cim_planes": args.cim_planes,
-               "lanes": args.lanes}
+               "cim_writes": args.cim_writes, "lanes": args.lanes}
     results = []
     for name, (factory, params) in tqdm(chosen.items(), desc="synthesis", unit="block"):
         result = synthesize(name, factory, params, pnr=not args.no_pnr)
@@ -136,6 +137,9 @@ def _block_options(p) -> None:
                    help="CIM ADC bits (default 5)")
     p.add_argument("--cim-planes", type=cli.positive, default=planes,
                    help=f"CIM weight planes per clock: 1, 2, 4 or 8 (default {planes})")
+    p.add_argument("--cim-writes", type=cli.positive, default=1,
+                   help="CIM weights per write (adjacent cells of a row): a power of two "
+                        "that divides --cim-cols (default 1)")
     p.add_argument("--lanes", type=cli.positive, default=1,
                    help="decoder lanes of the decompressor and jpeg blocks: 1, 2, 4 or 8 "
                         "(default 1)")

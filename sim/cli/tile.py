@@ -33,7 +33,9 @@ def _network(args):
 
     data = cli.read_bytes(args.input)
     net = tile_net.load(data)
-    shape = net.shape(rows=args.rows, cols=args.cols, adc_bits=args.adc_bits)
+    shape = net.shape(rows=args.rows, cols=args.cols, adc_bits=args.adc_bits,
+                      lanes=getattr(args, "tile_lanes", 1),
+                      writes_per_clock=getattr(args, "cim_writes", 1))
     return data, net, shape
 
 
@@ -119,7 +121,7 @@ def cmd_rtl_infer(args) -> int:
     for name, figures in stats["reload_clocks"].items():
         print(f"  array reload, {name}: {figures['clocks']:.1f} clocks from "
               f"{figures['file_bytes']} compressed bytes against {figures['int8_clocks']} "
-              f"from int8 (one weight per clock)")
+              f"from int8 ({shape.writes_per_clock} weights per clock)")
     return 0
 
 
@@ -184,5 +186,11 @@ def register(sub) -> None:
         _tile_options(p, export=False)
         if name == "rtl-infer":
             cli.simulator_option(p)
+            p.add_argument("--lanes", dest="tile_lanes", type=cli.positive, default=1,
+                           help="decoder lanes of the tile's decompressor: 1, 2, 4 or 8 "
+                                "(default 1; export-int --lanes N codes the files for them)")
+            p.add_argument("--cim-writes", type=cli.positive, default=1,
+                           help="weights per write into the CIM array (adjacent cells of a "
+                                "row): a power of two that divides the columns (default 1)")
         p.add_argument("--stats", action="store_true", help="print the figures as JSON")
         p.set_defaults(func=func)

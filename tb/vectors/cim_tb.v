@@ -1,6 +1,6 @@
 // cim_tb: plain self-checking bench of the cimcodec block `cim`,
 // written by cimcodec.sim.plain_bench from the block's port list; do not edit.
-// Built for CimParams(rows=16, cols=4, adc_bits=3, signed_acts=True, planes_per_clock=2).
+// Built for CimParams(rows=16, cols=4, adc_bits=3, signed_acts=True, planes_per_clock=2, writes_per_clock=1).
 // Compile with the block's Verilog (DIR/cim.v), top module cim_tb; run with
 //   +vectors=DIR  the block's vector directory (default .)
 //   +seed=N       seed of the stall LFSRs (default 1)

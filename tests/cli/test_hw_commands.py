@@ -1,5 +1,7 @@
 """The command line: right answers, and one sentence with exit code 2 for bad input."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -106,7 +108,25 @@ def test_verilog_cim_planes_sizes_the_array(capsys, tmp_path):
         code, out, _ = call("verilog", "-o", str(out_dir), "--block", "cim", "--cim-rows", "4",
                             "--cim-cols", "2", "--cim-adc-bits", "2", *option)
         assert code == 0 and "lint-only: clean" in out
-        assert f"planes_per_clock={planes or 2})" in out
+        assert f"planes_per_clock={planes or 2}, writes_per_clock=1)" in out
         text = (out_dir / "cim.v").read_text()
         lanes[planes] = [j for j in range(8) if f"bit1_{j}_3" in text]
     assert lanes == {None: [0, 1], 1: [0], 4: [0, 1, 2, 3]}
+
+
+def test_verilog_cim_writes_widens_the_weight_port(capsys, tmp_path):
+    # ``w`` carries {row, col, weight[W]}: 2 + 1 + 8 W bits for a 4 x 2 array.
+    widths = {}
+    for writes in (1, 2):
+        out_dir = tmp_path / str(writes)
+        code, out, _ = call("verilog", "-o", str(out_dir), "--block", "cim", "--cim-rows", "4",
+                            "--cim-cols", "2", "--cim-adc-bits", "2", "--cim-writes",
+                            str(writes))
+        assert code == 0 and f"writes_per_clock={writes})" in out
+        text = (out_dir / "cim.v").read_text()
+        widths[writes] = re.search(r"input \[(\d+):0\] w__payload", text).group(1)
+    assert widths == {1: "10", 2: "18"}
+    code, _, err = call("verilog", "-o", str(tmp_path / "3"), "--block", "cim",
+                        "--cim-cols", "16", "--cim-writes", "3")
+    assert code == 2 and err.strip() == ("cimcodec: error: Writes per clock must be a power of two "
+                                         "that divides the 16 columns, not 3.")

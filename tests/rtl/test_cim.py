@@ -140,6 +140,13 @@ def test_bad_parameters_name_what_is_wrong():
     assert [CimParams(4, 4, 4, False, p).clocks_per_vector for p in (1, 2, 4, 8)] == \
         [64, 32, 16, 8]
     assert CimParams(4, 4, 4).planes_per_clock == 2
+    for writes in (3, 8, 0):
+        with pytest.raises(CimcodecError, match=r"Writes per clock must be (a power of two "
+                                                r"that divides the 4 columns, not|a positive "
+                                                rf"integer, not) {writes}\."):
+            CimParams(4, 4, 4, writes_per_clock=writes)
+    assert [CimParams(4, 8, 4, writes_per_clock=w).load_clocks for w in (1, 2, 8)] == \
+        [32, 16, 4]
 
 
 def test_bad_data_names_what_is_wrong():
@@ -186,7 +193,10 @@ def _run_amaranth(params, job, stall_seed):
 @pytest.mark.parametrize("params", [CimParams(16, 4, 5), CimParams(16, 4, 3, True),
                                     CimParams(5, 3, 2), CimParams(1, 1, 1, True),
                                     CimParams(16, 4, 3, True, 1), CimParams(7, 2, 2, True, 4),
-                                    CimParams(64, 3, 4, False, 8)])
+                                    CimParams(64, 3, 4, False, 8),
+                                    CimParams(16, 4, 3, True, 8, 2),
+                                    CimParams(5, 4, 2, False, 2, 4),
+                                    CimParams(3, 16, 5, True, 4, 8)])
 def test_array_in_amaranth_sim(params, stall_seed):
     rng = np.random.default_rng(params.rows + params.adc_bits)
     phases = [_random_case(params, 6, rng), _random_case(params, 3, rng)]
@@ -273,12 +283,13 @@ def test_result_comes_after_the_documented_clocks(rows, planes):
 # two planes per clock (16 rows need the exact ADC at 5 bits), and the lossy one at 1, 4
 # and 8 planes per clock.
 RTL_PARAMS = [CimParams(16, 4, 5), CimParams(16, 4, 3, signed_acts=True),
-              *(CimParams(16, 4, 3, True, planes) for planes in (1, 4, 8))]
+              *(CimParams(16, 4, 3, True, planes) for planes in (1, 4, 8)),
+              CimParams(16, 4, 3, True, 8, writes_per_clock=4)]
 
 
 @pytest.mark.parametrize("params", RTL_PARAMS,
                          ids=["exact-unsigned", "adc3-signed", "adc3-signed-p1",
-                              "adc3-signed-p4", "adc3-signed-p8"])
+                              "adc3-signed-p4", "adc3-signed-p8", "adc3-signed-p8-w4"])
 def test_rtl_matches_golden(params, simulator):
     rng = np.random.default_rng(params.adc_bits + params.planes_per_clock)
     low, high = params.act_range

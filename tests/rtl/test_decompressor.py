@@ -12,9 +12,9 @@ from PIL import Image
 
 from cimcodec.golden.blocks import appmeta, crc, markers
 from cimcodec.golden.blocks import decompressor as gd
+from cimcodec.golden.blocks.huffman import jpeg_scan
 from cimcodec.golden.blocks.lfsr import Kind
 from cimcodec.golden.blocks.remap import RemapParams
-from cimcodec.golden.blocks.huffman import jpeg_scan
 from cimcodec.golden.codec import container, search
 from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.errors import CimcodecError

@@ -5,11 +5,14 @@ the tile working again after reset). Every program runs in one simulation per
 simulator, on the build the demo and ``rtl-infer`` use."""
 
 import numpy as np
+import pytest
+from amaranth.sim import Simulator
 
 from cimcodec.golden.blocks import decompressor as gd
 from cimcodec.golden.blocks.tile import Clamp, TileJob, TileModel, TileParams, TileShape
 from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.ml import tile_net
+from cimcodec.hw.tile import WeightAdapter
 from cimcodec.sim.cocotb_run import run_jobs
 from cimcodec.tb import tile as tb
 
@@ -17,24 +20,25 @@ SHAPE = TileShape()
 REQUANT = {"relu": True, "clamp": Clamp.UINT8, "multiplier": 40_000, "shift": 26}
 
 
-def _matrix_file(rng, k, n, remap):
+def _matrix_file(rng, k, n, remap, lanes=1):
     w = rng.integers(-128, 128, (k, n)).astype(np.int8)
-    data = codec.compress_matrix(w, quality=85, remap=remap, budget=2, exact_int8=False).data
+    data = codec.compress_matrix(w, quality=85, remap=remap, budget=2, exact_int8=False,
+                                 lanes=lanes).data
     return data, codec.decompress_matrix(data, integer=True).astype(np.int64)
 
 
-def _layer_jobs(rng, k, n, vectors, remap="full"):
+def _layer_jobs(rng, k, n, vectors, remap="full", shape=SHAPE):
     """The host's jobs for one random ``k x n`` layer, and the layer's numpy result with
     the 4-bit ADC of 16-row slices."""
-    file, w = _matrix_file(rng, k, n, remap)
+    file, w = _matrix_file(rng, k, n, remap, shape.lanes)
     bias = rng.integers(-30_000, 30_000, n)
     layer = tile_net.TileLayer("net.0", file, k, n, bias, REQUANT["multiplier"],
                                REQUANT["shift"], True, Clamp.UINT8)
     net = tile_net.TileNet("test", "digits", 16, 4, 4, 256, 256, 1 / 255, (layer,),
                            np.zeros(0, np.int64))
     x = rng.integers(0, 256, (vectors, k))
-    jobs = next(tile_net.Host(net, SHAPE).steps(x))
-    return jobs, tile_net.golden_logits(net, SHAPE, x)[0]
+    jobs = next(tile_net.Host(net, shape).steps(x))
+    return jobs, tile_net.golden_logits(net, shape, x)[0]
 
 
 def _damage(data, where, xor=0x55):
@@ -72,9 +76,9 @@ def _cases():
     return cases, numpy, (scan, header), len(single_file)
 
 
-def _golden(steps):
+def _golden(steps, shape=SHAPE):
     """The golden outcomes of a program (``None``: reset)."""
-    tile, out = TileModel(SHAPE), []
+    tile, out = TileModel(shape), []
     for step in steps:
         if step is None:
             tile.reset()
@@ -128,3 +132,112 @@ def test_rtl_tile_matches_golden(simulator):
     per_vector = SHAPE.cim.clocks_per_vector
     assert SHAPE.cim.planes_per_clock == 8 and per_vector == 8
     assert per_vector * vectors <= mac <= per_vector * vectors + 20, mac
+
+
+LANES = TileShape(lanes=2, writes_per_clock=4)
+
+
+def test_rtl_tile_with_lanes_and_row_writes_matches_golden(simulator):
+    """A tile whose decompressor has two lanes (files coded with restart intervals for
+    them) and whose array takes a whole row (4 weights) per write: a layer of 2 x 2
+    tiles with stalls, a window at the edge of a remapped matrix, and a file damaged
+    near its end, against the golden model."""
+    rng = np.random.default_rng(23)
+    layer, layer_y = _layer_jobs(rng, 32, 8, 4, shape=LANES)
+    edge, edge_y = _layer_jobs(rng, 21, 6, 3, shape=LANES)
+    good, _ = _matrix_file(rng, 16, 4, "none", lanes=2)
+    lanes = gd.expected_lanes(good, LANES.decompressor).samples
+    assert [len(samples) for samples in lanes] == [32, 32]      # an 8 x 8 block each
+    scan = _damage(good, len(good) - 12)
+    assert gd.expected(scan, LANES.decompressor).error
+    single = TileJob(TileParams(bias=(7, -300, 900, 0), **REQUANT), good,
+                     rng.integers(0, 256, (3, 16)))
+    damaged = [single, TileJob(single.params, scan, single.acts), None, single]
+    cases = {"layer": (layer, 5), "edge": (edge, None), "damaged": (damaged, 11),
+             "single": ([single], None)}
+    programs = [tb.program(steps, seed) for steps, seed in cases.values()]
+    results = dict(zip(cases, run_jobs(tb.BENCH, LANES, programs, simulator)))
+    for name, (steps, _) in cases.items():
+        got, want = results[name]["outcomes"], _golden(steps, LANES)
+        assert len(got) == len(want), name
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert (bool(g["error"]), g["written"]) == (bool(w.error), w.written), (name, k)
+            if w.outputs is None:
+                assert g["outputs"] is None, (name, k)
+            else:
+                np.testing.assert_array_equal(g["outputs"], w.outputs, err_msg=f"{name} {k}")
+    for name, want in (("layer", layer_y), ("edge", edge_y)):
+        blocks = [o["outputs"] for o in results[name]["outcomes"][:4] if o["outputs"]]
+        np.testing.assert_array_equal(np.concatenate(blocks, axis=1)[:, :want.shape[1]],
+                                      want[:, :want.shape[1]], err_msg=name)
+    first, failed, after = results["damaged"]["outcomes"]
+    assert failed["error"] and failed["written"] == 0 and after == first
+    assert first["written"] == 64
+
+
+@pytest.mark.parametrize("lanes,width", [(1, 1), (2, 4), (4, 2)])
+def test_adapter_stages_lanes_and_copies_w_cells_per_clock(lanes, width):
+    """The weight adapter alone (Amaranth simulation): samples from every lane, inside
+    and outside the window, then the copy: ``R * C / W`` writes on consecutive clocks,
+    each the staged weights of its ``W`` cells (0 where no sample came)."""
+    shape = TileShape(lanes=lanes, writes_per_clock=width)
+    dut = WeightAdapter(shape)
+    rows, cols = shape.rows, shape.cols
+    rng = np.random.default_rng(lanes * 10 + width)
+    row0, col0 = 3, 5
+    # Distinct positions around the window, a few beats with an idle lane.
+    spots = [(r, c) for r in range(row0 - 2, row0 + rows + 2)
+             for c in range(col0 - 1, col0 + cols + 1)]
+    picks = rng.permutation(len(spots))[:len(spots) * 3 // 4]
+    samples = [(*spots[k], int(rng.integers(0, 256))) for k in picks]
+    want = np.zeros((rows, cols), np.int64)
+    for r, c, v in samples:
+        if 0 <= r - row0 < rows and 0 <= c - col0 < cols:
+            want[r - row0, c - col0] = v - 128
+    got = np.full((rows, cols), 999, np.int64)
+    clocks = []
+
+    async def bench(ctx):
+        ctx.set(dut.row0, row0)
+        ctx.set(dut.col0, col0)
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        queue = list(samples)
+        while queue:
+            beat = [queue.pop() if queue and rng.random() < 0.8 else None
+                    for _ in range(lanes)]
+            slots = [{"valid": int(b is not None), "row": b[0] if b else 0,
+                      "col": b[1] if b else 0, "sample": b[2] if b else 0} for b in beat]
+            ctx.set(dut.i.valid, 1)
+            if lanes == 1:
+                if beat[0] is None:
+                    ctx.set(dut.i.valid, 0)
+                else:
+                    ctx.set(dut.i.payload, {k: slots[0][k] for k in ("row", "col", "sample")})
+            else:
+                ctx.set(dut.i.payload, slots)
+            await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        ctx.set(dut.w.ready, 1)
+        ctx.set(dut.copy, 1)
+        await ctx.tick()
+        ctx.set(dut.copy, 0)
+        clock = 0
+        while ctx.get(dut.busy):
+            if ctx.get(dut.w.valid):
+                clocks.append(clock)
+                payload = ctx.get(dut.w.payload)
+                values = [payload.weight] if width == 1 else list(payload.weight)
+                for j, v in enumerate(values):
+                    got[payload.row, payload.col + j] = v
+            await ctx.tick()
+            clock += 1
+            assert clock < 1000
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    np.testing.assert_array_equal(got, want)
+    assert clocks == list(range(1, rows * cols // width + 1))
