@@ -501,52 +501,33 @@ class Decompressor(wiring.Component):
         excess = Signal()
         interval_bad = Signal()
         progress = Signal()                 # a symbol or a sample moved (watchdog)
-        if lanes == 1:
-            started = Signal.like(blocks)
-            boundary = Signal(range(remap_shape.table_rows * remap_shape.table_cols
-                                    + (1 << RESTART_BITS)))
-            opened = Signal()               # the scan's first interval began
-            sym = huffman[0].sym
+        # Lane k's interval starts at block ``base`` (k * Ri for its first, then lanes *
+        # Ri further each time); ``count`` blocks of it started. A DC symbol past the
+        # frame's last block is EXCESS; one more than Ri in an interval, or a next
+        # interval after fewer, is INTERVAL (with lanes it would put blocks at another
+        # lane's positions).
+        span = Signal(len(blocks) + RESTART_BITS + 4)          # a row of intervals
+        m.d.sync += span.eq(ri * lanes)
+        for k in range(lanes):
+            base = Signal(len(span), name=name("base", k))
+            count = Signal(max(len(blocks), RESTART_BITS) + 1, name=name("count", k))
+            opened = Signal(name=name("opened", k))     # the lane's first interval began
+            sym, bits = huffman[k].sym, huffman[k].bits
             with m.If(sym.valid & sym.ready & sym.payload.dc):
-                with m.If(started == blocks):
+                with m.If(base + count >= blocks):
                     m.d.comb += excess.eq(1)
+                with m.Elif((ri != 0) & (count == ri)):
+                    m.d.comb += interval_bad.eq(1)
                 with m.Else():
-                    m.d.sync += started.eq(started + 1)
-            bits = huffman[0].bits
+                    m.d.sync += count.eq(count + 1)
             with m.If(bits.valid & bits.ready & bits.payload.first):
-                m.d.sync += opened.eq(1)
+                m.d.sync += [opened.eq(1), count.eq(0)]
                 with m.If(opened):
-                    m.d.sync += boundary.eq(boundary + ri)
-                    with m.If(started != boundary + ri):
+                    m.d.sync += base.eq(base + span)
+                    with m.If(count != ri):
                         m.d.comb += interval_bad.eq(1)
-        else:
-            # Lane k's interval starts at block ``base`` (k * Ri for its first, then
-            # lanes * Ri further each time); ``count`` blocks of it started. A DC
-            # symbol past the frame's last block is EXCESS; one more than Ri in an
-            # interval that is not the frame's last, or a next interval after fewer,
-            # is INTERVAL (it would put blocks at another lane's positions).
-            span = Signal(len(blocks) + RESTART_BITS + 4)      # a row of intervals
-            m.d.sync += span.eq(ri * lanes)
-            for k in range(lanes):
-                base = Signal(len(span), name=f"base{k}")
-                count = Signal(max(len(blocks), RESTART_BITS) + 1, name=f"count{k}")
-                opened = Signal(name=f"opened{k}")
-                sym, bits = huffman[k].sym, huffman[k].bits
-                with m.If(sym.valid & sym.ready & sym.payload.dc):
-                    with m.If(base + count >= blocks):
-                        m.d.comb += excess.eq(1)
-                    with m.Elif((ri != 0) & (count == ri)):
-                        m.d.comb += interval_bad.eq(1)
-                    with m.Else():
-                        m.d.sync += count.eq(count + 1)
-                with m.If(bits.valid & bits.ready & bits.payload.first):
-                    m.d.sync += [opened.eq(1), count.eq(0)]
-                    with m.If(opened):
-                        m.d.sync += base.eq(base + span)
-                        with m.If(count != ri):
-                            m.d.comb += interval_bad.eq(1)
-                    with m.Else():
-                        m.d.sync += base.eq(ri * k)
+                with m.Else():
+                    m.d.sync += base.eq(ri * k)
         for k in range(lanes):
             with m.If(huffman[k].sym.valid & huffman[k].sym.ready):
                 m.d.comb += progress.eq(1)

@@ -335,7 +335,7 @@ def run(model: nn.Module, data, *, max_loss: float | None = None,
         prune_structured(pruned, targets, retrain, steps=steps, epochs=prune_epochs,
                          seed=seed, teacher=teacher)
         pruned = fold_batchnorm(pruned)
-        for q in qualities:
+        for k, q in enumerate(qualities):
             latent = copy.deepcopy(pruned)
             finetune_through_codec(latent, {n: quality_table(q) for n in sizes}, retrain,
                                    epochs=finetune_epochs, seed=seed, teacher=teacher)
@@ -351,6 +351,7 @@ def run(model: nn.Module, data, *, max_loss: float | None = None,
             if better(entry, best):
                 best = entry
             if entry["meets"] and max_loss is not None:
+                bar.update(len(qualities) - k - 1)      # the qualities it skips
                 break           # this budget's smallest file within the floor
     bar.close()
     if refine and best["meets"]:
