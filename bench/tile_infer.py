@@ -37,9 +37,9 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=100,
                         help="test images on the RTL (0: golden only)")
     parser.add_argument("--sim", default="verilator", choices=("icarus", "verilator"))
-    parser.add_argument("--lanes", type=int, default=1,
+    parser.add_argument("--lanes", type=int, default=1, choices=(1, 2, 4, 8),
                         help="decoder lanes (the members get restart intervals for them)")
-    parser.add_argument("--cim-writes", type=int, default=1,
+    parser.add_argument("--cim-writes", type=int, default=1, choices=(1, 2, 4, 8, 16),
                         help="weights per write into the CIM array")
     args = parser.parse_args(argv)
     start = time.perf_counter()

@@ -9,7 +9,7 @@ same :class:`golden.blocks.tile.TileShape` sizes this block.
 import functools
 import operator
 
-from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -268,11 +268,15 @@ class Tile(wiring.Component):
         m.d.comb += [
             adapter.row0.eq(job.row0),
             adapter.col0.eq(job.col0),
-            adapter.i.payload.eq(dec.payload.lane if shape.lanes > 1 else
-                                 Cat(dec.payload.row, dec.payload.col, dec.payload.sample)),
             decompressor.i.payload.eq(self.i.payload),
             cim.a.payload.eq(self.a.payload),
         ]
+        if shape.lanes > 1:
+            m.d.comb += adapter.i.payload.eq(dec.payload.lane)
+        else:
+            m.d.comb += [adapter.i.payload.row.eq(dec.payload.row),
+                         adapter.i.payload.col.eq(dec.payload.col),
+                         adapter.i.payload.sample.eq(dec.payload.sample)]
         with m.If(cim.w.valid & cim.w.ready):
             m.d.sync += written.eq(written + shape.writes_per_clock)
 
@@ -304,7 +308,7 @@ class Tile(wiring.Component):
             with m.If(dec.valid & dec.ready & dec.payload.end):
                 m.d.comb += restart.eq(1)
                 with m.If(dec.payload.error):
-                    # ``written`` counts the array's weight writes: 0 unless some
+                    # ``written`` counts the weights the array took: 0 unless some
                     # weight reached the array before the error.
                     m.d.sync += [s.valid.eq(1), s.payload.error.eq(1),
                                  s.payload.code.eq(dec.payload.code),

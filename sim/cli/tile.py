@@ -118,10 +118,12 @@ def cmd_rtl_infer(args) -> int:
     print(f"  RTL == golden: every status and output of the {stats['jobs']} tile jobs "
           f"(checked in the simulation) and every logit, bit for bit")
     _print_summary(stats)
+    per_clock = ("one weight" if shape.writes_per_clock == 1
+                 else f"{shape.writes_per_clock} weights")
     for name, figures in stats["reload_clocks"].items():
         print(f"  array reload, {name}: {figures['clocks']:.1f} clocks from "
               f"{figures['file_bytes']} compressed bytes against {figures['int8_clocks']} "
-              f"from int8 ({shape.writes_per_clock} weights per clock)")
+              f"from int8 ({per_clock} per clock)")
     return 0
 
 

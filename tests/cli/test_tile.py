@@ -118,7 +118,8 @@ def test_rtl_infer_with_lanes_and_row_writes(exported, capsys):
         assert run["rtl_equals_golden"] and run["predictions"] == one["predictions"]
     for name, figures in wide["reload_clocks"].items():
         assert figures["int8_clocks"] == 16 and one["reload_clocks"][name]["int8_clocks"] == 64
-        assert figures["clocks"] == one["reload_clocks"][name]["clocks"] - 48, name
+        assert figures["clocks"] == pytest.approx(
+            one["reload_clocks"][name]["clocks"] - 48, abs=1e-9), name
 
 
 @pytest.fixture
@@ -144,6 +145,17 @@ def _fails(argv, capsys, message):
 def test_infer_refuses_another_setting(exported, capsys, options, message):
     for command in (["infer"], ["rtl-infer", "--sim", "icarus"]):
         _fails([*command, str(exported[1]), *options], capsys, message)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--lanes", "3"], "Decompressor lanes must be one of 1, 2, 4 or 8, not 3."),
+    (["--cim-writes", "3"], "Writes per clock must be a power of two that divides the 4 "
+                            "columns, not 3."),
+    (["--cim-writes", "8"], "Writes per clock must be a power of two that divides the 4 "
+                            "columns, not 8."),
+])
+def test_rtl_infer_refuses_bad_lanes_and_writes(exported, capsys, options, message):
+    _fails(["rtl-infer", "--sim", "icarus", str(exported[1]), *options], capsys, message)
 
 
 def test_container_without_integer_data(plain_container, capsys):

@@ -205,6 +205,20 @@ def test_array_in_amaranth_sim(params, stall_seed):
     assert result["o"] == job["expected"]["o"]
 
 
+def test_wide_write_ignores_the_low_column_bits():
+    """With ``W = 4`` a write fills the aligned group of its column: ``col`` 5 writes
+    columns 4..7, as ``col`` 4 does."""
+    params = CimParams(3, 8, 4, False, 8, writes_per_clock=4)
+    rng = np.random.default_rng(4)
+    weights, acts = _random_case(params, 4, rng)
+    job = tb.jobs(params, [[(weights, acts)]])[0]
+    writes = job["inputs"][0][1]
+    for k, write in enumerate(writes):
+        write["col"] += k % 4
+    assert sorted(w["col"] % 4 for w in writes) == [0, 0, 1, 1, 2, 3]
+    assert _run_amaranth(params, job, None)["o"] == job["expected"]["o"]
+
+
 @pytest.mark.parametrize("planes", [1, 2, 4, 8])
 def test_array_runs_one_vector_per_64_over_p_clocks(planes):
     params = CimParams(16, 4, 3, True, planes)

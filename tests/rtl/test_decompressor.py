@@ -290,6 +290,32 @@ def test_rtl_catches_damaged_files(simulator):
     _assert_pillows(RAW_FILES["pil5"], results[-1], "pil5-after")
 
 
+def test_rtl_catches_interval_damage_on_one_lane(simulator):
+    """One lane, the restart-interval checks: a ``DRI`` that disagrees with the data
+    (more blocks per interval than it says, and fewer), an interval that runs into the
+    next one's block, and a scan one ``RST`` short whose last interval is twice ``Ri``
+    long (every block inside the frame). The golden model rejects each; the hardware
+    raises the error flag, keeps every coordinate inside the frame, and decodes a good
+    file after them."""
+    raw, containers = _lane_files()
+    files = {
+        "ctr-dri1": (_dri(containers["split-snap-ri2"], 1), False),
+        "ctr-dri3": (_dri(containers["split-snap-ri2"], 3), False),
+        "pil-dri2": (_dri(raw["pil90-ri1-40x56"], 2), True),
+        "pil-long-interval": (_long_interval(), True),
+        "pil-few-restarts": (_few_restarts(), True),
+    }
+    names = sorted(files)
+    jobs = [tb.job(files[n][0], SHAPE, raw=files[n][1], stall_seed=60 + k if k % 2 else None)
+            for k, n in enumerate(names)]
+    assert all(j["error"] != 0 for j in jobs)
+    jobs.append(tb.job(containers["split-snap-ri2"], SHAPE))
+    results = run_jobs(BENCH, SHAPE, jobs, simulator)
+    for name, job, result in zip(names, jobs, results):
+        _check_corrupt(name, job, result, False, files[name][0])
+    assert results[-1]["outputs"]["o"] == jobs[-1]["expected"]["o"]
+
+
 PLAIN = gd.DecompressorShape(max_rows=256, max_cols=256, container=False)
 
 
@@ -574,19 +600,32 @@ def _intervals(data):
     return parts + [scan[start:]]
 
 
-def _long_interval():
-    """A 8x96 frame (12 blocks) with ``DRI`` 2 whose intervals hold 2, 2, 2, 2, 3 and 1
-    blocks: every block has a place, but interval 4 (lane 0's last of two lanes) runs
-    into interval 5's first block. Spliced from three files with the same tables."""
+def _spliced(*tail):
+    """A 8x96 frame (12 blocks) with ``DRI`` 2: the first four intervals of 2 blocks,
+    then one interval per column range of ``tail`` (each coded on its own). Every
+    block has a place; the intervals after the fourth need not hold 2 blocks. Spliced
+    from files with the same tables."""
     img = _image(13, (8, 96))
     ri2 = encode(img, quality=80, restart_interval=2, optimize=False)
-    three = _intervals(encode(img[:, 64:88], quality=80, optimize=False))
-    one = _intervals(encode(img[:, 88:], quality=80, optimize=False))
-    parts = _intervals(ri2)[:4] + three + one
+    parts = _intervals(ri2)[:4]
+    for start, stop in tail:
+        parts += _intervals(encode(img[:, start:stop], quality=80, optimize=False))
     scan = b"".join(p + (bytes((0xFF, 0xD0 + k % 8)) if k < len(parts) - 1 else b"")
                     for k, p in enumerate(parts))
     layout = container.walk(ri2)
     return ri2[:layout.scan_start] + scan + ri2[layout.scan_end:]
+
+
+def _long_interval():
+    """Intervals of 2, 2, 2, 2, 3 and 1 blocks: interval 4 (lane 0's last of two
+    lanes) runs into interval 5's first block."""
+    return _spliced((64, 88), (88, 96))
+
+
+def _few_restarts():
+    """Intervals of 2, 2, 2, 2 and 4 blocks: one ``RST`` short, the last interval twice
+    ``Ri`` long but inside the frame."""
+    return _spliced((64, 96))
 
 
 @pytest.mark.parametrize("lanes", [2, 4])

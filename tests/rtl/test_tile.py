@@ -2,7 +2,9 @@
 and Verilator: one tile, a layer of 2 x 2 tiles, windows at the matrix edge, random
 stalls on every stream, damaged containers (the error reported, no weight written,
 the tile working again after reset). Every program runs in one simulation per
-simulator, on the build the demo and ``rtl-infer`` use."""
+simulator, on the build the demo and ``rtl-infer`` use; a tile with two decoder lanes
+and row writes gets a build of its own, and the weight adapter alone runs in the
+Amaranth simulator."""
 
 import numpy as np
 import pytest
@@ -178,24 +180,35 @@ def test_rtl_tile_with_lanes_and_row_writes_matches_golden(simulator):
 @pytest.mark.parametrize("lanes,width", [(1, 1), (2, 4), (4, 2)])
 def test_adapter_stages_lanes_and_copies_w_cells_per_clock(lanes, width):
     """The weight adapter alone (Amaranth simulation): samples from every lane, inside
-    and outside the window, then the copy: ``R * C / W`` writes on consecutive clocks,
-    each the staged weights of its ``W`` cells (0 where no sample came)."""
+    and outside the window (first the lanes writing the cells of one word in one beat),
+    beats with ``i.valid`` low whose slots must be ignored, then the copy: ``R * C / W``
+    writes, each the staged weights of its ``W`` cells (0 where no sample came), on
+    consecutive clocks while ``w.ready`` is high, held while it is low."""
     shape = TileShape(lanes=lanes, writes_per_clock=width)
     dut = WeightAdapter(shape)
     rows, cols = shape.rows, shape.cols
     rng = np.random.default_rng(lanes * 10 + width)
     row0, col0 = 3, 5
-    # Distinct positions around the window, a few beats with an idle lane.
+    # Distinct positions around the window; the first beat fills one word's cells.
     spots = [(r, c) for r in range(row0 - 2, row0 + rows + 2)
              for c in range(col0 - 1, col0 + cols + 1)]
-    picks = rng.permutation(len(spots))[:len(spots) * 3 // 4]
-    samples = [(*spots[k], int(rng.integers(0, 256))) for k in picks]
+    word = [(row0 + 1, col0 + j) for j in range(min(lanes, width))]
+    rest = [spots[k] for k in rng.permutation(len(spots)) if spots[k] not in word]
+    picks = word + rest[:len(spots) * 3 // 4]
+    samples = [(r, c, int(rng.integers(0, 256))) for r, c in picks]
+    # The ignored slots point at a window cell no sample reaches (it must stay 0).
+    spare = next((r, c) for r, c in spots if (r, c) not in picks
+                 and 0 <= r - row0 < rows and 0 <= c - col0 < cols)
     want = np.zeros((rows, cols), np.int64)
     for r, c, v in samples:
         if 0 <= r - row0 < rows and 0 <= c - col0 < cols:
             want[r - row0, c - col0] = v - 128
     got = np.full((rows, cols), 999, np.int64)
-    clocks = []
+    clocks, gaps = [], []
+
+    def slot(b):
+        return {"valid": int(b is not None), "row": b[0] if b else row0,
+                "col": b[1] if b else col0, "sample": b[2] if b else 0}
 
     async def bench(ctx):
         ctx.set(dut.row0, row0)
@@ -204,33 +217,49 @@ def test_adapter_stages_lanes_and_copies_w_cells_per_clock(lanes, width):
         await ctx.tick()
         ctx.set(dut.clear, 0)
         queue = list(samples)
+        first = True
         while queue:
-            beat = [queue.pop() if queue and rng.random() < 0.8 else None
-                    for _ in range(lanes)]
-            slots = [{"valid": int(b is not None), "row": b[0] if b else 0,
-                      "col": b[1] if b else 0, "sample": b[2] if b else 0} for b in beat]
-            ctx.set(dut.i.valid, 1)
+            if not first and rng.random() < 0.2:
+                # ``i.valid`` low: a slot that says valid, inside the window, ignored.
+                ctx.set(dut.i.valid, 0)
+                junk = [slot((*spare, 7))] * lanes
+                ctx.set(dut.i.payload, junk if lanes > 1 else
+                        {k: junk[0][k] for k in ("row", "col", "sample")})
+                await ctx.tick()
+                continue
+            count = len(word) if first else lanes
+            beat = [queue.pop(0) if queue and k < count and (first or rng.random() < 0.8)
+                    else None for k in range(lanes)]
+            first = False
+            slots = [slot(b) for b in beat]
             if lanes == 1:
-                if beat[0] is None:
-                    ctx.set(dut.i.valid, 0)
-                else:
-                    ctx.set(dut.i.payload, {k: slots[0][k] for k in ("row", "col", "sample")})
+                ctx.set(dut.i.valid, int(beat[0] is not None))
+                ctx.set(dut.i.payload, {k: slots[0][k] for k in ("row", "col", "sample")})
             else:
+                ctx.set(dut.i.valid, 1)
                 ctx.set(dut.i.payload, slots)
             await ctx.tick()
         ctx.set(dut.i.valid, 0)
-        ctx.set(dut.w.ready, 1)
         ctx.set(dut.copy, 1)
         await ctx.tick()
         ctx.set(dut.copy, 0)
-        clock = 0
+        clock, seen = 0, None
         while ctx.get(dut.busy):
+            ready = int(rng.random() < 0.7)
+            ctx.set(dut.w.ready, ready)
+            if ready and not ctx.get(dut.w.valid):
+                gaps.append(clock)
             if ctx.get(dut.w.valid):
-                clocks.append(clock)
                 payload = ctx.get(dut.w.payload)
                 values = [payload.weight] if width == 1 else list(payload.weight)
-                for j, v in enumerate(values):
-                    got[payload.row, payload.col + j] = v
+                item = (int(payload.row), int(payload.col), [int(v) for v in values])
+                assert seen is None or seen == item      # held while not taken
+                seen = item
+                if ready:
+                    clocks.append(clock)
+                    for j, v in enumerate(values):
+                        got[payload.row, payload.col + j] = v
+                    seen = None
             await ctx.tick()
             clock += 1
             assert clock < 1000
@@ -240,4 +269,6 @@ def test_adapter_stages_lanes_and_copies_w_cells_per_clock(lanes, width):
     sim.add_testbench(bench)
     sim.run()
     np.testing.assert_array_equal(got, want)
-    assert clocks == list(range(1, rows * cols // width + 1))
+    assert len(clocks) == rows * cols // width
+    # No clock with ``w.ready`` high goes without a write between the first and the last.
+    assert not [g for g in gaps if clocks[0] < g < clocks[-1]], gaps
