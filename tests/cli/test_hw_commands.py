@@ -83,7 +83,7 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "synthesize", fake)
     out_dir = tmp_path / "reports"
     code, out, err = call("synth", "--block", "lfsr", "--block", "cim", "--cim-rows", "8",
-                          "--no-pnr", "--report", out_dir)
+                          "--cim-writes", "4", "--no-pnr", "--report", out_dir)
     assert code == 0, err
     assert [s[0] for s in seen] == ["lfsr", "cim"] and not any(s[2] for s in seen)
     lfsr = json.loads((out_dir / "lfsr.json").read_text())
@@ -93,6 +93,7 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
     cim = json.loads((out_dir / "cim.json").read_text())
     assert cim["lut4"] == 102 and cim["options"]["cim_rows"] == 8
     assert cim["options"]["cim_planes"] == 2 and "planes_per_clock=2" in cim["params"]
+    assert cim["options"]["cim_writes"] == 4 and "writes_per_clock=4" in cim["params"]
     assert cim["params"] == repr(seen[1][1]) and "rows=8" in cim["params"]
     assert sorted(p.name for p in out_dir.iterdir()) == ["cim.json", "lfsr.json"]
     lines = out.splitlines()
