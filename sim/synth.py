@@ -133,8 +133,8 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
     result["ecp5_mapper"] = "abc" if mapper else "abc9"
     result["ecp5_cells"] = _cells((work / "ecp5_stat.txt").read_text())
     # The iCE40 counts are for comparison only (the large designs fit no iCE40); a
-    # design too large for YoWASP's Yosys there (the 4-lane decompressor runs out of
-    # its WebAssembly memory) has no counts, and the result says why.
+    # design YoWASP's Yosys fails on there (the 4-lane decompressor: a wasm trap) has
+    # no counts, and the result says why.
     try:
         _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ice40{mapper} -top {name}; "
               "tee -o ice40_stat.txt stat"], work, "yosys_ice40.log")
