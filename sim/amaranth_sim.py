@@ -4,6 +4,8 @@ external simulator), for unit tests and for quick checks while designing.
 :func:`run_streams` feeds lists of payloads into input streams and collects payloads
 from output streams, with optional random idle cycles and backpressure; it is the one
 driver of the Amaranth-simulator tests, and its cycle cap the one loop cap.
+:func:`run_testbench` runs a hand-written testbench, for the tests that pulse plain
+signals between streams or check clock by clock.
 """
 
 import random
@@ -11,6 +13,15 @@ import random
 from amaranth.sim import Simulator
 
 from cimcodec.tb.payload import to_python
+
+
+def run_testbench(component, bench, period=1e-6) -> None:
+    """Simulate ``component`` with one clock (``period`` seconds) and the async
+    testbench ``bench(ctx)`` until it returns."""
+    sim = Simulator(component)
+    sim.add_clock(period)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def run_streams(component, inputs, outputs, *, setup=(), stall_seed=None,

@@ -34,8 +34,7 @@ def _network(args):
     data = cli.read_bytes(args.input)
     net = tile_net.load(data)
     shape = net.shape(rows=args.rows, cols=args.cols, adc_bits=args.adc_bits,
-                      lanes=getattr(args, "tile_lanes", 1),
-                      writes_per_clock=getattr(args, "cim_writes", 1))
+                      lanes=args.tile_lanes, writes_per_clock=args.cim_writes)
     return data, net, shape
 
 
@@ -186,6 +185,7 @@ def register(sub) -> None:
         p.add_argument("--count", type=cli.positive,
                        help="the first N test images (default all)")
         _tile_options(p, export=False)
+        p.set_defaults(tile_lanes=1, cim_writes=1)      # the golden tile's sums
         if name == "rtl-infer":
             cli.simulator_option(p)
             p.add_argument("--lanes", dest="tile_lanes", type=cli.positive, default=1,

@@ -6,12 +6,11 @@ import re
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from cimcodec.golden.blocks.cim import CimParams
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.hw.cim import CimArray, result_shape
-from cimcodec.sim.amaranth_sim import run_streams
+from cimcodec.sim.amaranth_sim import run_streams, run_testbench
 from cimcodec.sim.cocotb_run import run_jobs
 from cimcodec.tb import cim as tb
 from cimcodec.tb.cim import BENCH
@@ -268,10 +267,7 @@ def _clock_count(params, weights, acts):
             clock += 1
             assert clock < 1000
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return dut.latency, seen
 
 

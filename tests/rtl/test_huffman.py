@@ -9,7 +9,6 @@ import io
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 from PIL import Image
 
 from cimcodec.golden.blocks.huffman import (
@@ -25,7 +24,7 @@ from cimcodec.golden.jpeg.huffman import STD_AC_LUMINANCE, STD_DC_LUMINANCE, Huf
 from cimcodec.golden.jpeg.reference import decode_full, encode
 from cimcodec.golden.jpeg.zigzag import from_zigzag
 from cimcodec.hw.huffman import HuffmanDecoder
-from cimcodec.sim.amaranth_sim import run_streams
+from cimcodec.sim.amaranth_sim import run_streams, run_testbench
 from cimcodec.sim.cocotb_run import run_jobs
 from cimcodec.sim.verilog import elaborate, lint
 from cimcodec.tb import huffman as tb
@@ -271,10 +270,7 @@ def test_hardware_fast_tables_equal_the_golden_tables(name):
             got[kind] = [ctx.get(memory[i % banks].data[i // banks])
                          for i in range(banks * memory[0].depth)]
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench, 1e-8)
     for kind, table in (("dc", dc), ("ac", ac)):
         want = [dataclasses.asdict(e) for e in fast_table(table, SHAPE.fast_bits)]
         assert [{"hit": e.hit, "symbol": e.symbol, "shift": e.shift}

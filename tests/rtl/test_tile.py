@@ -8,13 +8,13 @@ Amaranth simulator."""
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from cimcodec.golden.blocks import decompressor as gd
 from cimcodec.golden.blocks.tile import Clamp, TileJob, TileModel, TileParams, TileShape
 from cimcodec.golden.codec import pipeline as codec
 from cimcodec.golden.ml import tile_net
 from cimcodec.hw.tile import WeightAdapter
+from cimcodec.sim.amaranth_sim import run_testbench
 from cimcodec.sim.cocotb_run import run_jobs
 from cimcodec.tb import tile as tb
 
@@ -264,10 +264,7 @@ def test_adapter_stages_lanes_and_copies_w_cells_per_clock(lanes, width):
             clock += 1
             assert clock < 1000
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     np.testing.assert_array_equal(got, want)
     assert len(clocks) == rows * cols // width
     # No clock with ``w.ready`` high goes without a write between the first and the last.
