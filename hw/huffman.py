@@ -1,6 +1,6 @@
 """Canonical Huffman decoder of baseline JPEG: tables built in hardware from DHT
 payloads, one symbol with its extra (EXTEND) bits per clock through a one-lookup fast
-table, two clocks more for codes longer than its index.
+table, three clocks more for codes longer than its index.
 
 Reference models: :mod:`golden.jpeg.huffman` (``BITS``/``HUFFVAL``, canonical codes, the
 Annex F.2.2.3 lookup) and :mod:`golden.blocks.huffman` (what the block emits for a whole
@@ -95,7 +95,9 @@ class HuffmanDecoder(wiring.Component):
         :func:`golden.blocks.huffman.scan_symbols`, symbol for symbol.
     dc_slot, ac_slot : In(range(shape.tables))
         The table slots of the scan's DC and AC tables; hold them while decoding (a
-        change stops decoding until the tables are copied again).
+        change stops decoding until the tables are copied again). They are registered
+        before use, so a change is seen a clock later: set them at least a clock
+        before the scan's first chunk is offered.
     error : Out(1)
         A code of 16 bits is in none of its table's lengths. Decoding stops (``bits``
         and ``sym`` stay idle) and the flag holds until reset.
@@ -131,18 +133,22 @@ class HuffmanDecoder(wiring.Component):
     ``LIMIT`` registers at once, and the shortest length ``L`` whose code is below its
     limit (the same as Annex F's first ``code <= MAXCODE[L]``: when ``L`` has no codes,
     a code below its limit has a prefix that matched earlier) gives the value index
-    ``code + OFFSET[L]`` (the 16 sums are formed beside the compares and the shortest
-    length's is picked one-hot). The index and ``L`` are registered; in the next clock
-    the value memory gives the symbol, and when the buffer held the code and its
-    ``size`` extra bits at the lookup, the result is registered (``held``) and
+    ``code + OFFSET[L]``. The 16 compare results and the window are registered
+    (``p_*``); in the next clock the shortest length's sum is picked one-hot (the 16
+    sums are formed beside the pick), and the index and ``L`` are registered (``a_*``);
+    in the next the value memory gives the symbol, and when the buffer held the code
+    and its ``size`` extra bits at the lookup, the result is registered (``held``) and
     offered in the clock after. So no path runs from the buffer through the compares
-    and the value memory in one clock. The buffer takes a chunk whenever it holds at
-    most ``reserve_bits``, written below its valid bits before the shift. With full
-    32-bit chunks every clock and ``reserve_bits = 64`` it never runs dry: a symbol
-    takes at most 31 bits, so after the first chunk the buffer always holds at least
-    32 and ``sym`` offers one symbol per clock for codes of at most ``K`` bits, three
-    clocks for a longer one (a restart interval costs three clocks: its ``first``
-    chunk enters once the decoder was idle for two clocks after the last symbol).
+    and the pick, or through the value memory, in one clock. The buffer takes a chunk
+    whenever it holds at most ``reserve_bits``, written below its valid bits (the
+    chunk is shifted beside the buffer, so ``bits.ready`` only gates it at the end).
+    With full 32-bit chunks every clock and ``reserve_bits = 64`` it never runs dry: a
+    symbol takes at most 31 bits, so after the first chunk the buffer always holds at
+    least 32 and ``sym`` offers one symbol per clock for codes of at most ``K`` bits,
+    four clocks for a longer one (:data:`golden.blocks.huffman.SLOW_PATH_CLOCKS` more);
+    a restart interval costs :data:`golden.blocks.huffman.RESTART_CLOCKS`: its
+    ``first`` chunk enters once the decoder was idle for three clocks after the last
+    symbol.
 
     Fast tables: :func:`golden.blocks.huffman.fast_table`, entry for entry (a miss is
     all zeros). They are filled after every copy of the scan's tables (see Tables), DC
@@ -156,9 +162,10 @@ class HuffmanDecoder(wiring.Component):
     FILL_BANKS`` of bank ``i % FILL_BANKS``), so a simulation can read them.
 
     Latency: a symbol is offered in the clock after the chunk holding its last bit when
-    it takes the fast path, two clocks later otherwise. A scan's first chunk is taken
-    after the table copy and fill: ``16 + fill_steps(DC) + fill_steps(AC) + 4`` clocks
-    after it is offered, at most :attr:`HuffmanShape.max_start_clocks`.
+    it takes the fast path, three clocks later otherwise. A scan's first chunk is taken
+    after the table copy and fill: ``16 + fill_steps(DC) + fill_steps(AC) +
+    START_CLOCKS`` clocks after it is offered (:data:`golden.blocks.huffman.START_CLOCKS`),
+    at most :attr:`HuffmanShape.max_start_clocks`.
 
     Stream rules: ``sym.valid`` never waits for ``sym.ready``. ``sym.payload`` is a
     function of registers that change on a transfer; chunks append bits only after the
@@ -285,12 +292,16 @@ class HuffmanDecoder(wiring.Component):
         # since the last. Decoding waits for it.
         copied = [Signal(range(slots), name="copied_dc"), Signal(range(slots), name="copied_ac")]
         step = Signal(range(MAX_CODE_LENGTH))
-        new_slots = (self.dc_slot != copied[0]) | (self.ac_slot != copied[1])
+        # The slot inputs are registered before they are compared, so that no path runs
+        # from them into ``bits.ready`` (a change is seen a clock later).
+        slot_regs = [Signal(range(slots), name="dc_slot_r"), Signal(range(slots), name="ac_slot_r")]
+        m.d.sync += [slot_regs[0].eq(self.dc_slot), slot_regs[1].eq(self.ac_slot)]
+        new_slots = (slot_regs[0] != copied[0]) | (slot_regs[1] != copied[1])
         stale = Signal(init=1)                          # a table built since the last copy
         m.d.comb += dirty.eq(stale | new_slots)
         new_pair = Cat(next_code[:MAX_CODE_LENGTH], (cur_total - first_code)[:8])
         copies = {}
-        for kind, which in (("dc", self.dc_slot), ("ac", self.ac_slot)):
+        for kind, which in (("dc", slot_regs[0]), ("ac", slot_regs[1])):
             copies[kind] = [Signal(_ENTRY, name=f"{kind}_pair{n}") for n in lengths]
             with m.If(copying):
                 m.d.sync += [a.eq(b) for a, b in zip(copies[kind], copies[kind][1:])]
@@ -316,18 +327,34 @@ class HuffmanDecoder(wiring.Component):
                 m.d.sync += filling.eq(0)
         with m.Elif(dirty & ~building & self.bits.valid & ~error):
             m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0),
-                         copied[0].eq(self.dc_slot), copied[1].eq(self.ac_slot)]
+                         copied[0].eq(slot_regs[0]), copied[1].eq(slot_regs[1])]
         limits = {k: [c[:n] for n, c in zip(lengths, v)] for k, v in copies.items()}
         offsets = {k: [c[MAX_CODE_LENGTH:] for c in v] for k, v in copies.items()}
         window = Mux(filling, Cat(Const(0, MAX_CODE_LENGTH - fast_bits), fill[:fast_bits]),
                      buf[width - MAX_CODE_LENGTH:])
         below = Signal(MAX_CODE_LENGTH)                 # bit n-1: the n-bit code is below LIMIT[n]
-        pick = Signal(MAX_CODE_LENGTH)                  # one-hot: the shortest such length
         below_dc = Cat(window[MAX_CODE_LENGTH - n:] < limits["dc"][n - 1] for n in lengths)
         below_ac = Cat(window[MAX_CODE_LENGTH - n:] < limits["ac"][n - 1] for n in lengths)
         m.d.comb += below.eq(Mux(look_dc, below_dc, below_ac))
-        m.d.comb += pick.eq(below & ~_any_below(below))
         found = below.any()
+        # The fill steps by four when the code found has at most K - 2 bits: when a
+        # length up to K - 2 has its code below the limit (the shortest such length is
+        # the one found), so the step needs no pick.
+        low = exact_log2(FILL_BANKS)
+        m.d.comb += wide.eq(below[:fast_bits - low].any() & (fill[:low] == 0))
+        # The slow path's first register (``p_*``): the compares and the window. The
+        # pick, the value index and the length are formed from them in the next clock.
+        p_below = Signal(MAX_CODE_LENGTH)
+        p_window = Signal(MAX_CODE_LENGTH)
+        p_dc, p_live, p_filling, p_wide = (Signal(name=f"p_{n}") for n in (
+            "dc", "live", "filling", "wide"))
+        p_fill = Signal(fast_bits + 1)
+        p_count = Signal.like(count)
+        m.d.sync += [p_below.eq(below), p_window.eq(window), p_dc.eq(look_dc),
+                     p_count.eq(count), p_fill.eq(fill), p_filling.eq(filling),
+                     p_wide.eq(wide)]
+        pick = Signal(MAX_CODE_LENGTH)                  # one-hot: the shortest such length
+        m.d.comb += pick.eq(p_below & ~_any_below(p_below))
 
         def one_hot(values):
             """The value of the picked length (an AND-OR, no priority chain)."""
@@ -338,38 +365,39 @@ class HuffmanDecoder(wiring.Component):
         sums = []
         for n in lengths:
             total = Signal(8, name=f"index{n}", attrs={"keep": 1})
-            m.d.comb += total.eq(window[MAX_CODE_LENGTH - n:][:8]
-                                 + Mux(look_dc, offsets["dc"][n - 1], offsets["ac"][n - 1]))
+            m.d.comb += total.eq(p_window[MAX_CODE_LENGTH - n:][:8]
+                                 + Mux(p_dc, offsets["dc"][n - 1], offsets["ac"][n - 1]))
             sums.append(total)
         value_index = Signal(8)
         m.d.comb += value_index.eq(one_hot(sums))
         length = Signal(range(MAX_CODE_LENGTH + 1))
         m.d.comb += length.eq(one_hot(Const(n, len(length)) for n in lengths))
-        m.d.comb += wide.eq(found & (length <= fast_bits - exact_log2(FILL_BANKS))
-                            & (fill[:exact_log2(FILL_BANKS)] == 0))
-        # The slow path's second clock: the value index and the length are registered
-        # (``a_*``), then the value memory is read. ``a_live``: the buffer and ``dc``
-        # did not change since, so the registered lookup still describes them.
+        # The slow path's second register: the value index and the length (``a_*``),
+        # then the value memory is read. ``p_live`` / ``a_live``: the buffer and ``dc``
+        # did not change since the lookup, so the registered lookup still describes them.
         a_index = Signal(8)
         a_length = Signal(range(MAX_CODE_LENGTH + 1))
-        a_found, a_dc, a_live, a_quiet, a_filling = (Signal(name=f"a_{n}") for n in (
-            "found", "dc", "live", "quiet", "filling"))
+        a_found, a_dc, a_live, a_filling = (Signal(name=f"a_{n}") for n in (
+            "found", "dc", "live", "filling"))
         a_fill = Signal(fast_bits + 1)
         a_wide = Signal()
         a_count = Signal.like(count)            # the bits the lookup saw (zeros below)
-        m.d.sync += [a_index.eq(value_index), a_length.eq(length), a_found.eq(found),
-                     a_count.eq(count),
-                     a_dc.eq(look_dc), a_fill.eq(fill), a_filling.eq(filling),
-                     a_wide.eq(wide)]
+        m.d.sync += [a_index.eq(value_index), a_length.eq(length), a_found.eq(p_below.any()),
+                     a_count.eq(p_count),
+                     a_dc.eq(p_dc), a_fill.eq(p_fill), a_filling.eq(p_filling),
+                     a_wide.eq(p_wide)]
         m.d.comb += [port.addr.eq(a_index) for port in value_reads]
-        symbol = Array(port.data for port in value_reads)[Mux(a_dc, self.dc_slot,
-                                                              self.ac_slot)]
+        symbol = Array(port.data for port in value_reads)[Mux(a_dc, copied[0], copied[1])]
         size = symbol[:4]
-        halted = building | copying | filling | a_filling | dirty | error
+        halted = building | copying | filling | p_filling | a_filling | dirty | error
         # The buffer held the looked-up code and its extra bits when it was looked up
         # (bits appended since were zeros to the lookup: a code longer than the bits
         # then held may be wrong, and is looked up again).
-        decodable = a_live & a_found & (a_length + size <= a_count)
+        # (``room``, the bits after the code, comes from registers beside the value
+        # memory's read, so only a compare follows the symbol.)
+        room = Signal.like(a_count)
+        m.d.comb += room.eq(a_count - a_length)
+        decodable = a_live & a_found & (a_length <= a_count) & (size <= room)
 
         # ---- Fast tables: ``K``-bit index -> FAST_ENTRY, one for the DC and one for the
         # AC table, written while ``filling`` with the slow path's lookup of each index.
@@ -377,9 +405,13 @@ class HuffmanDecoder(wiring.Component):
         with m.If(a_found & (a_length <= fast_bits)):       # a miss is all zeros
             m.d.comb += [entry.hit.eq(1), entry.symbol.eq(symbol),
                          entry.shift.eq(a_length + size)]
-        low = exact_log2(FILL_BANKS)
         a_fill_dc = ~a_fill[fast_bits]
-        window_index = buf[width - fast_bits:]
+        # The fast tables' index is a copy of the buffer's first K bits in a register of
+        # its own: the buffer's top bits also drive the compares and the shifter, and
+        # the tables' address needs no share of that load. Its reset value differs from
+        # ``buf``'s so that Yosys does not merge the two; both take ``next_buf`` every
+        # clock, and the index is only read once ``count`` has grown, clocks later.
+        window_index = Signal(fast_bits, init=1)
         fast_reads = []
         for kind in ("dc", "ac"):
             reads = []
@@ -418,6 +450,7 @@ class HuffmanDecoder(wiring.Component):
         # slow path's second clock, and used when ``checked`` says nothing changed in
         # the two clocks since the lookup.
         checked = Signal(init=1)                        # (after reset: empty)
+        quiet_1, quiet_2 = Signal(), Signal()           # ``quiet`` one and two clocks ago
         ok = Signal()
         m.d.comb += stuck.eq(checked & ~ok)
 
@@ -431,10 +464,17 @@ class HuffmanDecoder(wiring.Component):
             b.ready.eq(~halted & Mux(b.payload.first, stuck, count <= width - chunk)),
             refill.eq(b.valid & b.ready & ~b.payload.first),
         ]
+        # The chunk is placed below the valid bits (``arriving``, from registers and the
+        # payload) and, for a transfer, shifted beside the buffer: ``refill`` (which
+        # waits for ``bits.ready``) only gates the shifted chunk at the end, so it is
+        # not in front of the shifter.
+        arriving = Signal(width)
+        m.d.comb += arriving.eq(aligned >> count)
         filled = Signal(width)
-        m.d.comb += filled.eq(buf | Mux(refill, aligned >> count, 0))
+        m.d.comb += filled.eq(buf | Mux(refill, arriving, 0))
         past_symbol = Signal(width)
-        m.d.comb += past_symbol.eq((filled << shift)[:width])
+        m.d.comb += past_symbol.eq((buf << shift)[:width]
+                                   | Mux(refill, (arriving << shift)[:width], 0))
         # The extra bits end ``shift`` bits into the buffer: one right shift of its top
         # 31 bits puts them at the bottom, and ``size`` masks off the code above them.
         top = buf[width - MAX_SYMBOL_BITS:]
@@ -475,18 +515,25 @@ class HuffmanDecoder(wiring.Component):
         restart = b.valid & b.ready & b.payload.first
         quiet = ~take & ~(b.valid & b.ready) & ~(t.valid & t.ready) & ~halted
         m.d.sync += [
-            a_live.eq(~halted & ~take & ~restart),
-            a_quiet.eq(quiet),
-            checked.eq(quiet & a_quiet),
+            p_live.eq(~halted & ~take & ~restart),
+            a_live.eq(p_live & ~halted & ~take & ~restart),
+            quiet_1.eq(quiet),
+            quiet_2.eq(quiet_1),
+            checked.eq(quiet & quiet_1 & quiet_2),
             ok.eq(decodable),
             held.eq(~halted & ~take & ~restart & ~fast_ok & decodable),
         ]
+        next_buf = Signal(width)
+        m.d.sync += [buf.eq(next_buf), window_index.eq(next_buf[width - fast_bits:])]
         with m.If(restart):
-            m.d.sync += [buf.eq(aligned), count.eq(b.payload.count), dc.eq(1), index.eq(0)]
+            m.d.comb += next_buf.eq(aligned)
+            m.d.sync += [count.eq(b.payload.count), dc.eq(1), index.eq(0)]
         with m.Elif(take):
-            m.d.sync += [buf.eq(past_symbol), count.eq(count - shift + added)]
+            m.d.comb += next_buf.eq(past_symbol)
+            m.d.sync += count.eq(count - shift + added)
         with m.Else():
-            m.d.sync += [buf.eq(filled), count.eq(count + added)]
+            m.d.comb += next_buf.eq(filled)
+            m.d.sync += count.eq(count + added)
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
         return m
 

@@ -102,7 +102,7 @@ LANES = (1, 2, 4, 8)
 
 #: The decompressor's Huffman decoder: four table slots (``slot = Cat(id[0], class)``),
 #: one entropy byte per chunk, a 40-bit buffer.
-HUFFMAN_SHAPE = HuffmanShape(tables=4, chunk_bits=8, reserve_bits=32)
+HUFFMAN_SHAPE = HuffmanShape(tables=4, chunk_bits=8, reserve_bits=32, fast_bits=6)
 
 
 @dataclass(frozen=True)

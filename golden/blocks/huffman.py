@@ -157,6 +157,21 @@ def fast_table(table: HuffmanTable, bits: int) -> list[FastEntry]:
 FILL_BANKS = 4
 
 
+#: Clocks the hardware decoder spends on a symbol beyond the fast path's one when the
+#: fast table misses (a code longer than ``K``, or a buffer too short to tell): the
+#: compares are registered, then the value index, then the value memory's symbol.
+SLOW_PATH_CLOCKS = 3
+#: Clocks a restart interval costs the hardware decoder: its first chunk enters once the
+#: decoder has been idle for three clocks after the last symbol (the registered "nothing
+#: decodable" check), one more to take it.
+RESTART_CLOCKS = 4
+#: Clocks from offering a scan's first chunk to taking it besides the table copy (16)
+#: and the fast-table fills (:func:`fill_steps`): one to start the copy, two for the last
+#: write to come through the slow path's registers, three for the "nothing decodable"
+#: check.
+START_CLOCKS = 6
+
+
 def fill_steps(table: HuffmanTable, bits: int, banks: int = FILL_BANKS) -> int:
     """Clocks the hardware takes to fill the fast table of ``table``: it walks the
     indexes in order, and at an index that is a multiple of ``banks`` whose code has at
@@ -231,6 +246,6 @@ class HuffmanShape:
     def max_start_clocks(self) -> int:
         """The most clocks from offering a scan's first chunk to taking it: one to start
         the copy of the scan's tables, 16 to copy them, at most one per entry to fill
-        the DC and AC fast tables (:func:`fill_steps` gives the exact count), one for
-        the last write, two for the registered "nothing decodable" check."""
-        return 16 + (2 << self.fast_bits) + 4
+        the DC and AC fast tables (:func:`fill_steps` gives the exact count), and
+        :data:`START_CLOCKS`."""
+        return 16 + (2 << self.fast_bits) + START_CLOCKS

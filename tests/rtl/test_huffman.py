@@ -12,6 +12,9 @@ import pytest
 from PIL import Image
 
 from cimcodec.golden.blocks.huffman import (
+    RESTART_CLOCKS,
+    SLOW_PATH_CLOCKS,
+    START_CLOCKS,
     HuffmanShape,
     fast_hits,
     fast_table,
@@ -51,7 +54,7 @@ def _deep_table(rng):
 
 
 def _slow_symbols(dc, ac, intervals, bits=SHAPE.fast_bits):
-    """Symbols the decoder takes by its slow path, two clocks later: codes longer than the
+    """Symbols the decoder takes by its slow path, ``SLOW_PATH_CLOCKS`` later: codes longer than the
     fast table's ``K`` bits, and symbols fewer than ``K + 15`` bits from the end of their
     interval (the buffer is then too short for the fast path)."""
     slow = 0
@@ -67,10 +70,10 @@ def _slow_symbols(dc, ac, intervals, bits=SHAPE.fast_bits):
 
 
 def _start(dc, ac):
-    """Clocks from offering the scan's first chunk to taking it: one to start the copy,
-    16 to copy the scan's tables, the DC and AC fast-table fills (:func:`fill_steps`),
-    one for the last write, two for the registered "nothing decodable" check."""
-    return 16 + fill_steps(dc, SHAPE.fast_bits) + fill_steps(ac, SHAPE.fast_bits) + 4
+    """Clocks from offering the scan's first chunk to taking it: 16 to copy the scan's
+    tables, the DC and AC fast-table fills (:func:`fill_steps`), and ``START_CLOCKS``."""
+    return (16 + fill_steps(dc, SHAPE.fast_bits) + fill_steps(ac, SHAPE.fast_bits)
+            + START_CLOCKS)
 
 
 #: The most that can take (one fill step per entry).
@@ -128,13 +131,13 @@ def test_decoder_in_amaranth_sim(stall_seed):
                       setup=[(dut.dc_slot, 0), (dut.ac_slot, 1)], stall_seed=stall_seed)
     assert out["sym"] == expected
     if stall_seed is None:
-        # Table bytes load one per clock, then one symbol per clock, two more for each
-        # symbol of the slow path; each restart interval costs three clocks, and the
-        # table copy and fill before the first.
+        # Table bytes load one per clock, then one symbol per clock, SLOW_PATH_CLOCKS
+        # more for each symbol of the slow path; each restart interval costs
+        # RESTART_CLOCKS, and the table copy and fill before the first.
         clocks = out["cycles"] - len(job["inputs"][0][1])
         slow, start = _slow_symbols(dc, ac, intervals), _start(dc, ac)
-        assert len(expected) + start < clocks <= len(expected) + 2 * slow \
-            + 3 * len(intervals) + start
+        assert len(expected) + start < clocks <= len(expected) + SLOW_PATH_CLOCKS * slow \
+            + RESTART_CLOCKS * len(intervals) + start
 
 
 def test_rtl_matches_golden(simulator):
@@ -152,14 +155,15 @@ def test_rtl_matches_golden(simulator):
     results = run_jobs(BENCH, SHAPE, jobs, simulator)
     for job, result in zip(jobs, results, strict=True):
         assert result["outputs"]["sym"] == job["expected"]["sym"]
-    # Without stalls, full 32-bit chunks: one symbol per clock, two more for each symbol
-    # of the slow path (the deep tables' long codes among them); a restart interval
-    # costs at most three clocks.
+    # Without stalls, full 32-bit chunks: one symbol per clock, SLOW_PATH_CLOCKS more for
+    # each symbol of the slow path (the deep tables' long codes among them); a restart
+    # interval costs at most RESTART_CLOCKS.
     for index in (0, 2):
         scan = cases[index][0]
         symbols, slow = len(jobs[index]["expected"]["sym"]), _slow_symbols(*scan)
         clocks = results[index]["clocks"] - results[index]["first_clock"] + 1
-        assert symbols <= clocks <= symbols + 2 * slow + 3 * (len(scan[2]) - 1), \
+        assert symbols <= clocks <= (symbols + SLOW_PATH_CLOCKS * slow
+                                     + RESTART_CLOCKS * (len(scan[2]) - 1)), \
             (index, symbols, slow, clocks)
 
 
