@@ -75,6 +75,11 @@ def bit_length(value, bits):
     return out
 
 
+def _times(value, constant: int):
+    """``value * constant`` as a sum of shifted copies of ``value`` (no multiplier)."""
+    return sum(value << i for i in range(constant.bit_length()) if constant >> i & 1)
+
+
 class AppMeta(wiring.Component):
     """Reads the metadata from the parser's events, exactly :func:`golden.blocks.appmeta.parse`.
 
@@ -91,7 +96,8 @@ class AppMeta(wiring.Component):
     present : Out(1)
         An ``APP`` event was taken: the file is a container. Held.
     error : Out(1)
-        Combinational with the event that breaks a check, then held.
+        Set in the clock after the event that breaks a check (registered, so no path
+        runs from the checks into the decompressor's error latch), then held.
     rows, cols : Out(16)
         The matrix size (valid from the end of the segment).
     fits : Out(1)
@@ -157,7 +163,7 @@ class AppMeta(wiring.Component):
         closed = Signal()                  # the segment ended
         held = Signal()
         bad = Signal()
-        m.d.comb += self.error.eq(bad | held)
+        m.d.comb += self.error.eq(held)
         with m.If(bad):
             m.d.sync += held.eq(1)
 
@@ -190,6 +196,14 @@ class AppMeta(wiring.Component):
             self.remap.eq(scheme != RemapScheme.NONE),
             self.snap_on.eq(flags[1]),
         ]
+
+        # The lengths of the quantizer and codebook fields, formed from the bytes before
+        # the field's last one by shifts and adds (a multiplier shared between them sat
+        # behind the field decode, on the way into ``left``).
+        quant_len = Signal(19)
+        book_len = Signal(12)
+        m.d.comb += [quant_len.eq(_times(v32[:16], QUANT_BYTES)),
+                     book_len.eq(_times(v16[:9], BOOK_BYTES))]
 
         def goto(target, length=1):
             m.d.sync += [field.eq(target), left.eq(length)]
@@ -263,7 +277,7 @@ class AppMeta(wiring.Component):
                 with m.Elif(field == _Field.NQ):
                     with m.If(v32 != Mux(per_channel, rows, 1)):
                         m.d.comb += bad.eq(1)
-                    goto(_Field.QPARAMS, v32[:16] * QUANT_BYTES)
+                    goto(_Field.QPARAMS, quant_len)
                 with m.Elif(field == _Field.QPARAMS):
                     goto(_Field.K, 2)
                 with m.Elif(field == _Field.K):
@@ -271,7 +285,7 @@ class AppMeta(wiring.Component):
                         m.d.comb += bad.eq(1)
                     m.d.sync += k.eq(v16)
                     with m.If(v16 != 0):
-                        goto(_Field.BOOK, v16[:9] * BOOK_BYTES)
+                        goto(_Field.BOOK, book_len)
                     with m.Else():
                         goto(_Field.SCHEME)
                 with m.Elif(field == _Field.BOOK):
@@ -351,7 +365,7 @@ class AppMeta(wiring.Component):
                 m.d.sync += remainder.eq(remainder - width)
             with m.Else():
                 m.d.sync += [dividing.eq(0),
-                             pending.eq(self.remap & self.fits & ~self.error)]
+                             pending.eq(self.remap & self.fits & ~self.error & ~bad)]
         limit = (1 << gen.count_bits) - 1
         stage_len = Mux(stage == 0, quotient, Mux(stage > limit, limit, stage))
         progressive = scheme == RemapScheme.PROGRESSIVE

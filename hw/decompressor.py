@@ -655,11 +655,13 @@ class Decompressor(wiring.Component):
             m.d.sync += idle.eq(idle + 1)
         m.d.comb += starved.eq(idle == WATCHDOG)
 
-        # ---- The first error, latched (simultaneous ones: the first listed).
+        # ---- The first error, latched (simultaneous ones: the first listed). The
+        # metadata reader's error is registered: it comes a clock after its event, so it
+        # goes before the parser's (whose error is that of the current event).
         with m.If(~error):
             causes = [
-                (parser.error, parser.code),
                 (meta.error if container else None, ErrorCode.METADATA),
+                (parser.error, parser.code),
                 (Cat(h.table_error for h in huffman).any(), ErrorCode.HUFFMAN_TABLE),
                 (router.slot_error, ErrorCode.TABLE_SLOT),
                 (frame_bad, ErrorCode.FRAME),

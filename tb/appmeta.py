@@ -50,18 +50,27 @@ async def appmeta(dut):
         sink = StreamSink(dut, "gen_cfg", job_layout, dut.clk,
                           random_pauses(seed + 1) if seed is not None else None)
         taking = cocotb.start_soon(sink.receive(1, lambda item, cycle, gen=gen: gen.append(item)))
+        # ``error`` is registered: it rises in the clock after the event that broke a
+        # check, so a clock that sees it first blames the last event taken before it.
+        last = None
         for n, event in enumerate(job_spec["events"]):
             while next(idle):
                 dut.take.value = 0
                 await RisingEdge(dut.clk)
+                if dut.error.value and error is None:
+                    error = last
             dut.event.value = pack(events, event)
             dut.take.value = 1
             await RisingEdge(dut.clk)
             if dut.error.value and error is None:
-                error = n
+                error = last
             if dut.snap__valid.value:
                 snap.append(unpack(snap_layout(), int(dut.snap__payload.value))["value"])
+            last = n
         dut.take.value = 0
+        await RisingEdge(dut.clk)
+        if dut.error.value and error is None:
+            error = last
         for _ in range(300):
             if gen:
                 break
