@@ -112,7 +112,8 @@ class AppMeta(wiring.Component):
     gen_cfg : Out(stream.Signature(generator config))
         One job (:meth:`golden.blocks.remap.RemapShape.generator_config`) after the metadata
         ended, for a remap other than none that fits: ``valid`` holds until the
-        transfer, the payload is of registers that no longer change.
+        transfer or an error (``error`` withdraws the job, in the clock it rises),
+        the payload is of registers that no longer change.
 
     Latency: the job is offered ``ceil(n_words / W) + 2`` clocks after the CRC's last
     byte (the default progressive stage length is found by repeated subtraction).
@@ -365,7 +366,7 @@ class AppMeta(wiring.Component):
                 m.d.sync += remainder.eq(remainder - width)
             with m.Else():
                 m.d.sync += [dividing.eq(0),
-                             pending.eq(self.remap & self.fits & ~self.error & ~bad)]
+                             pending.eq(self.remap & self.fits)]
         limit = (1 << gen.count_bits) - 1
         stage_len = Mux(stage == 0, quotient, Mux(stage > limit, limit, stage))
         progressive = scheme == RemapScheme.PROGRESSIVE
@@ -379,7 +380,8 @@ class AppMeta(wiring.Component):
 
         f0, f1 = job.fields[0], job.fields[1]
         m.d.comb += [
-            self.gen_cfg.valid.eq(pending),
+            # (Gated by the registered error, not by this clock's checks.)
+            self.gen_cfg.valid.eq(pending & ~held),
             f0.taps.eq(taps(width0)), f0.seed.eq(seeds[0]), f0.galois.eq(galois),
             f0.take.eq(width0),
             job.count.eq(n_words),

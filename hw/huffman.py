@@ -119,7 +119,7 @@ class HuffmanDecoder(wiring.Component):
     a decompressor. A table body that ends before its 16th count (``table_error``)
     leaves its slot's ring turned.
 
-    Decoding: a buffer of ``reserve_bits + chunk_bits`` bits. **Fast path**: its first
+    Decoding: a buffer of ``reserve_bits + 2 * chunk_bits`` bits. **Fast path**: its first
     ``K = shape.fast_bits`` bits index the fast table of the DC or AC table (two
     memories of ``2**K`` :data:`FAST_ENTRY` entries, read asynchronously), which gives,
     for a code of at most ``K`` bits, the symbol and the total shift ``L + size`` (code
@@ -140,15 +140,17 @@ class HuffmanDecoder(wiring.Component):
     and its ``size`` extra bits at the lookup, the result is registered (``held``) and
     offered in the clock after. So no path runs from the buffer through the compares
     and the pick, or through the value memory, in one clock. The buffer takes a chunk
-    whenever it holds at most ``reserve_bits``, written below its valid bits (the
-    chunk is shifted beside the buffer, so ``bits.ready`` only gates it at the end).
-    With full 32-bit chunks every clock and ``reserve_bits = 64`` it never runs dry: a
-    symbol takes at most 31 bits, so after the first chunk the buffer always holds at
-    least 32 and ``sym`` offers one symbol per clock for codes of at most ``K`` bits,
+    whenever it and the staged chunk hold at most ``reserve_bits + chunk_bits``; the
+    chunk waits a clock in a register and then joins the buffer below its valid bits
+    before the shift, so the loop's shifter reads registers only.
+    With full 32-bit chunks every clock and ``reserve_bits = 64`` it does not run dry
+    after an interval's first chunks: a symbol takes at most 31 bits, and ``sym``
+    offers one symbol per clock for codes of at most ``K`` bits,
     four clocks for a longer one (:data:`golden.blocks.huffman.SLOW_PATH_CLOCKS` more);
     a restart interval costs :data:`golden.blocks.huffman.RESTART_CLOCKS`: its
     ``first`` chunk enters once the decoder was idle for three clocks after the last
-    symbol.
+    symbol, and every later chunk joins the buffer a clock after it is taken (it
+    waits in a register, ``stage``).
 
     Fast tables: :func:`golden.blocks.huffman.fast_table`, entry for entry (a miss is
     all zeros). They are filled after every copy of the scan's tables (see Tables), DC
@@ -161,8 +163,9 @@ class HuffmanDecoder(wiring.Component):
     the banks (:class:`amaranth.lib.memory.Memory`; entry ``i`` is entry ``i //
     FILL_BANKS`` of bank ``i % FILL_BANKS``), so a simulation can read them.
 
-    Latency: a symbol is offered in the clock after the chunk holding its last bit when
-    it takes the fast path, three clocks later otherwise. A scan's first chunk is taken
+    Latency: a symbol is offered two clocks after the chunk holding its last bit is
+    taken (one clock for an interval's first chunk) when it takes the fast path, three
+    clocks later otherwise. A scan's first chunk is taken
     after the table copy and fill: ``16 + fill_steps(DC) + fill_steps(AC) +
     START_CLOCKS`` clocks after it is offered (:data:`golden.blocks.huffman.START_CLOCKS`),
     at most :attr:`HuffmanShape.max_start_clocks`.
@@ -203,7 +206,9 @@ class HuffmanDecoder(wiring.Component):
         shape = self._shape
         slots = shape.tables
         chunk = shape.chunk_bits
-        width = shape.reserve_bits + chunk
+        # The buffer has room for a chunk more than ``reserve_bits + chunk_bits``: a chunk
+        # taken joins it a clock later (see ``stage``).
+        width = shape.reserve_bits + 2 * chunk
         lengths = range(1, MAX_CODE_LENGTH + 1)
 
         # Each slot's 16 (LIMIT, OFFSET) pairs sit in a ring of registers, length 1 at
@@ -248,6 +253,8 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
         shift_in = Signal(range(slots + 1))             # the ring taking a pair, or none
         m.d.comb += shift_in.eq(slots)
+        for port in value_writes:
+            m.d.sync += port.en.eq(0)
         with m.If(t.valid & t.ready):
             m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
                          b_counts.eq(counts_after), b_total.eq(total_after),
@@ -259,8 +266,11 @@ class HuffmanDecoder(wiring.Component):
                     with m.If((cur_counts == n - 1) & (next_code >= (1 << n))):
                         m.d.sync += table_error.eq(1)
             with m.Else():
+                # The HUFFVAL write is registered (it lands a clock later; the values
+                # are read only after the table copy), so no path runs from
+                # ``table.ready`` into the memories' write ports.
                 for s, port in enumerate(value_writes):
-                    m.d.comb += [port.addr.eq(cur_values[:8]), port.data.eq(t.payload.data),
+                    m.d.sync += [port.addr.eq(cur_values[:8]), port.data.eq(t.payload.data),
                                  port.en.eq((cur_values < MAX_SYMBOLS) & (cur_slot == s))]
             with m.If(t.payload.last & ((counts_after != MAX_CODE_LENGTH)
                                         | (values_after != total_after)
@@ -389,7 +399,12 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += [port.addr.eq(a_index) for port in value_reads]
         symbol = Array(port.data for port in value_reads)[Mux(a_dc, copied[0], copied[1])]
         size = symbol[:4]
-        halted = building | copying | filling | p_filling | a_filling | dirty | error
+        w_hit, w_filling, w_wide = (Signal(name=f"w_{n}") for n in ("hit", "filling", "wide"))
+        w_fill = Signal(fast_bits + 1)
+        held_symbol = Signal(8)
+        held_shift = Signal(range(MAX_SYMBOL_BITS + 1))
+        halted = (building | copying | filling | p_filling | a_filling | w_filling | dirty
+                  | error)
         # The buffer held the looked-up code and its extra bits when it was looked up
         # (bits appended since were zeros to the lookup: a code longer than the bits
         # then held may be wrong, and is looked up again).
@@ -401,11 +416,15 @@ class HuffmanDecoder(wiring.Component):
 
         # ---- Fast tables: ``K``-bit index -> FAST_ENTRY, one for the DC and one for the
         # AC table, written while ``filling`` with the slow path's lookup of each index.
+        # The write is registered (``w_*``; its symbol and shift are ``held_symbol`` and
+        # ``held_shift``), so no path runs from the value memory into the tables.
+        m.d.sync += [w_hit.eq(a_found & (a_length <= fast_bits)), w_fill.eq(a_fill),
+                     w_filling.eq(a_filling), w_wide.eq(a_wide)]
         entry = Signal(FAST_ENTRY)
-        with m.If(a_found & (a_length <= fast_bits)):       # a miss is all zeros
-            m.d.comb += [entry.hit.eq(1), entry.symbol.eq(symbol),
-                         entry.shift.eq(a_length + size)]
-        a_fill_dc = ~a_fill[fast_bits]
+        with m.If(w_hit):                                   # a miss is all zeros
+            m.d.comb += [entry.hit.eq(1), entry.symbol.eq(held_symbol),
+                         entry.shift.eq(held_shift)]
+        w_fill_dc = ~w_fill[fast_bits]
         # The fast tables' index is a copy of the buffer's first K bits in a register of
         # its own: the buffer's top bits also drive the compares and the shifter, and
         # the tables' address needs no share of that load. Its reset value differs from
@@ -419,10 +438,10 @@ class HuffmanDecoder(wiring.Component):
                 m.submodules[f"fast_{kind}{bank}"] = memory
                 port = memory.write_port()
                 m.d.comb += [
-                    port.addr.eq(a_fill[low:fast_bits]),
+                    port.addr.eq(w_fill[low:fast_bits]),
                     port.data.eq(entry),
-                    port.en.eq(a_filling & (a_fill_dc if kind == "dc" else ~a_fill_dc)
-                               & (a_wide | (a_fill[:low] == bank))),
+                    port.en.eq(w_filling & (w_fill_dc if kind == "dc" else ~w_fill_dc)
+                               & (w_wide | (w_fill[:low] == bank))),
                 ]
                 read = memory.read_port(domain="comb")
                 m.d.comb += read.addr.eq(window_index[low:])
@@ -439,8 +458,6 @@ class HuffmanDecoder(wiring.Component):
         # is offered from there, two clocks after the lookup. The buffer's top bits only
         # change on a transfer or a restart, so the held symbol stays right.
         held = Signal()
-        held_symbol = Signal(8)
-        held_shift = Signal(range(MAX_SYMBOL_BITS + 1))
         m.d.sync += [held_symbol.eq(symbol), held_shift.eq(a_length + size)]
         out_symbol = Mux(held, held_symbol, fast.symbol)
         out_size = out_symbol[:4]
@@ -454,27 +471,28 @@ class HuffmanDecoder(wiring.Component):
         ok = Signal()
         m.d.comb += stuck.eq(checked & ~ok)
 
-        # The buffer with this clock's chunk below its valid bits, and that shifted past
-        # the symbol (code and extra bits) in one shift.
+        # A chunk taken waits a clock in ``stage`` and joins the buffer in the next (below
+        # its valid bits, before the shift), so the loop's shifter reads registers only
+        # and no path runs from ``bits`` or ``bits.ready`` into it. A chunk is taken when
+        # the buffer and the staged chunk together hold at most ``reserve_bits +
+        # chunk_bits``, so the buffer has room for it when it joins.
         b = self.bits
         top_bits = b.payload.data & ~(Const((1 << chunk) - 1, chunk) >> b.payload.count)
         aligned = Cat(Const(0, width - chunk), top_bits)
-        refill = Signal()
-        m.d.comb += [
-            b.ready.eq(~halted & Mux(b.payload.first, stuck, count <= width - chunk)),
-            refill.eq(b.valid & b.ready & ~b.payload.first),
-        ]
-        # The chunk is placed below the valid bits (``arriving``, from registers and the
-        # payload) and, for a transfer, shifted beside the buffer: ``refill`` (which
-        # waits for ``bits.ready``) only gates the shifted chunk at the end, so it is
-        # not in front of the shifter.
+        stage = Signal(chunk)
+        stage_count = Signal(range(chunk + 1))
+        staged = Signal()
+        added = Mux(staged, stage_count, 0)
+        m.d.comb += b.ready.eq(~halted & Mux(b.payload.first, stuck,
+                                             count + added <= shape.reserve_bits + chunk))
+        refill = b.valid & b.ready & ~b.payload.first
+        m.d.sync += [staged.eq(refill), stage.eq(top_bits), stage_count.eq(b.payload.count)]
         arriving = Signal(width)
-        m.d.comb += arriving.eq(aligned >> count)
+        m.d.comb += arriving.eq(Mux(staged, Cat(Const(0, width - chunk), stage) >> count, 0))
         filled = Signal(width)
-        m.d.comb += filled.eq(buf | Mux(refill, arriving, 0))
+        m.d.comb += filled.eq(buf | arriving)
         past_symbol = Signal(width)
-        m.d.comb += past_symbol.eq((buf << shift)[:width]
-                                   | Mux(refill, (arriving << shift)[:width], 0))
+        m.d.comb += past_symbol.eq((filled << shift)[:width])
         # The extra bits end ``shift`` bits into the buffer: one right shift of its top
         # 31 bits puts them at the bottom, and ``size`` masks off the code above them.
         top = buf[width - MAX_SYMBOL_BITS:]
@@ -511,9 +529,9 @@ class HuffmanDecoder(wiring.Component):
         # ---- Bit buffer: remove the symbol taken, append the chunk below what is left.
         # ``stuck``: nothing changed since the last clock, whose buffer held no complete
         # symbol; a table byte or a restart interval's first chunk waits for it.
-        added = Mux(refill, b.payload.count, 0)
+        # (A restart waits for ``stuck``, three quiet clocks, so nothing is staged then.)
         restart = b.valid & b.ready & b.payload.first
-        quiet = ~take & ~(b.valid & b.ready) & ~(t.valid & t.ready) & ~halted
+        quiet = ~take & ~(b.valid & b.ready) & ~staged & ~(t.valid & t.ready) & ~halted
         m.d.sync += [
             p_live.eq(~halted & ~take & ~restart),
             a_live.eq(p_live & ~halted & ~take & ~restart),

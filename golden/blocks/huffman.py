@@ -163,13 +163,14 @@ FILL_BANKS = 4
 SLOW_PATH_CLOCKS = 3
 #: Clocks a restart interval costs the hardware decoder: its first chunk enters once the
 #: decoder has been idle for three clocks after the last symbol (the registered "nothing
-#: decodable" check), one more to take it.
-RESTART_CLOCKS = 4
+#: decodable" check), one more to take it, and one for its second chunk, which joins
+#: the buffer a clock after it is taken.
+RESTART_CLOCKS = 5
 #: Clocks from offering a scan's first chunk to taking it besides the table copy (16)
-#: and the fast-table fills (:func:`fill_steps`): one to start the copy, two for the last
-#: write to come through the slow path's registers, three for the "nothing decodable"
-#: check.
-START_CLOCKS = 6
+#: and the fast-table fills (:func:`fill_steps`): one to start the copy, three for the
+#: last write to come through the slow path's registers and the write register, three
+#: for the "nothing decodable" check.
+START_CLOCKS = 7
 
 
 def fill_steps(table: HuffmanTable, bits: int, banks: int = FILL_BANKS) -> int:
@@ -217,10 +218,11 @@ class HuffmanShape:
     chunk_bits : int
         Width of the ``bits`` input, 1..32 bits per transfer.
     reserve_bits : int
-        The bit buffer takes a chunk whenever it holds at most this many bits, so it is
-        ``reserve_bits + chunk_bits`` wide; 31..64. With 64 and full 32-bit chunks every
-        clock it never runs dry (a symbol takes at most 31 bits). The decompressor,
-        whose entropy bytes arrive at one per clock, uses 32: its buffer is 40 bits.
+        The decoder takes a chunk whenever its bit buffer and the chunk waiting to join
+        it hold at most ``reserve_bits + chunk_bits``, so the buffer is ``reserve_bits
+        + 2 * chunk_bits`` wide; 31..64. With 64 and full 32-bit chunks every clock it
+        does not run dry (a symbol takes at most 31 bits). The decompressor, whose
+        entropy bytes arrive at one per clock, uses 32: its buffer is 48 bits.
     fast_bits : int
         ``K``, the index width of the one-lookup fast table (:func:`fast_table`),
         4..12: codes of at most ``K`` bits decode in one table read.

@@ -248,7 +248,9 @@ def test_rtl_matches_golden(simulator):
     # table copy and fast-table fill, then one sample per clock (padding included)
     # plus the pipeline's fill. Sample phase of the files
     # with under 64 entropy-coded bytes per block: one sample per clock from the
-    # first weight to the last (the 8x8 padding counts: the IDCT makes it too).
+    # first weight to the last (the 8x8 padding counts: the IDCT makes it too), less
+    # at most one clock per restart interval after the first: with intervals of three
+    # blocks the Huffman decoder's restart (RESTART_CLOCKS) is not always hidden.
     for k, job in enumerate(jobs):
         if job["stall_seed"] is not None or names[k] not in (*RAW_FILES, "pil75-opt-ri3-again"):
             continue
@@ -260,7 +262,8 @@ def test_rtl_matches_golden(simulator):
         assert clocks <= len(data) + fill + padded + 200, (names[k], clocks)
         if names[k] in ("pil5", "pil75-opt-ri3-again"):
             phase = clocks - results[k]["first_clock"]
-            assert phase <= padded, (names[k], phase / padded)
+            restarts = len(jpeg_scan(data)[2]) - 1
+            assert phase <= padded + restarts, (names[k], phase / padded, restarts)
 
 
 def test_rtl_catches_damaged_files(simulator):
