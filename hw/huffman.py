@@ -453,9 +453,9 @@ class HuffmanDecoder(wiring.Component):
         fast_ok = Signal()
         m.d.comb += fast_ok.eq(fast.hit & (count >= fast_bits + MAX_EXTRA))
         # Slow path: a symbol the fast table misses (a code longer than K, or a buffer
-        # too short to know) is looked up by the compares above (registered in ``a_*``),
+        # too short to know) is looked up by the compares above (``p_*``, then ``a_*``),
         # read from the value memory in the next clock and registered in ``held``; it
-        # is offered from there, two clocks after the lookup. The buffer's top bits only
+        # is offered from there, three clocks after the lookup. The buffer's top bits only
         # change on a transfer or a restart, so the held symbol stays right.
         held = Signal()
         m.d.sync += [held_symbol.eq(symbol), held_shift.eq(a_length + size)]
@@ -464,8 +464,8 @@ class HuffmanDecoder(wiring.Component):
         shift = Mux(held, held_shift, fast.shift)
         # Whether the buffer holds a complete symbol at all (for a restart chunk or a
         # table byte, which wait until it holds none) is registered in ``ok`` from the
-        # slow path's second clock, and used when ``checked`` says nothing changed in
-        # the two clocks since the lookup.
+        # slow path's third clock, and used when ``checked`` says nothing changed in
+        # the three clocks since the lookup.
         checked = Signal(init=1)                        # (after reset: empty)
         quiet_1, quiet_2 = Signal(), Signal()           # ``quiet`` one and two clocks ago
         ok = Signal()
