@@ -53,24 +53,25 @@ async def appmeta(dut):
         # ``error`` is registered: it rises in the clock after the event that broke a
         # check, so a clock that sees it first blames the last event taken before it.
         last = None
-        for n, event in enumerate(job_spec["events"]):
-            while next(idle):
-                dut.take.value = 0
-                await RisingEdge(dut.clk)
-                if dut.error.value and error is None:
-                    error = last
-            dut.event.value = pack(events, event)
-            dut.take.value = 1
+
+        async def tick(last):
+            nonlocal error
             await RisingEdge(dut.clk)
             if dut.error.value and error is None:
                 error = last
+
+        for n, event in enumerate(job_spec["events"]):
+            while next(idle):
+                dut.take.value = 0
+                await tick(last)
+            dut.event.value = pack(events, event)
+            dut.take.value = 1
+            await tick(last)
             if dut.snap__valid.value:
                 snap.append(unpack(snap_layout(), int(dut.snap__payload.value))["value"])
             last = n
         dut.take.value = 0
-        await RisingEdge(dut.clk)
-        if dut.error.value and error is None:
-            error = last
+        await tick(last)
         for _ in range(300):
             if gen:
                 break

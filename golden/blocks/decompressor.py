@@ -101,7 +101,8 @@ WATCHDOG = 1024
 LANES = (1, 2, 4, 8)
 
 #: The decompressor's Huffman decoder: four table slots (``slot = Cat(id[0], class)``),
-#: one entropy byte per chunk, a 40-bit buffer.
+#: one entropy byte per chunk, a 48-bit buffer, a fast table of K = 6 bits (docs/decoder.md,
+#: "Why K = 6").
 HUFFMAN_SHAPE = HuffmanShape(tables=4, chunk_bits=8, reserve_bits=32, fast_bits=6)
 
 
