@@ -435,18 +435,13 @@ class Decompressor(wiring.Component):
             # ---- CRC-32 of the entropy-coded data (hw.crc), checked against the last
             # four bytes of the CIMCODEC APP11 payload (the metadata's ``crc`` field) in
             # the clock the marker ending the scan is taken, so the error is latched
-            # with the parser's ``done`` (before the status event can leave). The raw
-            # bytes after the SOS segment are the scan's: the parser's SCAN event sits
-            # in its output register (or has left it) by the time the next byte is taken.
+            # before the parser's ``done`` (before the status event can leave). The raw
+            # bytes taken while the parser's ``scan`` is high are the scan's.
             m.submodules.crc = scan_crc = ScanCrc()
-            scan_seen = Signal()
-            scan_now = parser.o.valid & (parser.o.payload.kind == EventKind.SCAN)
-            with m.If(scan_now):
-                m.d.sync += scan_seen.eq(1)
             m.d.comb += [
                 scan_crc.byte.eq(self.i.payload.data),
                 scan_crc.take.eq(parser.i.valid & parser.i.ready),
-                scan_crc.scan.eq(scan_seen | scan_now),
+                scan_crc.scan.eq(parser.scan),
             ]
             has_meta = Signal()
             stored_crc = Signal(32)

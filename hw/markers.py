@@ -95,20 +95,31 @@ class MarkerParser(wiring.Component):
         The error code (``NONE`` until an error), held until reset.
     done : Out(1)
         Set with the ``EOI`` event, held until reset.
+    scan : Out(1)
+        The SOS segment has been taken (see below); held until reset.
 
     After ``EOI`` or an error ``i.ready`` stays low until reset: nothing after the byte
-    that ended the parse is consumed. Throughput: one byte per clock while ``o.ready``
-    is high; an event appears on ``o`` one clock after its byte's transfer, but for the
-    frame's width byte: its event (``WIDTH``, or the ``DIMENSIONS`` / ``TRUNCATED``
-    error) comes a clock later, from a registered pixel count, and the next byte waits
-    that clock. A 16x16 and a 13x13 multiplier check the frame size and count its
-    blocks (for the restart marker checks); everything else is counters and
-    comparators.
+    that ended the parse is consumed.
+
+    Two stages. The byte's stage decodes the byte taken (its state updates, and the
+    event or error it gives) into a register; the event stage turns that register into
+    the ``o`` register, so the input byte's compares never reach the output mux. An
+    event appears on ``o`` two clocks after its byte's transfer, and the parser takes
+    one byte per clock while ``o.ready`` is high. The frame's width byte is checked in
+    the event stage from a registered pixel count (``WIDTH``, or the ``DIMENSIONS`` /
+    ``TRUNCATED`` error), so no path runs from the input byte through a multiplier into
+    ``o``. A 16x16 and a 13x13 multiplier check the frame size and count its blocks (for
+    the restart marker checks); everything else is counters and comparators.
 
     Stream rules: ``o.valid`` rises without waiting for ``o.ready``; ``o.payload`` is a
     register that changes only when ``o`` is empty or transferring, so it holds while
-    ``valid``. ``i.ready = ~(error | done) & (~o.valid | o.ready)``: a byte is taken
-    only when its event (if any) has a free output register.
+    ``valid``. ``i.ready`` is low once ``error`` or ``done`` is set or the byte stage
+    holds the byte that ends the parse, and while the byte stage is full and ``o`` is
+    full and not ready; it never depends on ``i.valid``.
+
+    ``scan`` rises the clock after the SOS segment's last byte is taken: every byte
+    taken while it is high is entropy-coded data, up to and with the marker that ends
+    the scan.
     """
 
     def __init__(self, shape: MarkerShape = MarkerShape()):
@@ -121,6 +132,7 @@ class MarkerParser(wiring.Component):
             "error": Out(1),
             "code": Out(ErrorCode),
             "done": Out(1),
+            "scan": Out(1),
         })
 
     @property
@@ -131,15 +143,20 @@ class MarkerParser(wiring.Component):
         m = Module()
         shape = self._shape
 
+        # The byte stage's register: the event or error of the byte it took (``a_err``,
+        # ``a_ev``), whether it was the frame's width byte (``a_area``: the pixel count
+        # is checked in the event stage) and whether it ends the parse (``a_end``).
         take = Signal()
-        # The frame's width byte (SOF position 4) decides its event one clock later,
-        # without taking a byte: ``pending`` holds it, ``pending_last`` its ``last``.
-        defer, pending, pending_last = Signal(), Signal(), Signal()
+        a_valid, a_end, a_last, a_finish, a_ev_valid, a_area = (Signal() for _ in range(6))
+        a_err = Signal(ErrorCode)
+        a_ev = Signal(event_layout())
+        area_check = Signal()
         b = self.i.payload.data
         nib = NIBBLES(b)
+        b_take = a_valid & (~self.o.valid | self.o.ready)
         m.d.comb += [
-            self.i.ready.eq(~self.error & ~self.done & ~pending
-                            & (~self.o.valid | self.o.ready)),
+            self.i.ready.eq(~self.error & ~self.done & ~(a_valid & a_end)
+                            & (~a_valid | ~self.o.valid | self.o.ready)),
             take.eq(self.i.valid & self.i.ready),
         ]
 
@@ -150,7 +167,6 @@ class MarkerParser(wiring.Component):
         ev = Signal(event_layout())
         ev_valid = Signal()
         finish = Signal()
-        frame_width = Signal(16)
         frame_area = Signal(32)
 
         def fail(code):
@@ -267,7 +283,7 @@ class MarkerParser(wiring.Component):
                 m.d.sync += [pos.eq(pos + 1), remaining.eq(remaining - 1)]
                 with m.If(remaining == 1):
                     with m.If(seg == _Segment.SOS):
-                        m.d.sync += [acc.eq(0), rst_next.eq(0)]
+                        m.d.sync += [acc.eq(0), rst_next.eq(0), self.scan.eq(1)]
                         m.d.sync += state.eq(_State.ECS)
                     with m.Else():
                         m.d.sync += state.eq(_State.MARK)
@@ -359,15 +375,16 @@ class MarkerParser(wiring.Component):
                         m.d.sync += height.eq(word)
                         emit(EventKind.HEIGHT, value=word)
                     with m.Elif(pos == 4):
-                        # The pixel count is checked in the next clock, from a
-                        # registered product (``pending``): no path runs from the input
-                        # byte through a multiplier into the output register.
+                        # The pixel count is checked in the event stage, from a
+                        # registered product: no path runs from the input byte through
+                        # a multiplier into ``o``.
                         with m.If((word == 0) | (word > shape.max_dimension)):
                             fail(ErrorCode.DIMENSIONS)
                         with m.Else():
-                            m.d.comb += defer.eq(1)
+                            m.d.comb += area_check.eq(1)
+                            emit(EventKind.WIDTH, value=word)
                         m.d.sync += [blocks.eq(((word + 7) >> 3) * ((height + 7) >> 3)),
-                                     frame_area.eq(word * height), frame_width.eq(word)]
+                                     frame_area.eq(word * height)]
                     with m.Elif(pos == 5):
                         with m.If(b != 1):
                             fail(ErrorCode.UNSUPPORTED)
@@ -431,36 +448,36 @@ class MarkerParser(wiring.Component):
                     with m.Else():
                         dispatch(b)
 
-        # Output register and the held status.
+        # The byte stage's register, loaded with every byte taken.
+        with m.If(b_take):
+            m.d.sync += a_valid.eq(0)
+        with m.If(take):
+            m.d.sync += [
+                a_valid.eq(1), a_err.eq(err), a_ev.eq(ev), a_ev_valid.eq(ev_valid),
+                a_finish.eq(finish), a_last.eq(self.i.payload.last),
+                a_area.eq(area_check),
+                a_end.eq((err != ErrorCode.NONE) | finish | self.i.payload.last),
+            ]
+
+        # The event stage: the ``o`` register and the held status. An error replaces
+        # the byte's own event; a file that ends without EOI is TRUNCATED.
+        def error_event(code):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(0),
+                         self.o.payload.kind.eq(EventKind.ERROR),
+                         self.o.payload.value.eq(code),
+                         self.error.eq(1), self.code.eq(code)]
+
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(pending & (~self.o.valid | self.o.ready)):
-            m.d.sync += [pending.eq(0), self.o.valid.eq(1), self.o.payload.eq(0),
-                         self.o.payload.kind.eq(EventKind.ERROR)]
-            with m.If(frame_area > shape.max_pixels):
-                m.d.sync += [self.o.payload.value.eq(ErrorCode.DIMENSIONS),
-                             self.error.eq(1), self.code.eq(ErrorCode.DIMENSIONS)]
-            with m.Elif(pending_last):
-                m.d.sync += [self.o.payload.value.eq(ErrorCode.TRUNCATED),
-                             self.error.eq(1), self.code.eq(ErrorCode.TRUNCATED)]
-            with m.Else():
-                m.d.sync += [self.o.payload.kind.eq(EventKind.WIDTH),
-                             self.o.payload.value.eq(frame_width)]
-        with m.If(take):
-            with m.If(err != ErrorCode.NONE):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(0),
-                             self.o.payload.kind.eq(EventKind.ERROR),
-                             self.o.payload.value.eq(err),
-                             self.error.eq(1), self.code.eq(err)]
-            with m.Elif(defer):
-                m.d.sync += [pending.eq(1), pending_last.eq(self.i.payload.last)]
-            with m.Elif(self.i.payload.last & ~finish):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(0),
-                             self.o.payload.kind.eq(EventKind.ERROR),
-                             self.o.payload.value.eq(ErrorCode.TRUNCATED),
-                             self.error.eq(1), self.code.eq(ErrorCode.TRUNCATED)]
-            with m.Elif(ev_valid):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(ev)]
-                with m.If(finish):
+        with m.If(b_take):
+            with m.If(a_err != ErrorCode.NONE):
+                error_event(a_err)
+            with m.Elif(a_area & (frame_area > shape.max_pixels)):
+                error_event(ErrorCode.DIMENSIONS)
+            with m.Elif(a_last & ~a_finish):
+                error_event(ErrorCode.TRUNCATED)
+            with m.Elif(a_ev_valid):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(a_ev)]
+                with m.If(a_finish):
                     m.d.sync += self.done.eq(1)
         return m

@@ -28,6 +28,7 @@ module markers_tb;
   wire [0:0] error;
   wire [3:0] code;
   wire [0:0] done;
+  wire [0:0] scan;
   markers dut (
     .clk(clk),
     .rst(rst),
@@ -39,7 +40,8 @@ module markers_tb;
     .o__payload(o__payload),
     .error(error),
     .code(code),
-    .done(done)
+    .done(done),
+    .scan(scan)
   );
 
   reg [31:0] counts [0:NCOUNTS-1];
