@@ -169,21 +169,24 @@ class AppMeta(wiring.Component):
             m.d.sync += held.eq(1)
 
         # Geometry: W = max(bitlen(Rp - 1), bitlen(Cp - 1)), bitlen(8 * B - 1) being
-        # bitlen(B - 1) + 3.
+        # bitlen(B - 1) + 3. Registered, five deep (block counts, bit lengths and the
+        # word count, W, the split and its field widths): the rows and columns are set at
+        # least 20 bytes and the scheme 6 bytes before the first check that reads these
+        # (NSEEDS), and the metadata arrives at most one byte per clock; so the checks
+        # see them settled, and each register is one adder, priority encoder or
+        # compare away from the one before.
         rows, cols = self.rows, self.cols
-        block_rows = (rows + 7) >> 3
-        block_cols = (cols + 7) >> 3
-        w_rows = bit_length((block_rows - 1)[:13], 13) + 3
-        w_cols = bit_length((block_cols - 1)[:13], 13) + 3
-        # Registered, three deep: the rows and columns are set at least 20 bytes and the
-        # scheme 6 bytes before the first check that reads these (NSEEDS), and the
-        # metadata arrives at most one byte per clock; so the checks see them settled,
-        # and no path runs from the size registers through the bit lengths into the
-        # error flag in one clock.
-        width = Signal(range(17))
+        block_rows = Signal(14)
+        block_cols = Signal(14)
+        m.d.sync += [block_rows.eq((rows + 7) >> 3), block_cols.eq((cols + 7) >> 3)]
+        w_rows = Signal(range(17))
+        w_cols = Signal(range(17))
         n_words = Signal(14)
-        m.d.sync += [width.eq(Mux(w_rows > w_cols, w_rows, w_cols)),
+        m.d.sync += [w_rows.eq(bit_length((block_rows - 1)[:13], 13) + 3),
+                     w_cols.eq(bit_length((block_cols - 1)[:13], 13) + 3),
                      n_words.eq(block_rows + block_cols)]
+        width = Signal(range(17))
+        m.d.sync += width.eq(Mux(w_rows > w_cols, w_rows, w_cols))
         two = Signal()                     # split with W > 3: two LFSRs
         m.d.sync += two.eq((scheme == RemapScheme.SPLIT) & (width > 3))
         width0 = Signal(range(17))
