@@ -483,6 +483,38 @@ def _bad_metadata(data):
     }
 
 
+def _metadata_damage(data):
+    """Every one-byte change of the metadata (chunk header to the stored CRC, which the
+    CRC check covers) to 0x00, 0xFF, or the byte with its bit 0 or bit 7 flipped, that
+    the golden reader rejects, at most two values per byte; of a long run of such bytes
+    (the snap entries, and what follows them) the first two and the last 16. Named by
+    offset and value."""
+    start, end = data.index(b"CIMCODEC\0") + 9, _stored_crc_end(data) - 4
+    found = {}
+    for offset in range(start, end):
+        for value in sorted({0x00, 0xFF, data[offset] ^ 0x01, data[offset] ^ 0x80}):
+            out = bytearray(data)
+            out[offset] = value
+            events = markers.parse(bytes(out)).events
+            at = appmeta.parse(events).error_event
+            if at is not None and events[at][0] != markers.Kind.ERROR:
+                found.setdefault(offset, []).append(value)
+    keep, run = [], []
+    for offset in [*sorted(found), None]:
+        if run and (offset is None or offset != run[-1] + 1):
+            keep += run if len(run) <= 18 else run[:2] + run[-16:]
+            run = []
+        if offset is not None:
+            run.append(offset)
+    damaged = {}
+    for offset in keep:
+        for value in {found[offset][0], found[offset][-1]}:
+            out = bytearray(data)
+            out[offset] = value
+            damaged[f"{offset - start}={value:#04x}"] = bytes(out)
+    return damaged
+
+
 def test_golden_metadata_checks_are_the_hardwares():
     data = CONTAINERS["split-snap"]
     for name, bad in _bad_metadata(data).items():
@@ -539,12 +571,16 @@ def test_bad_shape_names_the_parameter():
 
 def test_rtl_metadata_reader_on_both_simulators(simulator):
     """hw.appmeta.AppMeta's own cocotb bench: the generator job, the snap table and the
-    error event, as the golden metadata reader gives them; every other job with idle
-    clocks between the events and backpressure on the job's stream."""
+    error event, as the golden metadata reader gives them, for the good containers and
+    for one-byte damage to every metadata field of two of them (``_metadata_damage``);
+    every other job with idle clocks between the events and backpressure on the job's
+    stream."""
     from cimcodec.tb import appmeta as test_appmeta
 
     good = sorted(CONTAINERS.items())
     bad = sorted(_bad_metadata(CONTAINERS["split-snap"]).items())
+    for name in ("split-snap", "progressive-galois-stage3"):
+        bad += sorted((f"{name}:{k}", v) for k, v in _metadata_damage(CONTAINERS[name]).items())
     jobs = [test_appmeta.job(data, stall_seed=50 + k if k % 2 else None)
             for k, (_, data) in enumerate(good + bad)]
     results = run_jobs(test_appmeta.BENCH, SHAPE, jobs, simulator)
