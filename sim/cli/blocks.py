@@ -101,10 +101,10 @@ def cmd_synth(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     options = {"pnr": not args.no_pnr, "cim_rows": args.cim_rows, "cim_cols": args.cim_cols,
                "cim_adc_bits": args.cim_adc_bits, "cim_planes": args.cim_planes,
-               "cim_writes": args.cim_writes, "lanes": args.lanes}
+               "cim_writes": args.cim_writes, "lanes": args.lanes, "placer": args.placer}
     results = []
     for name, (factory, params) in tqdm(chosen.items(), desc="synthesis", unit="block"):
-        result = synthesize(name, factory, params, pnr=not args.no_pnr)
+        result = synthesize(name, factory, params, pnr=not args.no_pnr, placer=args.placer)
         results.append(result)
         target = out_dir / f"{name}.json"
         cli.write_bytes(str(target), (json.dumps(report(result, options), indent=1)
@@ -157,6 +157,9 @@ def register(sub) -> None:
 
     s = sub.add_parser("synth", help="ECP5-85k / iCE40 cell counts and ECP5 Fmax")
     s.add_argument("--no-pnr", action="store_true", help="cell counts only, no place & route")
+    s.add_argument("--placer", choices=("heap", "static"), default=None,  # synth.PLACERS
+                   help="nextpnr placer (default: static for the cim block, heap for "
+                        "the others)")
     s.add_argument("--report", metavar="DIR",
                    help="directory of the JSON reports, one <block>.json per block "
                         "(default $CIMCODEC_HOME/synth/reports)")

@@ -247,6 +247,7 @@ ROWS = [
     ("verilog -o {out}/v --block cim --cim-planes 3", "Planes per clock must be 1, 2, 4 or 8, "
      "not 3."),
     ("synth --block cim --cim-planes 0", "'0' is not a positive integer"),
+    ("synth --block cim --placer sa", "invalid choice: 'sa'"),
     ("demo --hidden 0", "'0' is not a positive integer"),
     ("demo --sim modelsim", "invalid choice: 'modelsim'"),
     ("frobnicate", "invalid choice: 'frobnicate'"),

@@ -69,8 +69,8 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
 
     seen = []
 
-    def fake(name, factory, params, *, pnr=True, freq=100.0):
-        seen.append((name, params, pnr))
+    def fake(name, factory, params, *, pnr=True, freq=100.0, placer=None):
+        seen.append((name, params, pnr, placer))
         cells = {"LUT4": 100 + len(seen), "CCU2C": 7, "TRELLIS_FF": 50, "DP16KD": 2,
                  "MULT18X18D": 3, "TRELLIS_DPR16X4": 4}
         result = {"block": name, "params": repr(params), "ecp5_cells": cells,
@@ -83,15 +83,18 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "synthesize", fake)
     out_dir = tmp_path / "reports"
     code, out, err = call("synth", "--block", "lfsr", "--block", "cim", "--cim-rows", "8",
-                          "--cim-writes", "4", "--no-pnr", "--report", out_dir)
+                          "--cim-writes", "4", "--no-pnr", "--placer", "heap",
+                          "--report", out_dir)
     assert code == 0, err
     assert [s[0] for s in seen] == ["lfsr", "cim"] and not any(s[2] for s in seen)
+    assert [s[3] for s in seen] == ["heap", "heap"]
     lfsr = json.loads((out_dir / "lfsr.json").read_text())
     assert lfsr["lut4"] == 101 and lfsr["lut4_ccu2c"] == 108 and lfsr["ff"] == 50
     assert (lfsr["dp16kd"], lfsr["mult18"], lfsr["dpr16x4"]) == (2, 3, 4)
     assert lfsr["fmax_mhz"] is None and lfsr["options"]["pnr"] is False
     cim = json.loads((out_dir / "cim.json").read_text())
     assert cim["lut4"] == 102 and cim["options"]["cim_rows"] == 8
+    assert cim["options"]["placer"] == "heap"
     assert cim["options"]["cim_planes"] == 2 and "planes_per_clock=2" in cim["params"]
     assert cim["options"]["cim_writes"] == 4 and "writes_per_clock=4" in cim["params"]
     assert cim["params"] == repr(seen[1][1]) and "rows=8" in cim["params"]

@@ -36,3 +36,15 @@ def test_cell_counts_parse_the_last_stat_report():
      TRELLIS_FF                    3
 """
     assert _cells(log) == {"LUT4": 7, "TRELLIS_FF": 3}
+
+
+def test_placer_is_checked_before_any_tool_runs():
+    """The CIM array is placed by the electrostatic placer unless told otherwise; an
+    unknown placer is refused before anything is elaborated."""
+    import pytest
+
+    from cimcodec.sim import synth
+
+    assert synth.PLACERS == ("heap", "static") and synth.DEFAULT_PLACER == {"cim": "static"}
+    with pytest.raises(ValueError, match="placer must be one of"):
+        synth.synthesize("lfsr", None, None, placer="sa")
