@@ -6,9 +6,6 @@ The reference model is :mod:`golden.blocks.appmeta`; its docstring lists the fie
 fields walked over and every check.
 """
 
-import operator
-from functools import reduce
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -212,144 +209,137 @@ class AppMeta(wiring.Component):
         m.d.comb += [quant_len.eq(_times(v32[:16], QUANT_BYTES)),
                      book_len.eq(_times(v16[:9], BOOK_BYTES))]
 
-        # ``hot`` is ``field`` one-hot, a register of its own, so that each check below is
-        # gated by one flip-flop rather than by a decode of ``field``.
-        hot = Signal(len(_Field), init=1 << _Field.CHUNK.value)
-
         def goto(target, length=1):
-            m.d.sync += [field.eq(target), hot.eq(1 << target.value), left.eq(length)]
-
-        # Each seed fits its LFSR: no bit at or above ``width0`` / ``width1`` (masks from
-        # those registers, a clock later: SCHEME, which sets ``two``, comes 10 bytes
-        # before the first seed's last byte).
-        seed_masks = [Signal(32, name=f"seed_mask{i}") for i in range(2)]
-        m.d.sync += [mask.eq(Const((1 << 32) - 1, 32) << w)
-                     for mask, w in zip(seed_masks, (width0, width1))]
+            m.d.sync += [field.eq(target), left.eq(length)]
 
         # ---- One APP byte: a field's bytes are counted down in ``left``; its checks and
         # registers act on its last byte (``v32`` then holds it, right-aligned in the
         # top bytes); a field of zero bytes is skipped by its predecessor.
-        #
-        # The checks (``bad``) are one flat OR of terms, each a field's flag AND its
-        # compare, beside the register updates: the golden reader's order of cases
-        # (the segment's place, CHUNK, a field's inner bytes, its last byte) is in the
-        # terms' guards, not in a chain of priority multiplexers.
-        def hit(f):
-            return hot[f.value]
-
-        at_last = left == 1
-        last_checks = {
-            _Field.COUNT: b != 1,
-            _Field.VERSION: v16 != VERSION,
-            _Field.FLAGS: (v16[2:] != 0) | (v16[:2] == FLAG_SNAP),
-            _Field.ROWS: (v32 == 0) | (v32 > MAX_DIMENSION),
-            _Field.COLS: (v32 == 0) | (v32 > MAX_DIMENSION),
-            _Field.NDIM: (b == 0) | (b > MAX_NDIM),
-            _Field.SHAPE0: v32 != rows,
-            _Field.QSCHEME: b > 3,
-            _Field.NQ: v32 != Mux(per_channel, rows, 1),
-            _Field.K: (v16 > SNAP_ENTRIES) | ((v16 != 0) != flags[0]),
-            _Field.SNAP: b >= k,
-            _Field.SCHEME: b > 3,
-            _Field.KIND: b > 1,
-            _Field.STAGE: (v32 != 0) & (scheme != RemapScheme.PROGRESSIVE),
-            _Field.NSEEDS: b != nfields,
-            _Field.SEED0: (v32 == 0) | ((v32 & seed_masks[0]) != 0),
-            _Field.SEED1: (v32 == 0) | ((v32 & seed_masks[1]) != 0),
-            _Field.DONE: Const(1, 1),            # a byte after the CRC
-        }
-        last_bad = reduce(operator.or_, (hit(f) & c for f, c in last_checks.items()))
-        misplaced = frame | closed | ((ev.index == 0) & self.present)
-        body = ~misplaced & ~hit(_Field.CHUNK)
-        m.d.comb += bad.eq(
-            (self.take & ~is_app & self.present & ~closed & ~hit(_Field.DONE))
-            | (app & misplaced)
-            | (app & ~misplaced & hit(_Field.CHUNK) & ((ev.index != 0) | (b != 0)))
-            | (app & body & ~at_last & hit(_Field.SNAP) & (b >= k))
-            | (app & body & at_last & last_bad))
-
         with m.If(self.take & ~is_app & self.present):
             m.d.sync += closed.eq(1)
+            with m.If(~closed & (field != _Field.DONE)):
+                m.d.comb += bad.eq(1)
         with m.If(self.take & (ev.kind == EventKind.FRAME)):
             m.d.sync += frame.eq(1)
         with m.If(app):
             m.d.sync += [self.present.eq(1), word.eq(v32[8:])]
-            with m.If(~misplaced):
-                with m.If(field == _Field.CHUNK):
-                    goto(_Field.COUNT)
-                with m.Elif(left != 1):
-                    m.d.sync += left.eq(left - 1)
-                with m.Else():
-                    with m.If(field == _Field.COUNT):
-                        goto(_Field.VERSION, 2)
-                    with m.Elif(field == _Field.VERSION):
-                        goto(_Field.FLAGS, 2)
-                    with m.Elif(field == _Field.FLAGS):
-                        m.d.sync += flags.eq(v16[:2])
-                        goto(_Field.ROWS, 4)
-                    with m.Elif(field == _Field.ROWS):
+            with m.If(frame | closed | ((ev.index == 0) & self.present)):
+                m.d.comb += bad.eq(1)
+            with m.Elif(field == _Field.CHUNK):
+                with m.If((ev.index != 0) | (b != 0)):
+                    m.d.comb += bad.eq(1)
+                goto(_Field.COUNT)
+            with m.Elif(left != 1):
+                m.d.sync += left.eq(left - 1)
+                with m.If(field == _Field.SNAP):
+                    with m.If(b >= k):
+                        m.d.comb += bad.eq(1)
+            with m.Else():
+                with m.If(field == _Field.COUNT):
+                    with m.If(b != 1):
+                        m.d.comb += bad.eq(1)
+                    goto(_Field.VERSION, 2)
+                with m.Elif(field == _Field.VERSION):
+                    with m.If(v16 != VERSION):
+                        m.d.comb += bad.eq(1)
+                    goto(_Field.FLAGS, 2)
+                with m.Elif(field == _Field.FLAGS):
+                    with m.If((v16[2:] != 0) | (v16[:2] == FLAG_SNAP)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += flags.eq(v16[:2])
+                    goto(_Field.ROWS, 4)
+                with m.Elif((field == _Field.ROWS) | (field == _Field.COLS)):
+                    with m.If((v32 == 0) | (v32 > MAX_DIMENSION)):
+                        m.d.comb += bad.eq(1)
+                    with m.If(field == _Field.ROWS):
                         m.d.sync += rows.eq(v32[:16])
                         goto(_Field.COLS, 4)
-                    with m.Elif(field == _Field.COLS):
+                    with m.Else():
                         m.d.sync += cols.eq(v32[:16])
                         goto(_Field.NDIM)
-                    with m.Elif(field == _Field.NDIM):
-                        m.d.sync += ndim.eq(b)
-                        goto(_Field.SHAPE0, 4)
-                    with m.Elif(field == _Field.SHAPE0):
-                        with m.If(ndim > 1):
-                            goto(_Field.SHAPE, (ndim - 1) << 2)
-                        with m.Else():
-                            goto(_Field.QSCHEME)
-                    with m.Elif(field == _Field.SHAPE):
+                with m.Elif(field == _Field.NDIM):
+                    with m.If((b == 0) | (b > MAX_NDIM)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += ndim.eq(b)
+                    goto(_Field.SHAPE0, 4)
+                with m.Elif(field == _Field.SHAPE0):
+                    with m.If(v32 != rows):
+                        m.d.comb += bad.eq(1)
+                    with m.If(ndim > 1):
+                        goto(_Field.SHAPE, (ndim - 1) << 2)
+                    with m.Else():
                         goto(_Field.QSCHEME)
-                    with m.Elif(field == _Field.QSCHEME):
-                        m.d.sync += per_channel.eq(b[1])
-                        goto(_Field.QRANGE, 2)
-                    with m.Elif(field == _Field.QRANGE):
-                        goto(_Field.NQ, 4)
-                    with m.Elif(field == _Field.NQ):
-                        goto(_Field.QPARAMS, quant_len)
-                    with m.Elif(field == _Field.QPARAMS):
-                        goto(_Field.K, 2)
-                    with m.Elif(field == _Field.K):
-                        m.d.sync += k.eq(v16)
-                        with m.If(v16 != 0):
-                            goto(_Field.BOOK, book_len)
-                        with m.Else():
-                            goto(_Field.SCHEME)
-                    with m.Elif(field == _Field.BOOK):
-                        with m.If(flags[1]):
-                            goto(_Field.SNAP, SNAP_ENTRIES)
-                        with m.Else():
-                            goto(_Field.SCHEME)
-                    with m.Elif(field == _Field.SNAP):
+                with m.Elif(field == _Field.SHAPE):
+                    goto(_Field.QSCHEME)
+                with m.Elif(field == _Field.QSCHEME):
+                    with m.If(b > 3):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += per_channel.eq(b[1])
+                    goto(_Field.QRANGE, 2)
+                with m.Elif(field == _Field.QRANGE):
+                    goto(_Field.NQ, 4)
+                with m.Elif(field == _Field.NQ):
+                    with m.If(v32 != Mux(per_channel, rows, 1)):
+                        m.d.comb += bad.eq(1)
+                    goto(_Field.QPARAMS, quant_len)
+                with m.Elif(field == _Field.QPARAMS):
+                    goto(_Field.K, 2)
+                with m.Elif(field == _Field.K):
+                    with m.If((v16 > SNAP_ENTRIES) | ((v16 != 0) != flags[0])):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += k.eq(v16)
+                    with m.If(v16 != 0):
+                        goto(_Field.BOOK, book_len)
+                    with m.Else():
                         goto(_Field.SCHEME)
-                    with m.Elif(field == _Field.SCHEME):
-                        m.d.sync += scheme.eq(b[:2])
-                        goto(_Field.KIND)
-                    with m.Elif(field == _Field.KIND):
-                        m.d.sync += galois.eq(b[0])
-                        goto(_Field.STAGE, 4)
-                    with m.Elif(field == _Field.STAGE):
-                        m.d.sync += stage.eq(v32)
-                        goto(_Field.NSEEDS)
-                    with m.Elif(field == _Field.NSEEDS):
-                        with m.If(b != 0):
-                            goto(_Field.SEED0, 4)
-                        with m.Else():
-                            goto(_Field.CRC, 4)
-                    with m.Elif(field == _Field.SEED0):
-                        m.d.sync += seeds[0].eq(v32)
-                        with m.If(two):
-                            goto(_Field.SEED1, 4)
-                        with m.Else():
-                            goto(_Field.CRC, 4)
-                    with m.Elif(field == _Field.SEED1):
-                        m.d.sync += seeds[1].eq(v32)
+                with m.Elif(field == _Field.BOOK):
+                    with m.If(flags[1]):
+                        goto(_Field.SNAP, SNAP_ENTRIES)
+                    with m.Else():
+                        goto(_Field.SCHEME)
+                with m.Elif(field == _Field.SNAP):
+                    with m.If(b >= k):
+                        m.d.comb += bad.eq(1)
+                    goto(_Field.SCHEME)
+                with m.Elif(field == _Field.SCHEME):
+                    with m.If(b > 3):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += scheme.eq(b[:2])
+                    goto(_Field.KIND)
+                with m.Elif(field == _Field.KIND):
+                    with m.If(b > 1):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += galois.eq(b[0])
+                    goto(_Field.STAGE, 4)
+                with m.Elif(field == _Field.STAGE):
+                    with m.If((v32 != 0) & (scheme != RemapScheme.PROGRESSIVE)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += stage.eq(v32)
+                    goto(_Field.NSEEDS)
+                with m.Elif(field == _Field.NSEEDS):
+                    with m.If(b != nfields):
+                        m.d.comb += bad.eq(1)
+                    with m.If(b != 0):
+                        goto(_Field.SEED0, 4)
+                    with m.Else():
                         goto(_Field.CRC, 4)
-                    with m.Elif(field == _Field.CRC):
-                        goto(_Field.DONE)
+                with m.Elif(field == _Field.SEED0):
+                    with m.If((v32 == 0) | ((v32 >> width0) != 0)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += seeds[0].eq(v32)
+                    with m.If(two):
+                        goto(_Field.SEED1, 4)
+                    with m.Else():
+                        goto(_Field.CRC, 4)
+                with m.Elif(field == _Field.SEED1):
+                    with m.If((v32 == 0) | ((v32 >> width1) != 0)):
+                        m.d.comb += bad.eq(1)
+                    m.d.sync += seeds[1].eq(v32)
+                    goto(_Field.CRC, 4)
+                with m.Elif(field == _Field.CRC):
+                    goto(_Field.DONE)
+                with m.Else():       # DONE: a byte after the CRC
+                        m.d.comb += bad.eq(1)
 
         # ---- Snap entries as they go by.
         snap_index = Signal(8)
