@@ -73,8 +73,10 @@ class CimArray(wiring.Component):
         params.writes_per_clock > 1`` the ``W`` cells ``col .. col + W - 1`` of the row
         (the low ``log2 W`` bits of ``col`` are ignored, so a write always fills one
         aligned group). Accepted while no vector is in the bit-serial stage; a write
-        applies to every vector accepted after it (or in the same clock). Writes to a
-        row or column outside the array are dropped. All weights reset to 0.
+        applies to every vector accepted after it (or in the same clock: such a vector
+        starts a clock later, see Timing). The weights land in the cells a clock after
+        the transfer. Writes to a row or column outside the array are dropped. All
+        weights reset to 0.
     a : In(stream.Signature(act_layout(params)))
         One activation vector per transfer.
     o : Out(stream.Signature(result_layout(params)))
@@ -95,7 +97,8 @@ class CimArray(wiring.Component):
     bit-serial stage (one activation bit per ``8 / P`` clocks, ``P`` weight planes per
     clock), and the next one is accepted in its last clock, so the throughput is one
     vector, ``R * C`` 8-bit MACs, per ``64 / P`` clocks. With ``o.ready`` high and the
-    ``a`` transfer in clock ``t``, ``o.valid`` is high in clock ``t + latency``:
+    ``a`` transfer in clock ``t`` (and no ``w`` transfer in that clock, which delays
+    the vector by one), ``o.valid`` is high in clock ``t + latency``:
     ``latency = 64 / P + 5 + ceil(log4 R)`` (the bit-serial clocks, then a clock per
     register after them: the selected AND gates, ``ceil(log4 R)`` popcount adder levels,
     the ADC table, the plane sum, the plane Horner step, and ``o``, written by the
@@ -136,9 +139,12 @@ class CimArray(wiring.Component):
         # Weight cells, written through ``w``: a one-hot row decode and a one-hot decode
         # of the column group (``W`` columns), the cell's enable their AND (a row or
         # column outside the array decodes to nothing, so its writes are dropped); cell
-        # ``c`` of a group takes ``weight[c mod W]``, a fixed wire. Every cell,
-        # activation and count is a signal of its own rather than a slice of one wide
-        # vector, which keeps the simulators' models small.
+        # ``c`` of a group takes ``weight[c mod W]``, a fixed wire. The decode and the
+        # weights are registered (``wr_*``) and land in the cells a clock after the
+        # transfer, so no path runs from ``w`` or ``busy`` through the decode into the
+        # enables, each of which reaches a whole row. Every cell, activation and count
+        # is a signal of its own rather than a slice of one wide vector, which keeps
+        # the simulators' models small.
         weights = [[Signal(signed(WEIGHT_BITS), name=f"weight{r}_{c}") for c in range(cols)]
                    for r in range(rows)]
         busy = Signal()
@@ -146,16 +152,19 @@ class CimArray(wiring.Component):
         write = self.w.valid & self.w.ready
         width = p.writes_per_clock
         shift = width.bit_length() - 1
-        row_hot = Signal(rows)
-        group_hot = Signal(cols // width)
+        wr_row = Signal(rows)
+        wr_group = Signal(cols // width)
+        wr_weight = Signal.like(self.w.payload.weight)
+        wr_pending = Signal()            # a write was taken in the last clock
+        m.d.sync += [wr_weight.eq(self.w.payload.weight), wr_pending.eq(write)]
         for r in range(rows):
-            m.d.comb += row_hot[r].eq(write & (self.w.payload.row == r))
+            m.d.sync += wr_row[r].eq(write & (self.w.payload.row == r))
         for g in range(cols // width):
-            m.d.comb += group_hot[g].eq((self.w.payload.col >> shift) == g)
+            m.d.sync += wr_group[g].eq((self.w.payload.col >> shift) == g)
         for r in range(rows):
             for c in range(cols):
-                value = self.w.payload.weight if width == 1 else self.w.payload.weight[c % width]
-                with m.If(row_hot[r] & group_hot[c // width]):
+                value = wr_weight if width == 1 else wr_weight[c % width]
+                with m.If(wr_row[r] & wr_group[c // width]):
                     m.d.sync += weights[r][c].eq(value)
 
         # Each stage of the pipeline carries the flags of the step it holds: activation
@@ -188,8 +197,10 @@ class CimArray(wiring.Component):
                      for r in range(rows)]
         last_step = (step == ACT_BITS - 1) & (group == 0)
         front = Signal(flag_layout)
+        # A vector taken in the same clock as a write waits a clock (``wr_pending``)
+        # before its first step, so that it reads the written weights.
         m.d.comb += [
-            front.valid.eq(busy),
+            front.valid.eq(busy & ~wr_pending),
             front.first_i.eq(step == 0),
             front.last_i.eq(step == ACT_BITS - 1),
             front.first_k.eq(group == groups - 1),
@@ -315,7 +326,7 @@ class CimArray(wiring.Component):
                     m.d.sync += [queue[k][c].eq(acc_next[c]) for c in range(cols)]
 
         # The bit-serial stage: the next step, or a new vector.
-        with m.If(busy):
+        with m.If(busy & ~wr_pending):
             with m.If(group == 0):
                 m.d.sync += [acts[r].eq(acts[r] << 1) for r in range(rows)]
                 m.d.sync += [step.eq(step + 1), group.eq(groups - 1)]

@@ -289,6 +289,55 @@ def test_result_comes_after_the_documented_clocks(rows, planes):
     assert seen["results"] == params.compute(weights, acts).tolist()
 
 
+@pytest.mark.parametrize("width", [1, 4])
+def test_write_in_the_vectors_clock_applies_to_it(width):
+    """A write taken in the same clock as a vector changes that vector's results; the
+    vector starts a clock later, so its result comes ``latency + 1`` clocks after it.
+    The next vector, taken in the last bit-serial clock, keeps the documented pace."""
+    params = CimParams(8, 4, 4, writes_per_clock=width)
+    rng = np.random.default_rng(17 + width)
+    weights, acts = _random_case(params, 2, rng)
+    new = weights.copy()
+    new[5, :width] = -weights[5, :width] - 1            # the last write: row 5, group 0
+    writes = tb.weight_writes(weights, width=width)
+    last = tb.weight_writes(new, width=width)[5 * (params.cols // width)]
+    dut = CimArray(params)
+    seen = {"a": [], "o": [], "results": []}
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for write in writes:
+            ctx.set(dut.w.valid, 1)
+            ctx.set(dut.w.payload, write)
+            await ctx.tick().until(dut.w.ready == 1)
+        clock = 0
+        ctx.set(dut.w.payload, last)                    # w.valid still high
+        ctx.set(dut.a.valid, 1)
+        ctx.set(dut.a.payload, list(map(int, acts[0])))
+        pending = 2
+        while len(seen["o"]) < 2:
+            taken = pending and ctx.get(dut.a.ready)
+            assert clock or (taken and ctx.get(dut.w.ready))    # both in clock 0
+            if ctx.get(dut.o.valid):
+                seen["o"].append(clock)
+                seen["results"].append(list(ctx.get(dut.o.payload)))
+            await ctx.tick()
+            ctx.set(dut.w.valid, 0)
+            if taken:
+                seen["a"].append(clock)
+                pending -= 1
+                ctx.set(dut.a.payload, list(map(int, acts[1])))
+                ctx.set(dut.a.valid, pending > 0)
+            clock += 1
+            assert clock < 1000
+
+    run_testbench(dut, bench)
+    assert seen["a"] == [0, params.clocks_per_vector + 1]
+    assert seen["o"] == [dut.latency + 1, params.clocks_per_vector + 1 + dut.latency]
+    assert seen["results"] == params.compute(new, acts).tolist()
+    assert seen["results"][0] != params.compute(weights, acts[:1]).tolist()[0]
+
+
 # Per simulator: a lossless unsigned array and a lossy 3-bit signed one at the default
 # two planes per clock (16 rows need the exact ADC at 5 bits), and the lossy one at 1, 4
 # and 8 planes per clock.
