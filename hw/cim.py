@@ -164,7 +164,10 @@ class CimArray(wiring.Component):
         for r in range(rows):
             for c in range(cols):
                 value = wr_weight if width == 1 else wr_weight[c % width]
-                with m.If(wr_row[r] & wr_group[c // width]):
+                # A row write (one group) needs no group decode: the row's register
+                # alone enables its cells, with no LUT between them.
+                enable = wr_row[r] if cols == width else wr_row[r] & wr_group[c // width]
+                with m.If(enable):
                     m.d.sync += weights[r][c].eq(value)
 
         # Each stage of the pipeline carries the flags of the step it holds: activation
