@@ -189,15 +189,23 @@ class CimArray(wiring.Component):
             return f
 
         # Stage 0, bit-serial: the vector sits in a shift register; its top bits are the
-        # activation bit of the step, ``k`` the plane group. Each row keeps its own copy
-        # of ``k`` (``row_group``), which selects the weight bits of that row's cells: a
-        # copy that counts from its own value is never merged with another by synthesis,
-        # so no single register drives the selection of every cell.
+        # activation bit of the step, ``k`` the plane group. Each quarter of each row
+        # (``quarters`` column ranges) keeps its own copy of ``k`` (``row_group``), which
+        # selects the weight bits of its cells, and of the activation bit (``row_act``,
+        # loaded as the shift register's top bit is): a row's cells lie spread over
+        # the columns' adder trees, and a net that reached all of them was the
+        # array's critical path. A copy of ``k`` counts from its own value and a copy of
+        # the bit starts from 1 (the shift register's top bit from 0; the value before
+        # the first vector is never used), so synthesis merges none of them.
+        quarters = min(4, cols)
+        quarter = [c * quarters // cols for c in range(cols)]
         acts = [Signal(ACT_BITS, name=f"act{r}", reset_less=True) for r in range(rows)]
+        row_act = [[Signal(init=1, name=f"act{r}_{q}", reset_less=True)
+                    for q in range(quarters)] for r in range(rows)]
         step = Signal(range(ACT_BITS))
         group = Signal(_index_shape(groups), init=groups - 1)
-        row_group = [Signal(_index_shape(groups), init=groups - 1, name=f"group{r}")
-                     for r in range(rows)]
+        row_group = [[Signal(_index_shape(groups), init=groups - 1, name=f"group{r}_{q}")
+                      for q in range(quarters)] for r in range(rows)]
         last_step = (step == ACT_BITS - 1) & (group == 0)
         front = Signal(flag_layout)
         # A vector taken in the same clock as a write waits a clock (``wr_pending``)
@@ -221,8 +229,9 @@ class CimArray(wiring.Component):
                 w_bits = weights[r][c].as_unsigned()
                 for j in range(lanes):
                     choice = Cat(*(w_bits[j + lanes * k] for k in range(groups)))
-                    m.d.sync += bits[c][j][r].eq(acts[r][ACT_BITS - 1]
-                                                 & choice.bit_select(row_group[r], 1))
+                    q = quarter[c]
+                    m.d.sync += bits[c][j][r].eq(row_act[r][q]
+                                                 & choice.bit_select(row_group[r][q], 1))
 
         # Popcount stages: an adder of four values per level, each level registered.
         values = [[list(bits[c][j]) for j in range(lanes)] for c in range(cols)]
@@ -332,15 +341,19 @@ class CimArray(wiring.Component):
         with m.If(busy & ~wr_pending):
             with m.If(group == 0):
                 m.d.sync += [acts[r].eq(acts[r] << 1) for r in range(rows)]
+                m.d.sync += [a.eq(acts[r][ACT_BITS - 2]) for r in range(rows)
+                             for a in row_act[r]]
                 m.d.sync += [step.eq(step + 1), group.eq(groups - 1)]
                 with m.If(step == ACT_BITS - 1):
                     m.d.sync += [step.eq(0), busy.eq(0)]
             with m.Else():
                 m.d.sync += group.eq(group - 1)
-            for g in row_group:
+            for g in (g for copies in row_group for g in copies):
                 m.d.sync += g.eq(Mux(g == 0, groups - 1, g - 1))
         with m.If(take_a):
             m.d.sync += [acts[r].eq(self.a.payload[r]) for r in range(rows)]
+            m.d.sync += [a.eq(self.a.payload[r][ACT_BITS - 1]) for r in range(rows)
+                         for a in row_act[r]]
             m.d.sync += [step.eq(0), group.eq(groups - 1), busy.eq(1)]
-            m.d.sync += [g.eq(groups - 1) for g in row_group]
+            m.d.sync += [g.eq(groups - 1) for copies in row_group for g in copies]
         return m
