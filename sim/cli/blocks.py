@@ -65,7 +65,8 @@ def cmd_verilog(args) -> int:
 def report(result: dict, options: dict) -> dict:
     """The JSON report of one block's synthesis: its ECP5-85k cells (LUT4, CCU2C, FF,
     DP16KD, MULT18, distributed RAM), its post-route Fmax (``None`` without place and
-    route), the elaboration parameters and the command's build options."""
+    route), the placer that placed it (``None`` without), the elaboration parameters
+    and the command's build options."""
     cells = result["ecp5_cells"]
     return {
         "block": result["block"],
@@ -79,6 +80,7 @@ def report(result: dict, options: dict) -> dict:
         "dpr16x4": cells.get("TRELLIS_DPR16X4", 0),
         "fmax_mhz": result["fmax_mhz"],
         "mapper": result.get("ecp5_mapper"),
+        "placer": result.get("placer"),
         "params": result["params"],
         "options": options,
     }
@@ -157,7 +159,7 @@ def register(sub) -> None:
 
     s = sub.add_parser("synth", help="ECP5-85k / iCE40 cell counts and ECP5 Fmax")
     s.add_argument("--no-pnr", action="store_true", help="cell counts only, no place & route")
-    s.add_argument("--placer", choices=("heap", "static"), default=None,  # synth.PLACERS
+    s.add_argument("--placer", choices=("heap", "static"), default=None,  # = synth.PLACERS
                    help="nextpnr placer (default: static for the cim block, heap for "
                         "the others)")
     s.add_argument("--report", metavar="DIR",

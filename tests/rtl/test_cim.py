@@ -338,6 +338,45 @@ def test_write_in_the_vectors_clock_applies_to_it(width):
     assert seen["results"][0] != params.compute(weights, acts[:1]).tolist()[0]
 
 
+@pytest.mark.parametrize("shape", [(3, 1, 1), (3, 2, 2), (5, 8, 4)])
+def test_writes_outside_the_array_are_dropped(shape):
+    """A write to a row or column the index field can name but the array lacks (row 3
+    of 3, column 1 of 1, column 2 of 2) changes no cell."""
+    rows, cols, width = shape
+    params = CimParams(rows, cols, 4, writes_per_clock=width)
+    rng = np.random.default_rng(rows * 10 + cols)
+    weights, acts = _random_case(params, 2, rng)
+    row_bits = max(1, (rows - 1).bit_length())
+    col_bits = max(1, (cols - 1).bit_length())
+    junk = [0x55] * width if width > 1 else 0x55
+    outside = [{"row": (1 << row_bits) - 1, "col": 0, "weight": junk}]
+    if (1 << col_bits) > cols:
+        outside.append({"row": 0, "col": (1 << col_bits) - 1, "weight": junk})
+    assert rows < 1 << row_bits
+    dut = CimArray(params)
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for write in tb.weight_writes(weights, width=width) + outside:
+            ctx.set(dut.w.valid, 1)
+            ctx.set(dut.w.payload, write)
+            await ctx.tick().until(dut.w.ready == 1)
+        ctx.set(dut.w.valid, 0)
+        for vector in acts:
+            ctx.set(dut.a.valid, 1)
+            ctx.set(dut.a.payload, list(map(int, vector)))
+            await ctx.tick().until(dut.a.ready == 1)
+        ctx.set(dut.a.valid, 0)
+        while len(got) < len(acts):
+            await ctx.tick()
+            if ctx.get(dut.o.valid):
+                got.append(list(ctx.get(dut.o.payload)))
+
+    run_testbench(dut, bench)
+    assert got == params.compute(weights, acts).tolist()
+
+
 # Per simulator: a lossless unsigned array and a lossy 3-bit signed one at the default
 # two planes per clock (16 rows need the exact ADC at 5 bits), and the lossy one at 1, 4
 # and 8 planes per clock.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cimcodec.golden.blocks.markers import Error, Kind, MarkerShape, parse
+from cimcodec.golden.blocks.markers import Error, Kind, MarkerShape, parse, payload
 from cimcodec.golden.codec import container
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import reference as jpeg
@@ -202,38 +202,70 @@ def test_parser_in_amaranth_sim(stall_seed):
         assert out["o"] == job["expected"]["o"]
 
 
-def test_scan_flag_marks_the_entropy_coded_bytes():
-    """``scan`` is high for exactly the bytes taken after the SOS segment's last one,
-    on a file with restart markers, with random pauses in the input."""
+def _feed_whole_file(dut, data, pause_seed=3):
+    """Offer every byte of ``data`` (``last`` on the final one), pausing at random, with
+    ``o`` always ready, for ``2 * len(data) + 40`` clocks: the bytes taken as ``(index,
+    scan)`` and the events (payload dicts), whatever the parser does after the byte
+    that ended its parse."""
     from amaranth.sim import Simulator
 
-    data = corpus()["restart1"]
-    sos = data.index(b"\xff\xda")
-    first_ecs = sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big")
-    dut = MarkerParser()
-    taken = []                                  # (byte index, scan) per byte taken
+    from cimcodec.hw.markers import event_layout
+
+    fields = [(name, f.offset, f.width) for name, f in event_layout()]
+    taken, events = [], []
 
     async def bench(ctx):
-        rng = np.random.default_rng(3)
+        rng = np.random.default_rng(pause_seed)
         ctx.set(dut.o.ready, 1)
         k = 0
-        while k < len(data):
-            idle = rng.random() < 0.3
-            ctx.set(dut.i.valid, not idle)
-            ctx.set(dut.i.payload, {"data": data[k], "last": int(k == len(data) - 1)})
+        for _ in range(2 * len(data) + 40):
+            offer = k < len(data) and rng.random() >= 0.3
+            ctx.set(dut.i.valid, offer)
+            if k < len(data):
+                ctx.set(dut.i.payload, {"data": data[k], "last": int(k == len(data) - 1)})
             await ctx.delay(1e-9)
-            if not idle and ctx.get(dut.i.ready):
+            if ctx.get(dut.o.valid):
+                raw = ctx.get(dut.o.payload.as_value())
+                events.append({n: raw >> o & ((1 << w) - 1) for n, o, w in fields})
+            if offer and ctx.get(dut.i.ready):
                 taken.append((k, ctx.get(dut.scan)))
                 k += 1
             await ctx.tick()
-        ctx.set(dut.i.valid, 0)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+    return taken, events
+
+
+def test_scan_flag_marks_the_entropy_coded_bytes():
+    """``scan`` is high for exactly the bytes taken after the SOS segment's last one,
+    on a file with restart markers, with random pauses in the input."""
+    data = corpus()["restart1"]
+    sos = data.index(b"\xff\xda")
+    first_ecs = sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big")
+    taken, _ = _feed_whole_file(MarkerParser(), data)
     assert [k for k, _ in taken] == list(range(len(data)))
     assert [k for k, scan in taken if scan] == list(range(first_ecs, len(data)))
+
+
+def test_parser_takes_nothing_after_the_byte_that_ends_it():
+    """Fed whole files (not cut where the golden parse ends), the parser takes exactly
+    the golden parse's bytes and gives exactly its events: a frame over the pixel
+    limit (the count checked a clock after the width byte, whose next byte is a bad
+    one), a damaged marker, bytes after EOI."""
+    data = corpus()["q50-opt0"]
+    sof = data.index(b"\xff\xc0")
+    bad_components = data[:sof + 9] + b"\x07" + data[sof + 10:]
+    cases = [(data, 255), (bad_components, 255), (bad_components, 256),
+             (data[:40] + b"\xff\x01" + data[42:], 256), (data + b"\xff\xd9\x00", 256)]
+    for k, (file, limit) in enumerate(cases):
+        shape = MarkerShape(max_pixels=limit)
+        want = parse(file, shape)
+        taken, events = _feed_whole_file(MarkerParser(shape), file, pause_seed=k)
+        assert [i for i, _ in taken] == list(range(want.consumed)), k
+        assert events == [payload(e) for e in want.events], k
 
 
 @pytest.mark.parametrize("stall_seed", [None, 4])
@@ -278,11 +310,13 @@ def test_rtl_matches_golden(simulator):
     results = run_jobs(BENCH, MarkerShape(), jobs, simulator)
     for job, result in zip(jobs, results, strict=True):
         assert result["outputs"]["o"] == job["expected"]["o"]
-    # One byte per clock without stalls, the frame's width byte included: the last
-    # event (EOI or the error) two clocks after the last byte's transfer.
+    # One byte per clock without stalls: the last event (EOI or the error) two clocks
+    # after the last byte's transfer, and one more once the frame's width byte passed
+    # (the next byte waits while its pixel count is checked).
     for job, result in zip(jobs, results):
         if job["stall_seed"] is None:
-            assert result["clocks"] == len(job["inputs"][0][1]) + 2
+            kinds = [event["kind"] for event in job["expected"]["o"]]
+            assert result["clocks"] == len(job["inputs"][0][1]) + 2 + (Kind.WIDTH in kinds)
         assert result["outputs"]["o"][-1]["kind"] in (Kind.EOI, Kind.ERROR)
 
 

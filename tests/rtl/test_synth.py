@@ -43,8 +43,9 @@ def test_placer_is_checked_before_any_tool_runs():
     unknown placer is refused before anything is elaborated."""
     import pytest
 
+    from cimcodec.golden.errors import CimcodecError
     from cimcodec.sim import synth
 
     assert synth.PLACERS == ("heap", "static") and synth.DEFAULT_PLACER == {"cim": "static"}
-    with pytest.raises(ValueError, match="placer must be one of"):
+    with pytest.raises(CimcodecError, match="The placer must be one of heap, static, not 'sa'"):
         synth.synthesize("lfsr", None, None, placer="sa")
