@@ -162,14 +162,13 @@ class CimArray(wiring.Component):
             m.d.sync += wr_row[r].eq(write & (self.w.payload.row == r))
         for g in range(cols // width):
             m.d.sync += wr_group[g].eq((self.w.payload.col >> shift) == g)
+        # A row write (one group) needs no group decode: the row's register alone
+        # enables its cells, with no LUT between them. (With one column the 1-bit
+        # ``col`` can still name column 1, which the decode drops.)
+        one_group = cols == width > 1
         for r in range(rows):
             for c in range(cols):
                 value = wr_weight if width == 1 else wr_weight[c % width]
-                # A row write (one group) needs no group decode: the row's register
-                # alone enables its cells, with no LUT between them.
-                # (With one column the 1-bit ``col`` can still name column 1, which
-                # the decode drops.)
-                one_group = cols == width > 1
                 enable = wr_row[r] if one_group else wr_row[r] & wr_group[c // width]
                 with m.If(enable):
                     m.d.sync += weights[r][c].eq(value)

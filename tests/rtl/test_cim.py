@@ -354,26 +354,10 @@ def test_writes_outside_the_array_are_dropped(shape):
         outside.append({"row": 0, "col": (1 << col_bits) - 1, "weight": junk})
     assert rows < 1 << row_bits
     dut = CimArray(params)
-    got = []
-
-    async def bench(ctx):
-        ctx.set(dut.o.ready, 1)
-        for write in tb.weight_writes(weights, width=width) + outside:
-            ctx.set(dut.w.valid, 1)
-            ctx.set(dut.w.payload, write)
-            await ctx.tick().until(dut.w.ready == 1)
-        ctx.set(dut.w.valid, 0)
-        for vector in acts:
-            ctx.set(dut.a.valid, 1)
-            ctx.set(dut.a.payload, list(map(int, vector)))
-            await ctx.tick().until(dut.a.ready == 1)
-        ctx.set(dut.a.valid, 0)
-        while len(got) < len(acts):
-            await ctx.tick()
-            if ctx.get(dut.o.valid):
-                got.append(list(ctx.get(dut.o.payload)))
-
-    run_testbench(dut, bench)
+    writes = tb.weight_writes(weights, width=width) + outside
+    vectors = [list(map(int, v)) for v in acts]
+    got = run_streams(dut, [(dut.w, writes), (dut.a, vectors)],
+                      {"o": (dut.o, len(acts))})["o"]
     assert got == params.compute(weights, acts).tolist()
 
 
