@@ -15,11 +15,12 @@ from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg import reference as jpeg
 from cimcodec.golden.jpeg.zigzag import ZIGZAG
 from cimcodec.hw.markers import MarkerParser
-from cimcodec.sim.amaranth_sim import run_streams
+from cimcodec.sim.amaranth_sim import run_streams, run_testbench
 from cimcodec.sim.cocotb_run import run_jobs
 from cimcodec.sim.verilog import elaborate, lint
 from cimcodec.tb import markers as tb
 from cimcodec.tb.markers import BENCH
+from cimcodec.tb.payload import to_python
 
 #: decode_full messages about the entropy-coded data, which the parser leaves to the
 #: Huffman stages.
@@ -207,11 +208,6 @@ def _feed_whole_file(dut, data, pause_seed=3):
     ``o`` always ready, for ``2 * len(data) + 40`` clocks: the bytes taken as ``(index,
     scan)`` and the events (payload dicts), whatever the parser does after the byte
     that ended its parse."""
-    from amaranth.sim import Simulator
-
-    from cimcodec.hw.markers import event_layout
-
-    fields = [(name, f.offset, f.width) for name, f in event_layout()]
     taken, events = [], []
 
     async def bench(ctx):
@@ -225,17 +221,13 @@ def _feed_whole_file(dut, data, pause_seed=3):
                 ctx.set(dut.i.payload, {"data": data[k], "last": int(k == len(data) - 1)})
             await ctx.delay(1e-9)
             if ctx.get(dut.o.valid):
-                raw = ctx.get(dut.o.payload.as_value())
-                events.append({n: raw >> o & ((1 << w) - 1) for n, o, w in fields})
+                events.append(to_python(ctx.get(dut.o.payload)))
             if offer and ctx.get(dut.i.ready):
                 taken.append((k, ctx.get(dut.scan)))
                 k += 1
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return taken, events
 
 
