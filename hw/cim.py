@@ -72,11 +72,10 @@ class CimArray(wiring.Component):
         Weight writes ``{row, col, weight}``: one cell, or with ``W =
         params.writes_per_clock > 1`` the ``W`` cells ``col .. col + W - 1`` of the row
         (the low ``log2 W`` bits of ``col`` are ignored, so a write always fills one
-        aligned group). Accepted while no vector is in the bit-serial stage; a write
-        applies to every vector accepted after it (or in the same clock: such a vector
-        starts a clock later, see Timing). The weights land in the cells a clock after
-        the transfer. Writes to a row or column outside the array are dropped. All
-        weights reset to 0.
+        aligned group). Accepted while no vector is staged or in the bit-serial
+        stage; a write applies to every vector accepted after it or in the same clock.
+        The weights land in the cells a clock after the transfer. Writes to a row or
+        column outside the array are dropped. All weights reset to 0.
     a : In(stream.Signature(act_layout(params)))
         One activation vector per transfer.
     o : Out(stream.Signature(result_layout(params)))
@@ -95,17 +94,18 @@ class CimArray(wiring.Component):
 
     Timing: a vector takes ``CimParams.clocks_per_vector`` = ``8 * 8 / P`` clocks in the
     bit-serial stage (one activation bit per ``8 / P`` clocks, ``P`` weight planes per
-    clock), and the next one is accepted in its last clock, so the throughput is one
-    vector, ``R * C`` 8-bit MACs, per ``64 / P`` clocks. With ``o.ready`` high and the
-    ``a`` transfer in clock ``t`` (and no ``w`` transfer in that clock, which delays
-    the vector by one), ``o.valid`` is high in clock ``t + latency``:
-    ``latency = 64 / P + 5 + ceil(log4 R)`` (the bit-serial clocks, then a clock per
-    register after them: the selected AND gates, ``ceil(log4 R)`` popcount adder levels,
-    the ADC table, the plane sum, the plane Horner step, and ``o``, written by the
-    activation Horner step); 40 for ``R = 64, P = 2``. Each clock does ``P C``
-    popcounts of ``R`` AND gates, ``P C`` ADC table lookups (``R + 1`` entries, left out
-    for a lossless ADC) and ``C`` ``P``-term shift-adds, and each cell selects its ``P``
-    bits of the clock among its 8 weight bits (``8 / P`` to 1).
+    clock). A vector taken in clock ``t`` is staged in a register, loaded into the rows
+    in clock ``t + 1`` and steps from clock ``t + 2``; the next one is accepted in the
+    last clock but one of the bit-serial stage, so the throughput is one vector,
+    ``R * C`` 8-bit MACs, per ``64 / P`` clocks. With ``o.ready`` high and the ``a``
+    transfer in clock ``t``, ``o.valid`` is high in clock ``t + latency``:
+    ``latency = 64 / P + 6 + ceil(log4 R)`` (the staging clock, the bit-serial clocks,
+    then a clock per register after them: the selected AND gates, ``ceil(log4 R)``
+    popcount adder levels, the ADC table, the plane sum, the plane Horner step, and
+    ``o``, written by the activation Horner step); 41 for ``R = 64, P = 2``. Each clock
+    does ``P C`` popcounts of ``R`` AND gates, ``P C`` ADC table lookups (``R + 1``
+    entries, left out for a lossless ADC) and ``C`` ``P``-term shift-adds, and each
+    cell selects its ``P`` bits of the clock among its 8 weight bits (``8 / P`` to 1).
     """
 
     def __init__(self, params: CimParams):
@@ -125,9 +125,8 @@ class CimArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Clocks from an ``a`` transfer (clock ``t``) to ``o.valid`` (clock ``t + latency``)
-        without stalls and without a ``w`` transfer in clock ``t`` (which adds one):
-        ``clocks_per_vector + 5 + ceil(log4 R)``."""
-        return self._params.clocks_per_vector + 5 + _popcount_stages(self._params.rows)
+        without stalls: ``clocks_per_vector + 6 + ceil(log4 R)``."""
+        return self._params.clocks_per_vector + 6 + _popcount_stages(self._params.rows)
 
     def elaborate(self, platform):
         m = Module()
@@ -149,15 +148,13 @@ class CimArray(wiring.Component):
         weights = [[Signal(signed(WEIGHT_BITS), name=f"weight{r}_{c}") for c in range(cols)]
                    for r in range(rows)]
         busy = Signal()
-        m.d.comb += self.w.ready.eq(~busy)
         write = self.w.valid & self.w.ready
         width = p.writes_per_clock
         shift = width.bit_length() - 1
         wr_row = Signal(rows)
         wr_group = Signal(cols // width)
         wr_weight = Signal.like(self.w.payload.weight)
-        wr_pending = Signal()            # a write was taken in the last clock
-        m.d.sync += [wr_weight.eq(self.w.payload.weight), wr_pending.eq(write)]
+        m.d.sync += wr_weight.eq(self.w.payload.weight)
         for r in range(rows):
             m.d.sync += wr_row[r].eq(write & (self.w.payload.row == r))
         for g in range(cols // width):
@@ -191,36 +188,63 @@ class CimArray(wiring.Component):
             flags.append(f)
             return f
 
-        # Stage 0, bit-serial: the vector sits in a shift register; its top bits are the
-        # activation bit of the step, ``k`` the plane group. Each quarter of each row
-        # (``quarters`` column ranges) keeps its own copy of ``k`` (``row_group``), which
-        # selects the weight bits of its cells, and of the activation bit (``row_act``,
-        # loaded as the shift register's top bit is): a row's cells lie spread over
-        # the columns' adder trees, and a net that reached all of them was the
-        # array's critical path. A copy of ``k`` counts from its own value, so
-        # synthesis never merges two. Copies of the bit that were the same flip-flop
-        # function would be merged (and were), so copy ``q`` holds the bit inverted
-        # when ``q`` is odd and starts from ``q >> 1`` (the value before the first
-        # vector is never used): four different flip-flops.
+        # Stage 0, bit-serial. A vector taken in clock ``t`` is staged (``staged``, a
+        # register that loads ``a.payload`` every clock, so no enable reaches it from
+        # ``a``), loaded into the rows in clock ``t + 1`` from the registered take
+        # (``loading``), and steps from clock ``t + 2``. The rows' vector sits in a shift
+        # register; its top bits are the activation bit of the step, ``k`` the plane
+        # group. Each quarter of each row (``quarters`` column ranges) keeps its own copy
+        # of ``k`` (``row_group``), which selects the weight bits of its cells, and of
+        # the activation bit (``row_act``, loaded as the shift register's top bit is):
+        # a row's cells lie spread over the columns' adder trees, and a net that reached
+        # all of them was the array's critical path. A copy of ``k`` counts from its own
+        # value, so synthesis never merges two. Copies of the bit that were the same
+        # flip-flop function would be merged (and were), so copy ``q`` holds the bit
+        # inverted when ``q`` is odd and starts from ``q >> 1`` (the value before the
+        # first vector is never used): four different flip-flops. The load itself has a
+        # copy per quarter of the rows (``row_load``, kept apart the same way), so no
+        # one net reaches every row.
         quarters = min(4, cols)
         quarter = [c * quarters // cols for c in range(cols)]
+        blocks = min(4, rows)
+        block = [r * blocks // rows for r in range(rows)]
+        staged = [Signal(ACT_BITS, name=f"staged{r}", reset_less=True) for r in range(rows)]
         acts = [Signal(ACT_BITS, name=f"act{r}", reset_less=True) for r in range(rows)]
         row_act = [[Signal(init=q >> 1, name=f"act{r}_{q}", reset_less=True)
                     for q in range(quarters)] for r in range(rows)]
 
         def act_copy(q, bit):
-            """What copy ``q`` of a row's activation bit holds for ``bit``."""
+            """What copy ``q`` of a row's activation bit (or of the load) holds for
+            ``bit``."""
             return ~bit if q & 1 else bit
+        def spread(source, name):
+            """Per-quarter copies of a control bit that reaches every column, each a
+            register of ``source`` (the value the bit takes in the next clock), kept
+            apart as the row copies are: what column ``c`` reads is ``copy[quarter[c]]``.
+            They have no reset: after a reset their value steers only registers that
+            the next vector's first step overwrites."""
+            out = []
+            for q in range(quarters):
+                copy = Signal(init=q >> 1, name=f"{name}_{q}", reset_less=True)
+                m.d.sync += copy.eq(act_copy(q, source))
+                out.append(act_copy(q, copy))
+            return out
+        loading = Signal()               # a vector was taken in the last clock
+        row_load = [Signal(init=b >> 1, name=f"load{b}", reset_less=True)
+                    for b in range(blocks)]
         step = Signal(range(ACT_BITS))
         group = Signal(_index_shape(groups), init=groups - 1)
         row_group = [[Signal(_index_shape(groups), init=groups - 1, name=f"group{r}_{q}")
                       for q in range(quarters)] for r in range(rows)]
-        last_step = (step == ACT_BITS - 1) & (group == 0)
+        # The clock before the last step: the next vector is taken in it, so that it
+        # is loaded in the last step and steps right after it.
+        if groups > 1:
+            before_last = (step == ACT_BITS - 1) & (group == 1)
+        else:
+            before_last = step == ACT_BITS - 2
         front = Signal(flag_layout)
-        # A vector taken in the same clock as a write waits a clock (``wr_pending``)
-        # before its first step, so that it reads the written weights.
         m.d.comb += [
-            front.valid.eq(busy & ~wr_pending),
+            front.valid.eq(busy),
             front.first_i.eq(step == 0),
             front.last_i.eq(step == ACT_BITS - 1),
             front.first_k.eq(group == groups - 1),
@@ -261,7 +285,9 @@ class CimArray(wiring.Component):
 
         # ADC stage: the table of ``R + 1`` entries (a lossless ADC is the identity),
         # registered. A count never exceeds R, so the default arm is entry R.
+        pre_adc = flags[-1]
         adc_flags = stage("adc")
+        adc_first_k = spread(pre_adc.first_k, "adc_first_k")
         n_hat = [[Signal(count_shape, name=f"n_hat{c}_{j}", reset_less=True)
                   for j in range(lanes)] for c in range(cols)]
         for c in range(cols):
@@ -287,17 +313,21 @@ class CimArray(wiring.Component):
             planes = n_hat[c]
             low = sum((planes[j] << j for j in range(lanes - 1)), 0)
             top = planes[lanes - 1] << (lanes - 1)
-            m.d.sync += terms[c].eq(Mux(adc_flags.first_k, low - top, low + top))
+            m.d.sync += terms[c].eq(Mux(adc_first_k[quarter[c]], low - top, low + top))
 
         # Plane Horner stage: ``p = p * 2**P + t`` over the groups, highest first; after
         # the last group ``p`` is the column's sum over the 8 planes for this bit.
         horner_flags = stage("horner")
+        sum_valid = spread(adc_flags.valid, "sum_valid")
+        sum_first_k = spread(adc_flags.first_k, "sum_first_k")
+        first_i = spread(sum_flags.first_i, "horner_first_i")
+        done_copy = spread(sum_flags.valid & sum_flags.last_k, "horner_done")
         part_limit = rows << WEIGHT_BITS
         parts = [Signal(range(-part_limit, part_limit), name=f"part{c}", reset_less=True)
                  for c in range(cols)]
         for c in range(cols):
-            with m.If(sum_flags.valid):
-                m.d.sync += parts[c].eq(Mux(sum_flags.first_k, 0, parts[c] << lanes)
+            with m.If(sum_valid[quarter[c]]):
+                m.d.sync += parts[c].eq(Mux(sum_first_k[quarter[c]], 0, parts[c] << lanes)
                                         + terms[c])
 
         # Activation Horner stage, ``acc = 2 * acc + s_i * p`` once per activation bit;
@@ -307,11 +337,12 @@ class CimArray(wiring.Component):
         acc = [Signal(shape, name=f"acc{c}", reset_less=True) for c in range(cols)]
         acc_next = [Signal(shape, name=f"acc_next{c}") for c in range(cols)]
         for c in range(cols):
-            term = Mux(horner_flags.first_i, -parts[c], parts[c]) if p.signed_acts else parts[c]
-            m.d.comb += acc_next[c].eq(Mux(horner_flags.first_i, 0, acc[c] << 1) + term)
+            first = first_i[quarter[c]]
+            term = Mux(first, -parts[c], parts[c]) if p.signed_acts else parts[c]
+            m.d.comb += acc_next[c].eq(Mux(first, 0, acc[c] << 1) + term)
+            with m.If(done_copy[quarter[c]]):
+                m.d.sync += acc[c].eq(acc_next[c])
         done = horner_flags.valid & horner_flags.last_k
-        with m.If(done):
-            m.d.sync += [acc[c].eq(acc_next[c]) for c in range(cols)]
         arrive = done & horner_flags.last_i
 
         # Results: ``o`` and a queue behind it. ``pending`` counts the vectors taken whose
@@ -329,7 +360,8 @@ class CimArray(wiring.Component):
         into_queue = arrive & ~(out_free & (held == 0))
         take_a = self.a.valid & self.a.ready
         take_o = self.o.valid & self.o.ready
-        m.d.comb += self.a.ready.eq((~busy | last_step) & (pending < capacity))
+        m.d.comb += self.a.ready.eq(((~busy & ~loading) | (busy & before_last))
+                                    & (pending < capacity))
         m.d.sync += [pending.eq(pending + take_a - take_o), held.eq(held - pop + into_queue)]
         with m.If(out_free):
             with m.If(held != 0):
@@ -346,23 +378,34 @@ class CimArray(wiring.Component):
                 with m.If(held - pop == k):
                     m.d.sync += [queue[k][c].eq(acc_next[c]) for c in range(cols)]
 
-        # The bit-serial stage: the next step, or a new vector.
-        with m.If(busy & ~wr_pending):
+        # The bit-serial stage: the next step, or a new vector. A row's shift register
+        # and its bit copies follow the row's own copies of ``k`` (which run on while
+        # no vector steps: what the rows hold then is never used), and a load replaces
+        # the step.
+        m.d.comb += self.w.ready.eq(~busy & ~loading)
+        m.d.sync += [staged[r].eq(self.a.payload[r]) for r in range(rows)]
+        m.d.sync += [loading.eq(take_a)]
+        m.d.sync += [row_load[b].eq(act_copy(b, take_a)) for b in range(blocks)]
+        with m.If(busy):
             with m.If(group == 0):
-                m.d.sync += [acts[r].eq(acts[r] << 1) for r in range(rows)]
-                m.d.sync += [a.eq(act_copy(q, acts[r][ACT_BITS - 2])) for r in range(rows)
-                             for q, a in enumerate(row_act[r])]
                 m.d.sync += [step.eq(step + 1), group.eq(groups - 1)]
                 with m.If(step == ACT_BITS - 1):
                     m.d.sync += [step.eq(0), busy.eq(0)]
             with m.Else():
                 m.d.sync += group.eq(group - 1)
-            for g in (g for copies in row_group for g in copies):
-                m.d.sync += g.eq(Mux(g == 0, groups - 1, g - 1))
-        with m.If(take_a):
-            m.d.sync += [acts[r].eq(self.a.payload[r]) for r in range(rows)]
-            m.d.sync += [a.eq(act_copy(q, self.a.payload[r][ACT_BITS - 1]))
-                         for r in range(rows) for q, a in enumerate(row_act[r])]
+        with m.If(loading):
             m.d.sync += [step.eq(0), group.eq(groups - 1), busy.eq(1)]
-            m.d.sync += [g.eq(groups - 1) for copies in row_group for g in copies]
+        for r in range(rows):
+            load = act_copy(block[r], row_load[block[r]])
+            with m.If(load):
+                m.d.sync += acts[r].eq(staged[r])
+                m.d.sync += [a.eq(act_copy(q, staged[r][ACT_BITS - 1]))
+                             for q, a in enumerate(row_act[r])]
+            with m.Elif(row_group[r][0] == 0):
+                m.d.sync += acts[r].eq(acts[r] << 1)
+            for q, a in enumerate(row_act[r]):
+                with m.If(~load & (row_group[r][q] == 0)):
+                    m.d.sync += a.eq(act_copy(q, acts[r][ACT_BITS - 2]))
+            for g in row_group[r]:
+                m.d.sync += g.eq(Mux(load | (g == 0), groups - 1, g - 1))
         return m

@@ -466,12 +466,16 @@ class Decompressor(wiring.Component):
         if container:
             m.d.comb += [rows.eq(Mux(matrix, meta.rows, height)),
                          cols.eq(Mux(matrix, meta.cols, width))]
-            for r in remap:
-                m.d.comb += r.cfg.enable.eq(matrix & meta.remap)
         else:
             m.d.comb += [rows.eq(height), cols.eq(width)]
+        # The remap units' configuration is registered: it is static from the frame
+        # header on (the metadata comes before it), and the first sample reaches the
+        # units many clocks after the frame header, so no path runs from ``raw`` or the
+        # metadata through the size multiplexer into the units.
         for r in remap:
-            m.d.comb += [r.cfg.rows.eq(rows), r.cfg.cols.eq(cols)]
+            m.d.sync += [r.cfg.rows.eq(rows), r.cfg.cols.eq(cols)]
+            if container:
+                m.d.sync += r.cfg.enable.eq(matrix & meta.remap)
         blocks = Signal(range(remap_shape.table_rows * remap_shape.table_cols + 1))
         total = Signal(range(shape.max_rows * shape.max_cols + 1))
         m.d.sync += [blocks.eq(block_rows * block_cols), total.eq(rows * cols)]

@@ -94,7 +94,9 @@ class RemapUnit(_RemapComponent):
     Attributes
     ----------
     cfg : In(remap_config_layout(shape))
-        Plain configuration signals, held stable while coordinates flow.
+        Plain configuration signals, held stable while coordinates flow and control
+        words load (the geometry derived from them is registered: a change is seen a
+        clock later).
     cw : In(stream.Signature(word_layout(...)))
         Control words from :class:`hw.lfsr.ControlWordGenerator`: the first ``BC`` fill
         the row-word table, the next ``BR`` the column-word table, ``last`` ends the
@@ -130,17 +132,27 @@ class RemapUnit(_RemapComponent):
         b_write = b_table.write_port()
 
         # Geometry of the padded grid, derived from the configured shape exactly as the
-        # golden model does: last padded index and the address-width masks.
+        # golden model does: last padded index and the address-width masks. Registered
+        # (the configuration is static while coordinates flow), so no path runs from
+        # ``cfg`` through a subtraction into the scrambles.
         last_row = Signal(shape.row_bits)
         last_col = Signal(shape.col_bits)
         block_cols = Signal(range(shape.table_cols + 1))
+        row_mask = Signal(shape.row_bits)
+        col_mask = Signal(shape.col_bits)
+        next_row = Signal(shape.row_bits)
+        next_col = Signal(shape.col_bits)
         m.d.comb += [
-            last_row.eq((self.cfg.rows - 1) | 7),
-            last_col.eq((self.cfg.cols - 1) | 7),
-            block_cols.eq((last_col >> 3) + 1),
+            next_row.eq((self.cfg.rows - 1) | 7),
+            next_col.eq((self.cfg.cols - 1) | 7),
         ]
-        row_mask = _smear(last_row, shape.row_bits)
-        col_mask = _smear(last_col, shape.col_bits)
+        m.d.sync += [
+            last_row.eq(next_row),
+            last_col.eq(next_col),
+            block_cols.eq((next_col >> 3) + 1),
+            row_mask.eq(_smear(next_row, shape.row_bits)),
+            col_mask.eq(_smear(next_col, shape.col_bits)),
+        ]
 
         # Control-word load: word k goes to a[k] for k < BC, else to b[k - BC].
         index = Signal(range(shape.table_rows + shape.table_cols + 1))
@@ -169,7 +181,7 @@ class RemapUnit(_RemapComponent):
         # Six register stages that move together (``advance``), so the tables are
         # synchronous block RAM and every stage holds at most one scramble:
         #   s1: a[c2 >> 3] is read         s2: the row word is registered
-        #   s3: the row r is registered    s4: b[r >> 3] is read
+        #   s3: the row r is registered    s4: b[r >> 3] is read, r checked
         #   s5: the column word is registered              o: the column c
         # A read port's data holds while its ``en`` is low, so a stall freezes it all.
         on = self.cfg.enable
@@ -199,8 +211,8 @@ class RemapUnit(_RemapComponent):
                             & (self.i.payload.col <= last_col)),
                 s[2].eq(s[1]), valid[2].eq(valid[1]),
                 a_word.eq(Mux(on, a_read.data & row_mask, 0)),
-                s[3].eq(s[2]), s[3].row.eq(r), valid[3].eq(valid[2] & (r < self.cfg.rows)),
-                s[4].eq(s[3]), valid[4].eq(valid[3]),
+                s[3].eq(s[2]), s[3].row.eq(r), valid[3].eq(valid[2]),
+                s[4].eq(s[3]), valid[4].eq(valid[3] & (s[3].row < self.cfg.rows)),
                 s[5].eq(s[4]), valid[5].eq(valid[4]),
                 b_word.eq(Mux(on, b_read.data & col_mask, 0)),
                 self.o.payload.eq(s[5]),
