@@ -209,8 +209,12 @@ class AppMeta(wiring.Component):
         m.d.comb += [quant_len.eq(_times(v32[:16], QUANT_BYTES)),
                      book_len.eq(_times(v16[:9], BOOK_BYTES))]
 
+        # ``last``: ``left == 1`` (the byte is its field's last), a register kept with
+        # ``left``, so that no compare of ``left`` leads the checks.
+        last = Signal()
+
         def goto(target, length=1):
-            m.d.sync += [field.eq(target), left.eq(length)]
+            m.d.sync += [field.eq(target), left.eq(length), last.eq(length == 1)]
 
         # ---- One APP byte: a field's bytes are counted down in ``left``; its checks and
         # registers act on its last byte (``v32`` then holds it, right-aligned in the
@@ -229,8 +233,8 @@ class AppMeta(wiring.Component):
                 with m.If((ev.index != 0) | (b != 0)):
                     m.d.comb += bad.eq(1)
                 goto(_Field.COUNT)
-            with m.Elif(left != 1):
-                m.d.sync += left.eq(left - 1)
+            with m.Elif(~last):
+                m.d.sync += [left.eq(left - 1), last.eq(left == 2)]
                 with m.If(field == _Field.SNAP):
                     with m.If(b >= k):
                         m.d.comb += bad.eq(1)
