@@ -410,9 +410,15 @@ class HuffmanDecoder(wiring.Component):
         # then held may be wrong, and is looked up again).
         # (``room``, the bits after the code, comes from registers beside the value
         # memory's read, so only a compare follows the symbol.)
+        # The compare with the symbol's size is registered on its own (``fits``): the
+        # registers that read ``decodable`` (``held``, ``ok``) are each the AND of a
+        # register of the rest and ``fits``, so the value memory's read ends in one
+        # compare.
         room = Signal.like(a_count)
         m.d.comb += room.eq(a_count - a_length)
-        decodable = a_live & a_found & (a_length <= a_count) & (size <= room)
+        decodable = a_live & a_found & (a_length <= a_count)
+        fits = Signal()
+        m.d.sync += fits.eq(size <= room)
 
         # ---- Fast tables: ``K``-bit index -> FAST_ENTRY, one for the DC and one for the
         # AC table, written while ``filling`` with the slow path's lookup of each index.
@@ -457,7 +463,9 @@ class HuffmanDecoder(wiring.Component):
         # read from the value memory in the next clock and registered in ``held``; it
         # is offered from there, three clocks after the lookup. The buffer's top bits only
         # change on a transfer or a restart, so the held symbol stays right.
+        held_rest = Signal()
         held = Signal()
+        m.d.comb += held.eq(held_rest & fits)
         m.d.sync += [held_symbol.eq(symbol), held_shift.eq(a_length + size)]
         out_symbol = Mux(held, held_symbol, fast.symbol)
         out_size = out_symbol[:4]
@@ -468,8 +476,9 @@ class HuffmanDecoder(wiring.Component):
         # the three clocks since the lookup.
         checked = Signal(init=1)                        # (after reset: empty)
         quiet_1, quiet_2 = Signal(), Signal()           # ``quiet`` one and two clocks ago
+        ok_rest = Signal()
         ok = Signal()
-        m.d.comb += stuck.eq(checked & ~ok)
+        m.d.comb += [ok.eq(ok_rest & fits), stuck.eq(checked & ~ok)]
 
         # A chunk taken waits a clock in ``stage`` and joins the buffer in the next (below
         # its valid bits, before the shift), so the loop's shifter reads registers only
@@ -538,8 +547,8 @@ class HuffmanDecoder(wiring.Component):
             quiet_1.eq(quiet),
             quiet_2.eq(quiet_1),
             checked.eq(quiet & quiet_1 & quiet_2),
-            ok.eq(decodable),
-            held.eq(~halted & ~take & ~restart & ~fast_ok & decodable),
+            ok_rest.eq(decodable),
+            held_rest.eq(~halted & ~take & ~restart & ~fast_ok & decodable),
         ]
         next_buf = Signal(width)
         m.d.sync += [buf.eq(next_buf), window_index.eq(next_buf[width - fast_bits:])]
