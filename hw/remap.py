@@ -96,7 +96,7 @@ class RemapUnit(_RemapComponent):
     cfg : In(remap_config_layout(shape))
         Plain configuration signals, held stable while coordinates flow and control
         words load (the geometry derived from them is registered: a change is seen a
-        clock later).
+        clock later, and neither ``i`` nor ``cw`` is ready in the clock after a reset).
     cw : In(stream.Signature(word_layout(...)))
         Control words from :class:`hw.lfsr.ControlWordGenerator`: the first ``BC`` fill
         the row-word table, the next ``BR`` the column-word table, ``last`` ends the
@@ -146,7 +146,12 @@ class RemapUnit(_RemapComponent):
             next_row.eq((self.cfg.rows - 1) | 7),
             next_col.eq((self.cfg.cols - 1) | 7),
         ]
+        # ``settled``: the geometry registers hold the configuration's values, which
+        # they do not in the clock after a reset (they reset to 0); until then no
+        # position or control word is taken.
+        settled = Signal()
         m.d.sync += [
+            settled.eq(1),
             last_row.eq(next_row),
             last_col.eq(next_col),
             block_cols.eq((next_col >> 3) + 1),
@@ -158,13 +163,13 @@ class RemapUnit(_RemapComponent):
         index = Signal(range(shape.table_rows + shape.table_cols + 1))
         loaded = Signal()
         m.d.comb += [
-            self.cw.ready.eq(1),
+            self.cw.ready.eq(settled),
             a_write.addr.eq(index),
             b_write.addr.eq(index - block_cols),
             a_write.data.eq(self.cw.payload.word),
             b_write.data.eq(self.cw.payload.word),
         ]
-        with m.If(self.cw.valid):
+        with m.If(self.cw.valid & settled):
             m.d.comb += [
                 a_write.en.eq(index < block_cols),
                 b_write.en.eq((index >= block_cols) & (index - block_cols < shape.table_rows)),
@@ -188,7 +193,7 @@ class RemapUnit(_RemapComponent):
         advance = Signal()
         m.d.comb += [
             advance.eq(self.o.ready | ~self.o.valid),
-            self.i.ready.eq(advance & (loaded | ~on)),
+            self.i.ready.eq(advance & (loaded | ~on) & settled),
             a_read.en.eq(advance),
             b_read.en.eq(advance),
         ]

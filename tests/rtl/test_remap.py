@@ -98,6 +98,20 @@ def test_remap_unit_in_amaranth_sim():
         assert out == expected, scheme
 
 
+def test_remap_unit_takes_nothing_before_its_geometry_is_registered():
+    """The first position is offered in the first clock after reset, before the
+    registered geometry holds the configuration's values: it must not be judged
+    against a 0x0 grid (8, 0 would be dropped as outside it)."""
+    shape = RemapShape(max_rows=16, max_cols=16)
+    dut = RemapUnit(shape)
+    inputs = [{"row": 8, "col": 0, "data": 5}, {"row": 9, "col": 3, "data": 6},
+              {"row": 0, "col": 0, "data": 7}, {"row": 15, "col": 15, "data": 8}]
+    run = run_streams(dut, [(dut.i, inputs)], {"o": (dut.o, len(inputs))},
+                      setup=[(dut.cfg, shape.config(RemapParams(16, 16, Scheme.NONE)))],
+                      max_cycles=200)
+    assert run["o"] == inputs
+
+
 #: Beside SHAPES, for the default 4096x4096 build: over 256 rows (38 column words, the
 #: row address's ninth bit) and over 512 columns (75 row words, the column address's
 #: tenth bit). Narrow, as every position goes through cocotb's Python driver: the
