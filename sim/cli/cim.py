@@ -27,7 +27,15 @@ def _load(path: str, what: str) -> np.ndarray:
 def _params(args, weights: np.ndarray):
     from cimcodec.golden.blocks.cim import CimParams
 
-    return CimParams(weights.shape[0], weights.shape[1], args.adc_bits, args.signed_acts)
+    # The planes and writes per clock change the RTL's clocks, never ``Y``; ``mac``
+    # has no such options and takes the defaults.
+    extra = {}
+    if getattr(args, "cim_planes", None) is not None:
+        extra["planes_per_clock"] = args.cim_planes
+    if getattr(args, "cim_writes", None) is not None:
+        extra["writes_per_clock"] = args.cim_writes
+    return CimParams(weights.shape[0], weights.shape[1], args.adc_bits, args.signed_acts,
+                     **extra)
 
 
 def cmd_mac(args) -> int:
@@ -52,7 +60,9 @@ def cmd_rtl_mac(args) -> int:
         steady = (last - first) / (n - 1) if n > 1 else None
         print(json.dumps({
             "sim": args.sim, "rows": params.rows, "cols": params.cols,
-            "adc_bits": params.adc_bits, "vectors": n, "weights_loaded": weights.size,
+            "adc_bits": params.adc_bits, "planes_per_clock": params.planes_per_clock,
+            "writes_per_clock": params.writes_per_clock,
+            "vectors": n, "weights_loaded": weights.size,
             "clocks": last, "first_result_clock": first,
             "clocks_per_vector": steady,
             "macs_per_clock": params.rows * params.cols / steady if steady else None,
@@ -63,6 +73,10 @@ def cmd_rtl_mac(args) -> int:
 
 
 def register(sub) -> None:
+    from cimcodec.golden.blocks.cim import CimParams
+
+    planes = CimParams.__dataclass_fields__["planes_per_clock"].default
+    writes = CimParams.__dataclass_fields__["writes_per_clock"].default
     for name, func, help_text in [
         ("mac", cmd_mac, "golden CIM MAC: Y = X @ W through the B-bit ADC model"),
         ("rtl-mac", cmd_rtl_mac, "the same on the RTL CIM array"),
@@ -75,6 +89,11 @@ def register(sub) -> None:
         p.add_argument("-o", "--output", required=True, help="Y.npy, [N, C] int64")
         if name == "rtl-mac":
             cli.simulator_option(p)
+            p.add_argument("--cim-planes", type=cli.positive, default=None,
+                           help=f"weight planes per clock: 1, 2, 4 or 8 (default {planes})")
+            p.add_argument("--cim-writes", type=cli.positive, default=None,
+                           help="weights per write (adjacent cells of a row): a power of "
+                                f"two that divides the columns (default {writes})")
             p.add_argument("--stats", action="store_true",
                            help="print one JSON line with clocks and MACs per clock")
         p.set_defaults(func=func)

@@ -39,6 +39,37 @@ def test_rtl_mac_matches_mac_with_stats(arrays, capsys, simulator):
     assert stats["clocks_per_vector"] == 32 and stats["macs_per_clock"] == 16 * 4 / 32
 
 
+def test_rtl_mac_builds_the_planes_and_writes_asked_for(arrays, capsys):
+    """Four planes per clock and two weights per write: the same Y, half the clocks per
+    vector, and the stats name the build."""
+    args = ["--weights", str(arrays / "W.npy"), "--acts", str(arrays / "X.npy"),
+            "--adc-bits", "4"]
+    assert main(["mac", *args, "-o", str(arrays / "Y.npy")]) == 0
+    capsys.readouterr()
+    assert main(["rtl-mac", *args, "-o", str(arrays / "Yr.npy"), "--sim", "verilator",
+                 "--cim-planes", "4", "--cim-writes", "2", "--stats"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    np.testing.assert_array_equal(np.load(arrays / "Yr.npy"), np.load(arrays / "Y.npy"))
+    assert (stats["planes_per_clock"], stats["writes_per_clock"]) == (4, 2)
+    assert stats["clocks_per_vector"] == 16 and stats["macs_per_clock"] == 16 * 4 / 16
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--cim-planes", "3", "Planes per clock must be 1, 2, 4 or 8, not 3."),
+    ("--cim-writes", "3", "Writes per clock must be a power of two that divides the 4 "
+                          "columns, not 3."),
+    ("--cim-writes", "8", "Writes per clock must be a power of two that divides the 4 "
+                          "columns, not 8."),
+])
+def test_rtl_mac_bad_build_exits_2(arrays, capsys, option, value, message):
+    code = main(["rtl-mac", "--weights", str(arrays / "W.npy"), "--acts",
+                 str(arrays / "X.npy"), "--adc-bits", "4", "-o", str(arrays / "Y.npy"),
+                 "--sim", "icarus", option, value])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (arrays / "Y.npy").exists()
+
+
 @pytest.mark.parametrize("weights, acts, bits, message", [
     (np.zeros((0, 4), np.int8), np.zeros((2, 0), np.uint8), "5",
      "Row count must be a positive integer, not 0."),
