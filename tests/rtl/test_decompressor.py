@@ -485,14 +485,18 @@ def _bad_metadata(data):
 
 def _metadata_damage(data):
     """Every one-byte change of the metadata (chunk header to the stored CRC, which the
-    CRC check covers) to 0x00, 0xFF, or the byte with its bit 0 or bit 7 flipped, that
-    the golden reader rejects, at most two values per byte; of a long run of such bytes
+    CRC check covers) to 0x00, 0xFF, the byte plus one, or the byte with its bit 0, 1,
+    2 or 7 flipped (so the small bounds, such as a KIND of 2 or a scheme of 4, are
+    reached), that the golden reader rejects, at most two values per byte (the
+    smallest and the largest); of a long run of such bytes
     (the snap entries, and what follows them) the first two and the last 16. Named by
     offset and value."""
     start, end = data.index(b"CIMCODEC\0") + 9, _stored_crc_end(data) - 4
     found = {}
     for offset in range(start, end):
-        for value in sorted({0x00, 0xFF, data[offset] ^ 0x01, data[offset] ^ 0x80}):
+        b = data[offset]
+        for value in sorted({0x00, 0xFF, (b + 1) & 0xFF, b ^ 0x01, b ^ 0x02, b ^ 0x04,
+                             b ^ 0x80}):
             out = bytearray(data)
             out[offset] = value
             events = markers.parse(bytes(out)).events
