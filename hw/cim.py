@@ -6,7 +6,7 @@ The reference model is :class:`golden.blocks.cim.CimParams` (the formulas are in
 of :mod:`golden.blocks.cim`); the same object sizes this block.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -153,8 +153,28 @@ class CimArray(wiring.Component):
         shift = width.bit_length() - 1
         wr_row = Signal(rows)
         wr_group = Signal(cols // width)
-        wr_weight = Signal.like(self.w.payload.weight)
-        m.d.sync += wr_weight.eq(self.w.payload.weight)
+        # The registered weights have a copy per quarter of the rows (``blocks``), so no
+        # one net reaches a column's weights in every row (it was the array's critical
+        # path, all routing). Identical copies would be merged by synthesis, and an
+        # inverted one would need a LUT before every weight flip-flop, so copy ``b``
+        # starts from ``-(b >> 1)`` (all zeros or all ones; the value before the first
+        # write is never used) and, when ``b`` is odd, loads only while ``w.valid``
+        # (every write has it): four different flip-flops.
+        blocks = min(4, rows)
+        block = [r * blocks // rows for r in range(rows)]
+        w_layout = self.w.payload.weight.shape()
+        wr_bits = Shape.cast(w_layout).width
+        wr_weights = []
+        for b in range(blocks):
+            raw = Signal(wr_bits, init=-(b >> 1) % (1 << wr_bits), name=f"wr_weight{b}",
+                         reset_less=True)
+            load = raw.eq(Value.cast(self.w.payload.weight))
+            if b & 1:
+                with m.If(self.w.valid):
+                    m.d.sync += load
+            else:
+                m.d.sync += load
+            wr_weights.append(data.View(w_layout, raw) if width > 1 else raw.as_signed())
         for r in range(rows):
             m.d.sync += wr_row[r].eq(write & (self.w.payload.row == r))
         for g in range(cols // width):
@@ -165,6 +185,7 @@ class CimArray(wiring.Component):
         one_group = cols == width > 1
         for r in range(rows):
             for c in range(cols):
+                wr_weight = wr_weights[block[r]]
                 value = wr_weight if width == 1 else wr_weight[c % width]
                 enable = wr_row[r] if one_group else wr_row[r] & wr_group[c // width]
                 with m.If(enable):
@@ -206,8 +227,6 @@ class CimArray(wiring.Component):
         # one net reaches every row.
         quarters = min(4, cols)
         quarter = [c * quarters // cols for c in range(cols)]
-        blocks = min(4, rows)
-        block = [r * blocks // rows for r in range(rows)]
         staged = [Signal(ACT_BITS, name=f"staged{r}", reset_less=True) for r in range(rows)]
         acts = [Signal(ACT_BITS, name=f"act{r}", reset_less=True) for r in range(rows)]
         row_act = [[Signal(init=q >> 1, name=f"act{r}_{q}", reset_less=True)

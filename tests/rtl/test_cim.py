@@ -339,6 +339,44 @@ def test_write_in_the_vectors_clock_applies_to_it(width):
     assert seen["results"][0] != params.compute(weights, acts[:1]).tolist()[0]
 
 
+@pytest.mark.parametrize("width", [1, 4])
+def test_writes_between_idle_clocks_with_other_payloads(width):
+    """Each write is followed by idle clocks whose payload (``w.valid`` low) names
+    other cells and weights, in every quarter of the rows (each has its own copy of
+    the registered weights, two of them loaded only while ``w.valid``): only the
+    writes land."""
+    params = CimParams(8, 4, 4, writes_per_clock=width)
+    rng = np.random.default_rng(23 + width)
+    weights, acts = _random_case(params, 1, rng)
+    writes = tb.weight_writes(weights, width=width)
+    noise = tb.weight_writes(_random_case(params, 1, rng)[0], width=width)
+    dut = CimArray(params)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for k, write in enumerate(writes):
+            ctx.set(dut.w.valid, 1)
+            ctx.set(dut.w.payload, write)
+            await ctx.tick().until(dut.w.ready == 1)
+            ctx.set(dut.w.valid, 0)
+            for j in range(k % 3 + 1):
+                ctx.set(dut.w.payload, noise[(k + j) % len(noise)])
+                await ctx.tick()
+        ctx.set(dut.a.valid, 1)
+        ctx.set(dut.a.payload, list(map(int, acts[0])))
+        await ctx.tick().until(dut.a.ready == 1)
+        ctx.set(dut.a.valid, 0)
+        for _ in range(1000):
+            if ctx.get(dut.o.valid):
+                seen.append(list(ctx.get(dut.o.payload)))
+                break
+            await ctx.tick()
+
+    run_testbench(dut, bench)
+    assert seen == params.compute(weights, acts).tolist()
+
+
 @pytest.mark.parametrize("shape", [(3, 1, 1), (3, 2, 2), (5, 8, 4)])
 def test_writes_outside_the_array_are_dropped(shape):
     """A write to a row or column the index field can name but the array lacks (row 3
