@@ -657,26 +657,36 @@ class Decompressor(wiring.Component):
         # ---- The first error, latched (simultaneous ones: the first listed). The
         # metadata reader's error is registered: it comes a clock after its event, so it
         # goes before the parser's (whose error is that of the current event).
+        # ``error`` takes the OR of the causes; the causes themselves (and the parser's
+        # code) are registered beside it in ``caught``, and ``code`` is the first of
+        # them, picked from those registers: the same code in the same clock as a
+        # priority chain into a code register, without that chain behind every cause
+        # (it was the 2-lane decompressor's critical path).
+        parser_code = Signal.like(parser.code)         # the parser's code, registered
+        causes = [
+            (meta.error if container else None, ErrorCode.METADATA),
+            (parser.error, parser_code),
+            (Cat(h.table_error for h in huffman).any(), ErrorCode.HUFFMAN_TABLE),
+            (router.slot_error, ErrorCode.TABLE_SLOT),
+            (frame_bad, ErrorCode.FRAME),
+            (Cat(h.error for h in huffman).any(), ErrorCode.HUFFMAN_CODE),
+            (Cat(c.error for c in coef).any(), ErrorCode.COEFFICIENT),
+            (excess, ErrorCode.EXCESS),
+            (interval_bad, ErrorCode.INTERVAL),
+            (crc_bad, ErrorCode.CRC),
+            (starved, ErrorCode.STARVED),
+        ]
+        # Without the container hardware there is no metadata or CRC to check.
+        causes = [(cause, value) for cause, value in causes if cause is not None]
+        caught = Signal(len(causes))
         with m.If(~error):
-            causes = [
-                (meta.error if container else None, ErrorCode.METADATA),
-                (parser.error, parser.code),
-                (Cat(h.table_error for h in huffman).any(), ErrorCode.HUFFMAN_TABLE),
-                (router.slot_error, ErrorCode.TABLE_SLOT),
-                (frame_bad, ErrorCode.FRAME),
-                (Cat(h.error for h in huffman).any(), ErrorCode.HUFFMAN_CODE),
-                (Cat(c.error for c in coef).any(), ErrorCode.COEFFICIENT),
-                (excess, ErrorCode.EXCESS),
-                (interval_bad, ErrorCode.INTERVAL),
-                (crc_bad, ErrorCode.CRC),
-                (starved, ErrorCode.STARVED),
-            ]
-            # Without the container hardware there is no metadata or CRC to check.
-            causes = [(cause, value) for cause, value in causes if cause is not None]
-            for index, (cause, value) in enumerate(causes):
-                with (m.If if index == 0 else m.Elif)(cause):
-                    m.d.sync += [error.eq(1), code.eq(value)]
-        m.d.comb += [self.error.eq(error), self.code.eq(code)]
+            m.d.sync += [error.eq(Cat(c for c, _ in causes).any()),
+                         caught.eq(Cat(c for c, _ in causes)),
+                         parser_code.eq(parser.code)]
+        first = Const(0, code.shape())
+        for index, (_, value) in reversed(list(enumerate(causes))):
+            first = Mux(caught[index], value, first)
+        m.d.comb += [code.eq(first), self.error.eq(error), self.code.eq(code)]
         return m
 
 
