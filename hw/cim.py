@@ -175,8 +175,19 @@ class CimArray(wiring.Component):
             else:
                 m.d.sync += load
             wr_weights.append(data.View(w_layout, raw) if width > 1 else raw.as_signed())
+        # Each row's write enable has a second copy for the right half of its columns,
+        # so no one net reaches all of a row's weight bits (it was the array's critical
+        # path, all routing). It holds the enable inverted (and resets to 1), so
+        # synthesis keeps it apart, and the cells take it as an inverted clock enable
+        # (free on ECP5).
+        halves = min(2, cols)
+        half = [c * halves // cols for c in range(cols)]
+        wr_row_n = Signal(rows, init=(1 << rows) - 1)
         for r in range(rows):
-            m.d.sync += wr_row[r].eq(write & (self.w.payload.row == r))
+            m.d.sync += [wr_row[r].eq(write & (self.w.payload.row == r)),
+                         wr_row_n[r].eq(~(write & (self.w.payload.row == r)))]
+        row_enable = [[wr_row[r] if half[c] == 0 else ~wr_row_n[r] for c in range(cols)]
+                      for r in range(rows)]
         for g in range(cols // width):
             m.d.sync += wr_group[g].eq((self.w.payload.col >> shift) == g)
         # A row write (one group) needs no group decode: the row's register alone
@@ -187,7 +198,8 @@ class CimArray(wiring.Component):
             for c in range(cols):
                 wr_weight = wr_weights[block[r]]
                 value = wr_weight if width == 1 else wr_weight[c % width]
-                enable = wr_row[r] if one_group else wr_row[r] & wr_group[c // width]
+                row_on = row_enable[r][c]
+                enable = row_on if one_group else row_on & wr_group[c // width]
                 with m.If(enable):
                     m.d.sync += weights[r][c].eq(value)
 
