@@ -184,10 +184,8 @@ class CimArray(wiring.Component):
         half = [c * halves // cols for c in range(cols)]
         wr_row_n = Signal(rows, init=(1 << rows) - 1)
         for r in range(rows):
-            m.d.sync += [wr_row[r].eq(write & (self.w.payload.row == r)),
-                         wr_row_n[r].eq(~(write & (self.w.payload.row == r)))]
-        row_enable = [[wr_row[r] if half[c] == 0 else ~wr_row_n[r] for c in range(cols)]
-                      for r in range(rows)]
+            hit = write & (self.w.payload.row == r)
+            m.d.sync += [wr_row[r].eq(hit), wr_row_n[r].eq(~hit)]
         for g in range(cols // width):
             m.d.sync += wr_group[g].eq((self.w.payload.col >> shift) == g)
         # A row write (one group) needs no group decode: the row's register alone
@@ -198,7 +196,7 @@ class CimArray(wiring.Component):
             for c in range(cols):
                 wr_weight = wr_weights[block[r]]
                 value = wr_weight if width == 1 else wr_weight[c % width]
-                row_on = row_enable[r][c]
+                row_on = wr_row[r] if half[c] == 0 else ~wr_row_n[r]
                 enable = row_on if one_group else row_on & wr_group[c // width]
                 with m.If(enable):
                     m.d.sync += weights[r][c].eq(value)

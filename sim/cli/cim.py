@@ -28,14 +28,9 @@ def _params(args, weights: np.ndarray):
     from cimcodec.golden.blocks.cim import CimParams
 
     # The planes and writes per clock change the RTL's clocks, never ``Y``; ``mac``
-    # has no such options and takes the defaults.
-    extra = {}
-    if getattr(args, "cim_planes", None) is not None:
-        extra["planes_per_clock"] = args.cim_planes
-    if getattr(args, "cim_writes", None) is not None:
-        extra["writes_per_clock"] = args.cim_writes
+    # has no such options and takes the defaults (see ``register``).
     return CimParams(weights.shape[0], weights.shape[1], args.adc_bits, args.signed_acts,
-                     **extra)
+                     planes_per_clock=args.cim_planes, writes_per_clock=args.cim_writes)
 
 
 def cmd_mac(args) -> int:
@@ -89,11 +84,11 @@ def register(sub) -> None:
         p.add_argument("-o", "--output", required=True, help="Y.npy, [N, C] int64")
         if name == "rtl-mac":
             cli.simulator_option(p)
-            p.add_argument("--cim-planes", type=cli.positive, default=None,
+            p.add_argument("--cim-planes", type=cli.positive, default=planes,
                            help=f"weight planes per clock: 1, 2, 4 or 8 (default {planes})")
-            p.add_argument("--cim-writes", type=cli.positive, default=None,
+            p.add_argument("--cim-writes", type=cli.positive, default=writes,
                            help="weights per write (adjacent cells of a row): a power of "
                                 f"two that divides the columns (default {writes})")
             p.add_argument("--stats", action="store_true",
                            help="print one JSON line with clocks and MACs per clock")
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, cim_planes=planes, cim_writes=writes)
