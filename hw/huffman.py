@@ -433,10 +433,11 @@ class HuffmanDecoder(wiring.Component):
         w_fill_dc = ~w_fill[fast_bits]
         # The fast tables' index is a copy of the buffer's first K bits in a register of
         # its own: the buffer's top bits also drive the compares and the shifter, and
-        # the tables' address needs no share of that load. Its reset value differs from
-        # ``buf``'s so that Yosys does not merge the two; both take ``next_buf`` every
-        # clock, and the index is only read once ``count`` has grown, clocks later.
-        window_index = Signal(fast_bits, init=1)
+        # the tables' address needs no share of that load. Every bit of its reset value
+        # differs from ``buf``'s (all ones against zeros), so that Yosys merges none of
+        # them; both take ``next_buf`` every clock, and the index is only read once
+        # ``count`` has grown, clocks later.
+        window_index = Signal(fast_bits, init=(1 << fast_bits) - 1)
         fast_reads = []
         for kind in ("dc", "ac"):
             reads = []
