@@ -497,12 +497,21 @@ class HuffmanDecoder(wiring.Component):
                                              count + added <= shape.reserve_bits + chunk))
         refill = b.valid & b.ready & ~b.payload.first
         m.d.sync += [staged.eq(refill), stage.eq(top_bits), stage_count.eq(b.payload.count)]
-        arriving = Signal(width)
-        m.d.comb += arriving.eq(Mux(staged, Cat(Const(0, width - chunk), stage) >> count, 0))
-        filled = Signal(width)
-        m.d.comb += filled.eq(buf | arriving)
+        # The shift of this clock: the symbol's total shift when one is taken, else 0
+        # (a miss's fast entry is all zeros, so the fast shift needs no ``hit``). The
+        # buffer is shifted by it and the staged chunk joins below the bits left, at
+        # ``count - shift_now`` from the top: one shifter each, side by side, rather
+        # than the chunk placed at ``count`` and then shifted with the buffer (two
+        # shifters in a row).
+        go = ~halted & self.sym.ready
+        shift_now = Signal(range(MAX_SYMBOL_BITS + 1))
+        m.d.comb += shift_now.eq(Mux(held, Mux(go, held_shift, 0),
+                                     Mux(go & (count >= fast_bits + MAX_EXTRA), fast.shift, 0)))
         past_symbol = Signal(width)
-        m.d.comb += past_symbol.eq((filled << shift)[:width])
+        m.d.comb += past_symbol.eq((buf << shift_now)[:width])
+        arriving = Signal(width)
+        m.d.comb += arriving.eq(Mux(staged, Cat(Const(0, width - chunk), stage)
+                                    >> (count - shift_now)[:len(count)], 0))
         # The extra bits end ``shift`` bits into the buffer: one right shift of its top
         # 31 bits puts them at the bottom, and ``size`` masks off the code above them.
         top = buf[width - MAX_SYMBOL_BITS:]
@@ -552,16 +561,24 @@ class HuffmanDecoder(wiring.Component):
             held_rest.eq(~halted & ~take & ~restart & ~fast_ok & decodable),
         ]
         next_buf = Signal(width)
-        m.d.sync += [buf.eq(next_buf), window_index.eq(next_buf[width - fast_bits:])]
+        m.d.sync += buf.eq(next_buf)
+        # The fast tables' index: the next buffer's first K bits. When a chunk is at most
+        # ``MAX_EXTRA`` bits they are taken from the shifted buffer alone, without the
+        # chunk joining it: the loop through the table then holds one shifter. They
+        # are the same whenever a hit is taken: the index is short of the chunk's
+        # bits only when fewer than K bits are left after the shift, and then the
+        # next clock's count is below K + chunk <= K + 15 and no hit is taken; the
+        # index is whole again a clock later.
+        if chunk <= MAX_EXTRA:
+            m.d.sync += window_index.eq(Mux(restart, aligned, past_symbol)[width - fast_bits:])
+        else:
+            m.d.sync += window_index.eq(next_buf[width - fast_bits:])
         with m.If(restart):
             m.d.comb += next_buf.eq(aligned)
             m.d.sync += [count.eq(b.payload.count), dc.eq(1), index.eq(0)]
-        with m.Elif(take):
-            m.d.comb += next_buf.eq(past_symbol)
-            m.d.sync += count.eq(count - shift + added)
         with m.Else():
-            m.d.comb += next_buf.eq(filled)
-            m.d.sync += count.eq(count + added)
+            m.d.comb += next_buf.eq(past_symbol | arriving)
+            m.d.sync += count.eq(count - shift_now + added)
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
         return m
 

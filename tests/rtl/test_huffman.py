@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cimcodec.golden.blocks.decompressor import HUFFMAN_SHAPE as DECOMPRESSOR_HUFFMAN
 from cimcodec.golden.blocks.huffman import (
     RESTART_CLOCKS,
     SLOW_PATH_CLOCKS,
@@ -165,6 +166,26 @@ def test_rtl_matches_golden(simulator):
         assert symbols <= clocks <= (symbols + SLOW_PATH_CLOCKS * slow
                                      + RESTART_CLOCKS * (len(scan[2]) - 1)), \
             (index, symbols, slow, clocks)
+
+
+def test_rtl_matches_golden_with_byte_chunks(simulator):
+    """The decompressor's shape: 8-bit chunks (with random partial ones) and a 6-bit fast
+    table, whose index then leaves out the chunk joining the buffer (see ``window_index``):
+    deep tables with 16-bit codes, many short intervals, stalls on both sides."""
+    shape = DECOMPRESSOR_HUFFMAN
+    rng = np.random.default_rng(21)
+    deep_dc, deep_ac = _deep_table(rng), _deep_table(rng)
+    deep = [tb.random_interval(deep_dc, deep_ac, rng, 1 + k % 3) for k in range(9)]
+    cases = [
+        (jpeg_scan(_jpeg(5, 90, True, restart=2)), {}),
+        (jpeg_scan(_jpeg(6, 30, False)), {"rng": rng, "stall_seed": 4}),
+        ((deep_dc, deep_ac, deep), {}),
+        ((deep_dc, deep_ac, deep), {"rng": rng, "stall_seed": 9, "slots": (3, 2)}),
+    ]
+    jobs = [tb.job(*scan, shape, **options) for scan, options in cases]
+    results = run_jobs(BENCH, shape, jobs, simulator)
+    for k, (job, result) in enumerate(zip(jobs, results, strict=True)):
+        assert result["outputs"]["sym"] == job["expected"]["sym"], k
 
 
 def _run_flags(dut, tables, chunks, cycles=400 + START):
