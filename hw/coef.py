@@ -69,12 +69,13 @@ class CoefDecoder(wiring.Component):
         Which error (:class:`golden.blocks.coef.Error`); ``NONE`` while ``error`` is low.
 
     Dataflow: two banks of 64 coefficients (one 128-entry memory) and a 64-bit
-    ``written`` mask per bank, in zigzag order. The symbol side decodes into one bank,
-    writing each nonzero coefficient at its natural address (a zigzag ROM) and setting
-    the mask bit of its zigzag position; the output side sends the other bank in
-    natural order, a coefficient whose mask bit (found through the inverse ROM) is
-    clear reads as 0, and clears the mask when its 64th coefficient leaves. So no
-    clock is spent zeroing a block, and a reset empties both banks.
+    ``written`` mask per bank, both in zigzag order. The symbol side decodes into one
+    bank, writing each nonzero coefficient at its zigzag position and setting the
+    position's mask bit; the output side sends the other bank in natural order,
+    reading each coefficient and mask bit at the zigzag position of its natural index
+    (the inverse ROM, a clock ahead); a coefficient whose mask bit is clear reads as 0,
+    and the mask is cleared when the bank's 64th coefficient leaves. So no clock is
+    spent zeroing a block, and a reset empties both banks.
 
     Throughput: a block of ``S`` symbols (2..64) takes ``S`` clocks to decode and 64 to
     send; decoding of the next block overlaps sending, so with symbols offered every
@@ -110,11 +111,10 @@ class CoefDecoder(wiring.Component):
         shape = self._shape
         last_index = BLOCK_SIZE - 1
 
-        # Zigzag position -> natural address, read by the table and the symbol side.
+        # Zigzag position -> natural address, read by the table.
         m.submodules.zigzag = zigzag = Memory(shape=6, depth=BLOCK_SIZE,
                                               init=[int(n) for n in ZIGZAG])
         zz_table = zigzag.read_port(domain="comb")
-        zz_coef = zigzag.read_port(domain="comb")
         m.submodules.quant = quant = Memory(shape=unsigned(shape.q_bits), depth=BLOCK_SIZE,
                                             init=[])
         q_write = quant.write_port()
@@ -208,8 +208,7 @@ class CoefDecoder(wiring.Component):
             m.d.comb += [write.eq(1), position.eq(k_run), w_data.eq(value),
                          done.eq(k_run == last_index)]
 
-        m.d.comb += [zz_coef.addr.eq(position),
-                     c_write.addr.eq(Cat(zz_coef.data, bank_w)),
+        m.d.comb += [c_write.addr.eq(Cat(position, bank_w)),
                      c_write.data.eq(w_data),
                      c_write.en.eq(take & write)]
         with m.If(take):
@@ -237,20 +236,23 @@ class CoefDecoder(wiring.Component):
         o = self.o
         n = Signal(6)
         written_o = Mux(bank_o, written[1], written[0])
-        # The masks are in zigzag order (bit k: position k was written), so marking
-        # decodes the position itself rather than the zigzag ROM's output (that cost
-        # about 700 LUT4); the output side looks its natural index up in the inverse.
+        # The coefficients and the masks are in zigzag order (bit k: position k was
+        # written), so the symbol side writes at the position itself, with no ROM
+        # between its adder and the memory's write address (marking by the zigzag
+        # ROM's output also cost about 700 LUT4). The output side reads at the zigzag
+        # position of its natural index, ``zz_n``: a register loaded from the inverse
+        # ROM at ``n + 1`` on each transfer, so no ROM sits before its read either.
         m.submodules.natural = natural = Memory(shape=6, depth=BLOCK_SIZE,
                                                 init=[int(k) for k in NATURAL])
-        zz_out = natural.read_port(domain="comb")
-        m.d.comb += zz_out.addr.eq(n)
-        m.d.comb += [c_read.addr.eq(Cat(n, bank_o)), q_read.addr.eq(n),
+        zz_next = natural.read_port(domain="comb")
+        zz_n = Signal(6, init=int(NATURAL[0]))
+        m.d.comb += zz_next.addr.eq(n + 1)
+        m.d.comb += [c_read.addr.eq(Cat(zz_n, bank_o)), q_read.addr.eq(n),
                      o.valid.eq(Mux(bank_o, full[1], full[0])),
-                     o.payload.coef.eq(Mux(written_o.bit_select(zz_out.data, 1),
-                                           c_read.data, 0)),
+                     o.payload.coef.eq(Mux(written_o.bit_select(zz_n, 1), c_read.data, 0)),
                      o.payload.q.eq(q_read.data)]
         with m.If(o.valid & o.ready):
-            m.d.sync += n.eq(n + 1)
+            m.d.sync += [n.eq(n + 1), zz_n.eq(zz_next.data)]
             with m.If(n == last_index):
                 m.d.sync += bank_o.eq(~bank_o)
                 for b in range(2):
