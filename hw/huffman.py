@@ -142,7 +142,10 @@ class HuffmanDecoder(wiring.Component):
     and the pick, or through the value memory, in one clock. The buffer takes a chunk
     whenever it and the staged chunk hold at most ``reserve_bits + chunk_bits``; the
     chunk waits a clock in a register and then joins the buffer below its valid bits
-    before the shift, so the loop's shifter reads registers only.
+    before the shift, placed from registers beside the table read, so the loop's
+    shifter reads registers only (and the table's shift). With chunks
+    of at most 15 bits the fast tables' index is taken from the shifted buffer without
+    the joining chunk (it is whole whenever a hit can be taken; see ``window_index``).
     With full 32-bit chunks every clock and ``reserve_bits = 64`` it does not run dry
     after an interval's first chunks: a symbol takes at most 31 bits, and ``sym``
     offers one symbol per clock for codes of at most ``K`` bits,
@@ -498,20 +501,32 @@ class HuffmanDecoder(wiring.Component):
         refill = b.valid & b.ready & ~b.payload.first
         m.d.sync += [staged.eq(refill), stage.eq(top_bits), stage_count.eq(b.payload.count)]
         # The shift of this clock: the symbol's total shift when one is taken, else 0
-        # (a miss's fast entry is all zeros, so the fast shift needs no ``hit``). The
-        # buffer is shifted by it and the staged chunk joins below the bits left, at
-        # ``count - shift_now`` from the top: one shifter each, side by side, rather
-        # than the chunk placed at ``count`` and then shifted with the buffer (two
-        # shifters in a row).
+        # (a miss's fast entry is all zeros, so the fast shift needs no ``hit``).
         go = ~halted & self.sym.ready
         shift_now = Signal(range(MAX_SYMBOL_BITS + 1))
         m.d.comb += shift_now.eq(Mux(held, Mux(go, held_shift, 0),
                                      Mux(go & (count >= fast_bits + MAX_EXTRA), fast.shift, 0)))
-        past_symbol = Signal(width)
-        m.d.comb += past_symbol.eq((buf << shift_now)[:width])
+        # The staged chunk joins below the valid bits, at ``count`` from the top, before
+        # the shift. It is placed from registers only, beside the table read: when
+        # ``chunk`` is a power of two dividing the buffer, as a rotate by ``count %
+        # chunk`` and a pick of the chunk-wide slot ``count // chunk`` (two mux levels
+        # rather than a shifter of the buffer's width).
         arriving = Signal(width)
-        m.d.comb += arriving.eq(Mux(staged, Cat(Const(0, width - chunk), stage)
-                                    >> (count - shift_now)[:len(count)], 0))
+        if chunk & (chunk - 1) == 0 and width % chunk == 0:
+            low_bits = exact_log2(chunk)
+            slot = count[low_bits:]
+            pair = Signal(2 * chunk)
+            m.d.comb += pair.eq(Cat(Const(0, chunk), stage) >> count[:low_bits])
+            parts = [Mux(slot == k, pair[chunk:], 0) | Mux(slot == k - 1, pair[:chunk], 0)
+                     for k in range(width // chunk)]           # slot 0 at the top
+            placed = Cat(*reversed(parts))
+        else:
+            placed = Cat(Const(0, width - chunk), stage) >> count
+        m.d.comb += arriving.eq(Mux(staged, placed, 0))
+        filled = Signal(width)
+        m.d.comb += filled.eq(buf | arriving)
+        past_symbol = Signal(width)
+        m.d.comb += past_symbol.eq((filled << shift_now)[:width])
         # The extra bits end ``shift`` bits into the buffer: one right shift of its top
         # 31 bits puts them at the bottom, and ``size`` masks off the code above them.
         top = buf[width - MAX_SYMBOL_BITS:]
@@ -570,14 +585,15 @@ class HuffmanDecoder(wiring.Component):
         # next clock's count is below K + chunk <= K + 15 and no hit is taken; the
         # index is whole again a clock later.
         if chunk <= MAX_EXTRA:
-            m.d.sync += window_index.eq(Mux(restart, aligned, past_symbol)[width - fast_bits:])
+            m.d.sync += window_index.eq(Mux(restart, aligned, buf << shift_now)
+                                        [width - fast_bits:width])
         else:
             m.d.sync += window_index.eq(next_buf[width - fast_bits:])
         with m.If(restart):
             m.d.comb += next_buf.eq(aligned)
             m.d.sync += [count.eq(b.payload.count), dc.eq(1), index.eq(0)]
         with m.Else():
-            m.d.comb += next_buf.eq(past_symbol | arriving)
+            m.d.comb += next_buf.eq(past_symbol)
             m.d.sync += count.eq(count - shift_now + added)
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
         return m
