@@ -439,8 +439,12 @@ class HuffmanDecoder(wiring.Component):
         # the tables' address needs no share of that load. Every bit of its reset value
         # differs from ``buf``'s (all ones against zeros), so that Yosys merges none of
         # them; both take ``next_buf`` every clock, and the index is only read once
-        # ``count`` has grown, clocks later.
+        # ``count`` has grown, clocks later. With chunks of at most ``MAX_EXTRA`` bits
+        # each table has its own copy (they differ, see ``next_buf`` below, so Yosys
+        # keeps both), which halves the load on each.
         window_index = Signal(fast_bits, init=(1 << fast_bits) - 1)
+        window_ac = (Signal(fast_bits, init=(1 << fast_bits) - 1) if chunk <= MAX_EXTRA
+                     else window_index)
         fast_reads = []
         for kind in ("dc", "ac"):
             reads = []
@@ -454,9 +458,10 @@ class HuffmanDecoder(wiring.Component):
                                & (w_wide | (w_fill[:low] == bank))),
                 ]
                 read = memory.read_port(domain="comb")
-                m.d.comb += read.addr.eq(window_index[low:])
+                index_reg = window_index if kind == "dc" else window_ac
+                m.d.comb += read.addr.eq(index_reg[low:])
                 reads.append(read.data)
-            fast_reads.append(Array(reads)[window_index[:low]])
+            fast_reads.append(Array(reads)[index_reg[:low]])
         fast = FAST_ENTRY(Mux(dc, fast_reads[0], fast_reads[1]))
         # A hit is taken at once when the buffer holds the longest symbol a hit can be
         # (``K`` + 15 bits), a condition on the count register alone.
@@ -502,10 +507,14 @@ class HuffmanDecoder(wiring.Component):
         m.d.sync += [staged.eq(refill), stage.eq(top_bits), stage_count.eq(b.payload.count)]
         # The shift of this clock: the symbol's total shift when one is taken, else 0
         # (a miss's fast entry is all zeros, so the fast shift needs no ``hit``).
+        # The selects are formed from registers beside the table read, so the tables'
+        # shifts meet only an AND-OR.
         go = ~halted & self.sym.ready
+        fast_go = go & ~held & (count >= fast_bits + MAX_EXTRA)
         shift_now = Signal(range(MAX_SYMBOL_BITS + 1))
-        m.d.comb += shift_now.eq(Mux(held, Mux(go, held_shift, 0),
-                                     Mux(go & (count >= fast_bits + MAX_EXTRA), fast.shift, 0)))
+        m.d.comb += shift_now.eq(Mux(held & go, held_shift, 0)
+                                 | Mux(fast_go & dc, FAST_ENTRY(fast_reads[0]).shift, 0)
+                                 | Mux(fast_go & ~dc, FAST_ENTRY(fast_reads[1]).shift, 0))
         # The staged chunk joins below the valid bits, at ``count`` from the top, before
         # the shift. It is placed from registers only, beside the table read: when
         # ``chunk`` is a power of two dividing the buffer, as a rotate by ``count %
@@ -584,9 +593,11 @@ class HuffmanDecoder(wiring.Component):
         # bits only when fewer than K bits are left after the shift, and then the
         # next clock's count is below K + chunk <= K + 15 and no hit is taken; the
         # index is whole again a clock later.
+        # (The AC table's copy takes the whole next buffer.)
         if chunk <= MAX_EXTRA:
-            m.d.sync += window_index.eq(Mux(restart, aligned, buf << shift_now)
-                                        [width - fast_bits:width])
+            m.d.sync += [window_index.eq(Mux(restart, aligned, buf << shift_now)
+                                         [width - fast_bits:width]),
+                         window_ac.eq(next_buf[width - fast_bits:])]
         else:
             m.d.sync += window_index.eq(next_buf[width - fast_bits:])
         with m.If(restart):
