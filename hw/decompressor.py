@@ -401,8 +401,11 @@ class Decompressor(wiring.Component):
                 readies.append(queue.w_rdy)
                 wiring.connect(m, queue.r_stream, huffman[k].bits)
             m.d.comb += router.bits.ready.eq(Array(readies)[router.lane])
+        # The symbols reach the coefficient decoders through queues with a registered
+        # output, so a coefficient decoder's EXTEND and DC adders start at a register
+        # rather than behind a queue memory's read (a clock more of latency).
         for k in range(lanes):
-            queue = SyncFIFO(width=symbol_layout().size, depth=2)
+            queue = SyncFIFOBuffered(width=symbol_layout().size, depth=3)
             m.submodules[name("sym_queue", k)] = queue
             wiring.connect(m, huffman[k].sym, queue.w_stream)
             wiring.connect(m, queue.r_stream, coef[k].sym)

@@ -420,8 +420,12 @@ class HuffmanDecoder(wiring.Component):
         room = Signal.like(a_count)
         m.d.comb += room.eq(a_count - a_length)
         decodable = a_live & a_found & (a_length <= a_count)
+        # (``room >= n`` for every size ``n`` is formed from the registers beside the
+        # read, so the symbol's size only picks one of them: no compare follows the
+        # value memory.)
         fits = Signal()
-        m.d.sync += fits.eq(size <= room)
+        room_for = Cat(Const(1, 1), *(room >= n for n in range(1, MAX_EXTRA + 1)))
+        m.d.sync += fits.eq(room_for.bit_select(size, 1))
 
         # ---- Fast tables: ``K``-bit index -> FAST_ENTRY, one for the DC and one for the
         # AC table, written while ``filling`` with the slow path's lookup of each index.
