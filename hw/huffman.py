@@ -444,10 +444,11 @@ class HuffmanDecoder(wiring.Component):
         # differs from ``buf``'s (all ones against zeros), so that Yosys merges none of
         # them; both take ``next_buf`` every clock, and the index is only read once
         # ``count`` has grown, clocks later. With chunks of at most ``MAX_EXTRA`` bits
-        # each table has its own copy (they differ, see ``next_buf`` below, so Yosys
-        # keeps both), which halves the load on each.
+        # each table has its own copy, which halves the load on each: the AC table's
+        # resets to zeros, so Yosys merges it with neither (its next value is not the
+        # buffer's, see ``next_buf`` below).
         window_index = Signal(fast_bits, init=(1 << fast_bits) - 1)
-        window_ac = (Signal(fast_bits, init=(1 << fast_bits) - 1) if chunk <= MAX_EXTRA
+        window_ac = (Signal(fast_bits, name="window_ac") if chunk <= MAX_EXTRA
                      else window_index)
         fast_reads = []
         for kind in ("dc", "ac"):
@@ -597,11 +598,10 @@ class HuffmanDecoder(wiring.Component):
         # bits only when fewer than K bits are left after the shift, and then the
         # next clock's count is below K + chunk <= K + 15 and no hit is taken; the
         # index is whole again a clock later.
-        # (The AC table's copy takes the whole next buffer.)
         if chunk <= MAX_EXTRA:
-            m.d.sync += [window_index.eq(Mux(restart, aligned, buf << shift_now)
-                                         [width - fast_bits:width]),
-                         window_ac.eq(next_buf[width - fast_bits:])]
+            m.d.sync += [copy.eq(Mux(restart, aligned, buf << shift_now)
+                                 [width - fast_bits:width])
+                         for copy in (window_index, window_ac)]
         else:
             m.d.sync += window_index.eq(next_buf[width - fast_bits:])
         with m.If(restart):
