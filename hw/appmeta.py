@@ -6,9 +6,6 @@ The reference model is :mod:`golden.blocks.appmeta`; its docstring lists the fie
 fields walked over and every check.
 """
 
-import operator
-from functools import reduce
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -216,48 +213,62 @@ class AppMeta(wiring.Component):
         # ``left``, so that no compare of ``left`` leads the checks.
         last = Signal()
 
-        # ``at``: ``field`` one-hot (bit ``f`` set when ``field == f``), a register kept
-        # with ``field``, so that no compare of ``field`` leads the checks.
-        at = Signal(len(_Field), init=1 << _Field.CHUNK.value)
-
         def goto(target, length=1):
-            m.d.sync += [field.eq(target), at.eq(1 << target.value), left.eq(length),
-                         last.eq(length == 1)]
+            m.d.sync += [field.eq(target), left.eq(length), last.eq(length == 1)]
 
         # ---- One APP byte: a field's bytes are counted down in ``left``; its checks and
         # registers act on its last byte (``v32`` then holds it, right-aligned in the
         # top bytes); a field of zero bytes is skipped by its predecessor.
         with m.If(self.take & ~is_app & self.present):
             m.d.sync += closed.eq(1)
+            with m.If(~closed & (field != _Field.DONE)):
+                m.d.comb += bad.eq(1)
         with m.If(self.take & (ev.kind == EventKind.FRAME)):
             m.d.sync += frame.eq(1)
-        misplaced = frame | closed | ((ev.index == 0) & self.present)
         with m.If(app):
             m.d.sync += [self.present.eq(1), word.eq(v32[8:])]
-            with m.If(misplaced):
-                pass
+            with m.If(frame | closed | ((ev.index == 0) & self.present)):
+                m.d.comb += bad.eq(1)
             with m.Elif(field == _Field.CHUNK):
+                with m.If((ev.index != 0) | (b != 0)):
+                    m.d.comb += bad.eq(1)
                 goto(_Field.COUNT)
             with m.Elif(~last):
                 m.d.sync += [left.eq(left - 1), last.eq(left == 2)]
+                with m.If(field == _Field.SNAP):
+                    with m.If(b >= k):
+                        m.d.comb += bad.eq(1)
             with m.Else():
                 with m.If(field == _Field.COUNT):
+                    with m.If(b != 1):
+                        m.d.comb += bad.eq(1)
                     goto(_Field.VERSION, 2)
                 with m.Elif(field == _Field.VERSION):
+                    with m.If(v16 != VERSION):
+                        m.d.comb += bad.eq(1)
                     goto(_Field.FLAGS, 2)
                 with m.Elif(field == _Field.FLAGS):
+                    with m.If((v16[2:] != 0) | (v16[:2] == FLAG_SNAP)):
+                        m.d.comb += bad.eq(1)
                     m.d.sync += flags.eq(v16[:2])
                     goto(_Field.ROWS, 4)
-                with m.Elif(field == _Field.ROWS):
-                    m.d.sync += rows.eq(v32[:16])
-                    goto(_Field.COLS, 4)
-                with m.Elif(field == _Field.COLS):
-                    m.d.sync += cols.eq(v32[:16])
-                    goto(_Field.NDIM)
+                with m.Elif((field == _Field.ROWS) | (field == _Field.COLS)):
+                    with m.If((v32 == 0) | (v32 > MAX_DIMENSION)):
+                        m.d.comb += bad.eq(1)
+                    with m.If(field == _Field.ROWS):
+                        m.d.sync += rows.eq(v32[:16])
+                        goto(_Field.COLS, 4)
+                    with m.Else():
+                        m.d.sync += cols.eq(v32[:16])
+                        goto(_Field.NDIM)
                 with m.Elif(field == _Field.NDIM):
+                    with m.If((b == 0) | (b > MAX_NDIM)):
+                        m.d.comb += bad.eq(1)
                     m.d.sync += ndim.eq(b)
                     goto(_Field.SHAPE0, 4)
                 with m.Elif(field == _Field.SHAPE0):
+                    with m.If(v32 != rows):
+                        m.d.comb += bad.eq(1)
                     with m.If(ndim > 1):
                         goto(_Field.SHAPE, (ndim - 1) << 2)
                     with m.Else():
@@ -265,15 +276,21 @@ class AppMeta(wiring.Component):
                 with m.Elif(field == _Field.SHAPE):
                     goto(_Field.QSCHEME)
                 with m.Elif(field == _Field.QSCHEME):
+                    with m.If(b > 3):
+                        m.d.comb += bad.eq(1)
                     m.d.sync += per_channel.eq(b[1])
                     goto(_Field.QRANGE, 2)
                 with m.Elif(field == _Field.QRANGE):
                     goto(_Field.NQ, 4)
                 with m.Elif(field == _Field.NQ):
+                    with m.If(v32 != Mux(per_channel, rows, 1)):
+                        m.d.comb += bad.eq(1)
                     goto(_Field.QPARAMS, quant_len)
                 with m.Elif(field == _Field.QPARAMS):
                     goto(_Field.K, 2)
                 with m.Elif(field == _Field.K):
+                    with m.If((v16 > SNAP_ENTRIES) | ((v16 != 0) != flags[0])):
+                        m.d.comb += bad.eq(1)
                     m.d.sync += k.eq(v16)
                     with m.If(v16 != 0):
                         goto(_Field.BOOK, book_len)
@@ -285,71 +302,55 @@ class AppMeta(wiring.Component):
                     with m.Else():
                         goto(_Field.SCHEME)
                 with m.Elif(field == _Field.SNAP):
+                    with m.If(b >= k):
+                        m.d.comb += bad.eq(1)
                     goto(_Field.SCHEME)
                 with m.Elif(field == _Field.SCHEME):
+                    with m.If(b > 3):
+                        m.d.comb += bad.eq(1)
                     m.d.sync += scheme.eq(b[:2])
                     goto(_Field.KIND)
                 with m.Elif(field == _Field.KIND):
+                    with m.If(b > 1):
+                        m.d.comb += bad.eq(1)
                     m.d.sync += galois.eq(b[0])
                     goto(_Field.STAGE, 4)
                 with m.Elif(field == _Field.STAGE):
+                    with m.If((v32 != 0) & (scheme != RemapScheme.PROGRESSIVE)):
+                        m.d.comb += bad.eq(1)
                     m.d.sync += stage.eq(v32)
                     goto(_Field.NSEEDS)
                 with m.Elif(field == _Field.NSEEDS):
+                    with m.If(b != nfields):
+                        m.d.comb += bad.eq(1)
                     with m.If(b != 0):
                         goto(_Field.SEED0, 4)
                     with m.Else():
                         goto(_Field.CRC, 4)
                 with m.Elif(field == _Field.SEED0):
+                    with m.If((v32 == 0) | ((v32 >> width0) != 0)):
+                        m.d.comb += bad.eq(1)
                     m.d.sync += seeds[0].eq(v32)
                     with m.If(two):
                         goto(_Field.SEED1, 4)
                     with m.Else():
                         goto(_Field.CRC, 4)
                 with m.Elif(field == _Field.SEED1):
+                    with m.If((v32 == 0) | ((v32 >> width1) != 0)):
+                        m.d.comb += bad.eq(1)
                     m.d.sync += seeds[1].eq(v32)
                     goto(_Field.CRC, 4)
                 with m.Elif(field == _Field.CRC):
                     goto(_Field.DONE)
-
-        # The checks, each on its field's last byte (a snap index on every byte; a byte
-        # after the CRC breaks DONE's), as one flat OR of ``at`` bits and the byte's
-        # compares rather than behind the chain above, which is a priority chain on
-        # ``field``.
-        f = _Field
-        checks = {
-            f.COUNT: b != 1,
-            f.VERSION: v16 != VERSION,
-            f.FLAGS: (v16[2:] != 0) | (v16[:2] == FLAG_SNAP),
-            f.ROWS: (v32 == 0) | (v32 > MAX_DIMENSION),
-            f.COLS: (v32 == 0) | (v32 > MAX_DIMENSION),
-            f.NDIM: (b == 0) | (b > MAX_NDIM),
-            f.SHAPE0: v32 != rows,
-            f.QSCHEME: b > 3,
-            f.NQ: v32 != Mux(per_channel, rows, 1),
-            f.K: (v16 > SNAP_ENTRIES) | ((v16 != 0) != flags[0]),
-            f.SCHEME: b > 3,
-            f.KIND: b > 1,
-            f.STAGE: (v32 != 0) & (scheme != RemapScheme.PROGRESSIVE),
-            f.NSEEDS: b != nfields,
-            f.SEED0: (v32 == 0) | ((v32 >> width0) != 0),
-            f.SEED1: (v32 == 0) | ((v32 >> width1) != 0),
-            f.DONE: Const(1),
-        }
-        on_last = reduce(operator.or_, (at[x.value] & check for x, check in checks.items()))
-        m.d.comb += bad.eq(
-            (self.take & ~is_app & self.present & ~closed & ~at[f.DONE.value])
-            | (app & (misplaced
-                      | (at[f.CHUNK.value] & ((ev.index != 0) | (b != 0)))
-                      | (at[f.SNAP.value] & (b >= k))
-                      | (last & on_last))))
+                with m.Else():       # DONE: a byte after the CRC
+                        m.d.comb += bad.eq(1)
 
         # ---- Snap entries as they go by.
         snap_index = Signal(8)
         m.d.comb += [
             # Not gated by this byte's own checks (only by an earlier error), so no
             # path runs from them into the snap table's write.
-            self.snap.valid.eq(app & at[_Field.SNAP.value] & ~held),
+            self.snap.valid.eq(app & (field == _Field.SNAP) & ~held),
             self.snap.payload.value.eq(b),
             self.snap.payload.last.eq(snap_index == SNAP_ENTRIES - 1),
         ]
@@ -363,7 +364,7 @@ class AppMeta(wiring.Component):
         remainder = Signal.like(n_words)
         quotient = Signal.like(n_words)
         pending = Signal()
-        with m.If(at[_Field.DONE.value] & ~started):
+        with m.If((field == _Field.DONE) & ~started):
             m.d.sync += [started.eq(1), dividing.eq(1), remainder.eq(n_words),
                          quotient.eq(0)]
         with m.If(dividing):
