@@ -442,11 +442,12 @@ class HuffmanDecoder(wiring.Component):
         # its own: the buffer's top bits also drive the compares and the shifter, and
         # the tables' address needs no share of that load. Every bit of its reset value
         # differs from ``buf``'s (all ones against zeros), so that Yosys merges none of
-        # them; both take ``next_buf`` every clock, and the index is only read once
-        # ``count`` has grown, clocks later. With chunks of at most ``MAX_EXTRA`` bits
-        # each table has its own copy, which halves the load on each: the AC table's
-        # resets to zeros, so Yosys merges it with neither (its next value is not the
-        # buffer's, see ``next_buf`` below).
+        # them even where both take the same next value (the reset value is never read:
+        # the index is only read once ``count`` has grown, clocks later). With chunks of
+        # at most ``MAX_EXTRA`` bits the index is taken from the shifted buffer alone
+        # (see ``next_buf`` below), and each table has its own copy, which halves the
+        # load on each: the AC table's resets to zeros, apart from the DC table's by its
+        # reset and from ``buf`` by its next value.
         window_index = Signal(fast_bits, init=(1 << fast_bits) - 1)
         window_ac = (Signal(fast_bits, name="window_ac") if chunk <= MAX_EXTRA
                      else window_index)
@@ -470,8 +471,9 @@ class HuffmanDecoder(wiring.Component):
         fast = FAST_ENTRY(Mux(dc, fast_reads[0], fast_reads[1]))
         # A hit is taken at once when the buffer holds the longest symbol a hit can be
         # (``K`` + 15 bits), a condition on the count register alone.
+        deep = count >= fast_bits + MAX_EXTRA
         fast_ok = Signal()
-        m.d.comb += fast_ok.eq(fast.hit & (count >= fast_bits + MAX_EXTRA))
+        m.d.comb += fast_ok.eq(fast.hit & deep)
         # Slow path: a symbol the fast table misses (a code longer than K, or a buffer
         # too short to know) is looked up by the compares above (``p_*``, then ``a_*``),
         # read from the value memory in the next clock and registered in ``held``; it
@@ -515,7 +517,7 @@ class HuffmanDecoder(wiring.Component):
         # The selects are formed from registers beside the table read, so the tables'
         # shifts meet only an AND-OR.
         go = ~halted & self.sym.ready
-        fast_go = go & ~held & (count >= fast_bits + MAX_EXTRA)
+        fast_go = go & ~held & deep
         shift_now = Signal(range(MAX_SYMBOL_BITS + 1))
         m.d.comb += shift_now.eq(Mux(held & go, held_shift, 0)
                                  | Mux(fast_go & dc, FAST_ENTRY(fast_reads[0]).shift, 0)

@@ -206,9 +206,9 @@ def _place_and_route(work: Path, placer: str, freq: float, seed: int, tag: str) 
 
 def _write_result(path: Path, result: dict) -> None:
     """Write ``result`` as JSON through a temporary file, so a failure leaves none."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(result, indent=1))
-    partial.replace(path)
+    from cimcodec.sim.cli.args import write_bytes
+
+    write_bytes(str(path), json.dumps(result, indent=1).encode())
 
 
 ECP5_COLUMNS = ("LUT4", "CCU2C", "TRELLIS_FF", "DP16KD", "MULT18X18D", "PFUMX", "L6MUX21",
