@@ -689,8 +689,11 @@ def test_rtl_lanes_match_golden(simulator, lanes):
     for k, (name, data) in enumerate(sorted(containers.items())):
         jobs.append(tb.job(data, shape, stall_seed=40 + k if k % 2 else None))
         names.append(name)
-    jobs.append(tb.job(raw["pil90-ri1-40x56"], shape, raw=True, stall_seed=7))
-    names.append("pil90-ri1-40x56-stalls")
+    if simulator == "verilator":
+        # The largest file again with stalls (on Icarus, where it costs most, the
+        # stalled container jobs and the bursty one below carry the stalls).
+        jobs.append(tb.job(raw["pil90-ri1-40x56"], shape, raw=True, stall_seed=7))
+        names.append("pil90-ri1-40x56-stalls")
     jobs.append(tb.job(containers["full-lanes4"], shape, stall_seed=8, bursty=True))
     names.append("full-lanes4-bursty")
     results = run_jobs(BENCH, shape, jobs, simulator)
