@@ -10,7 +10,7 @@ scan: symbols, extra bits, block grammar, restart intervals, the error).
 import operator
 from functools import reduce
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -366,8 +366,15 @@ class HuffmanDecoder(wiring.Component):
         m.d.sync += [p_below.eq(below), p_window.eq(window), p_dc.eq(look_dc),
                      p_count.eq(count), p_fill.eq(fill), p_filling.eq(filling),
                      p_wide.eq(wide)]
+        # ``below`` is a thermometer code: once an n-bit prefix is below ``LIMIT[n]``,
+        # every longer prefix is below its own limit, since the (n+1)-bit prefix is at
+        # most ``2 * prefix + 1 < 2 * LIMIT[n]``, the first code of length n + 1, which
+        # is at most ``LIMIT[n + 1]``. (That holds for every table without
+        # ``table_error``: its limits are below ``2**n``, so none is cut off at n bits.)
+        # So the shortest length is where it turns on, one AND from the register, and
+        # no priority chain leads the value index.
         pick = Signal(MAX_CODE_LENGTH)                  # one-hot: the shortest such length
-        m.d.comb += pick.eq(p_below & ~_any_below(p_below))
+        m.d.comb += pick.eq(p_below & ~Cat(Const(0, 1), p_below[:-1]))
 
         def one_hot(values):
             """The value of the picked length (an AND-OR, no priority chain)."""
@@ -615,10 +622,3 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
         return m
 
-
-def _any_below(bits: Value) -> Value:
-    """Bit i set when any bit below i (not i itself) is set."""
-    out = [Const(0, 1)]
-    for i in range(1, len(bits)):
-        out.append(bits[:i].any())
-    return Cat(*out)
