@@ -275,9 +275,12 @@ class Idct(wiring.Component):
         s_buf = Signal()                    # the S buffer the next block takes
         r_sbuf = Signal()                   # the S buffer of the block being read
         m.d.sync += row_done.eq(0)
+        # The read addresses come straight from registers, not gated by ``reading``
+        # (only the captures below are): each drives all 128 read ports, and a gate
+        # would put a LUT and a wide net behind ``reading`` on the way to them.
+        for _, even, odd in w_banks:
+            m.d.comb += [even.addr.eq(Cat(0, r_k, r_buf)), odd.addr.eq(Cat(1, r_k, r_buf))]
         with m.If(reading):
-            for _, even, odd in w_banks:
-                m.d.comb += [even.addr.eq(Cat(0, r_k, r_buf)), odd.addr.eq(Cat(1, r_k, r_buf))]
             m.d.sync += [a.eq(b) for a, b in zip(assembly, assembly[2:])]
             m.d.sync += [assembly[-2].eq(Array(e.data for _, e, _ in w_banks)[r_row]),
                          assembly[-1].eq(Array(o.data for _, _, o in w_banks)[r_row]),
