@@ -166,16 +166,18 @@ class HuffmanDecoder(wiring.Component):
     the banks (:class:`amaranth.lib.memory.Memory`; entry ``i`` is entry ``i //
     FILL_BANKS`` of bank ``i % FILL_BANKS``), so a simulation can read them.
 
-    Latency: a symbol is offered two clocks after the chunk holding its last bit is
-    taken (one clock for an interval's first chunk) when it takes the fast path, three
-    clocks later otherwise. A scan's first chunk is taken
+    Latency: a symbol is offered three clocks after the chunk holding its last bit is
+    taken (two clocks for an interval's first chunk) when it takes the fast path, three
+    clocks later otherwise: it is taken a clock earlier, into the output register that
+    offers it (see Stream rules). A scan's first chunk is taken
     after the table copy and fill: ``16 + fill_steps(DC) + fill_steps(AC) +
     START_CLOCKS`` clocks after it is offered (:data:`golden.blocks.huffman.START_CLOCKS`),
     at most :attr:`HuffmanShape.max_start_clocks`.
 
-    Stream rules: ``sym.valid`` never waits for ``sym.ready``. ``sym.payload`` is a
-    function of registers that change on a transfer; chunks append bits only after the
-    ones the offered symbol reads, so it holds while ``valid``. ``bits.ready`` and
+    Stream rules: ``sym`` is offered from an output register (the symbol, its flags,
+    the buffer's top 31 bits and its total shift; the extra bits are cut from those),
+    which takes the next symbol in the clock it is emptied. ``sym.valid`` never waits
+    for ``sym.ready``, and ``sym.payload`` holds while ``valid``. ``bits.ready`` and
     ``table.ready`` depend on registers and on the offered chunk's ``first`` only.
     """
 
@@ -491,7 +493,6 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += held.eq(held_rest & fits)
         m.d.sync += [held_symbol.eq(symbol), held_shift.eq(a_length + size)]
         out_symbol = Mux(held, held_symbol, fast.symbol)
-        out_size = out_symbol[:4]
         shift = Mux(held, held_shift, fast.shift)
         # Whether the buffer holds a complete symbol at all (for a restart chunk or a
         # table byte, which wait until it holds none) is registered in ``ok`` from the
@@ -523,7 +524,9 @@ class HuffmanDecoder(wiring.Component):
         # (a miss's fast entry is all zeros, so the fast shift needs no ``hit``).
         # The selects are formed from registers beside the table read, so the tables'
         # shifts meet only an AND-OR.
-        go = ~halted & self.sym.ready
+        # ``ready``: the output register (below) is free or is emptied in this clock.
+        ready = Signal()
+        go = ~halted & ready
         fast_go = go & ~held & deep
         shift_now = Signal(range(MAX_SYMBOL_BITS + 1))
         m.d.comb += shift_now.eq(Mux(held & go, held_shift, 0)
@@ -550,36 +553,52 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += filled.eq(buf | arriving)
         past_symbol = Signal(width)
         m.d.comb += past_symbol.eq((filled << shift_now)[:width])
-        # The extra bits end ``shift`` bits into the buffer: one right shift of its top
-        # 31 bits puts them at the bottom, and ``size`` masks off the code above them.
-        top = buf[width - MAX_SYMBOL_BITS:]
-        ending = (top >> (MAX_SYMBOL_BITS - shift).as_unsigned())[:MAX_EXTRA]
-        extra_mask = Signal(MAX_EXTRA)
-        m.d.comb += extra_mask.eq(Const((1 << MAX_EXTRA) - 1, MAX_EXTRA)
-                                  >> (MAX_EXTRA - out_size).as_unsigned())
-
-        s = self.sym
         next_index = index + out_symbol[4:] + 1
         # The block ends when index + run + 1 reaches 64: ``run >= cap`` with ``cap``
         # from the index register, so no adder follows the table read there.
         cap = Signal(5)
         m.d.comb += cap.eq(Mux(index >= BLOCK_SIZE - 1 - 16, BLOCK_SIZE - 1 - index, 16))
-        m.d.comb += [
-            s.valid.eq(~halted & (fast_ok | held)),
-            s.payload.symbol.eq(out_symbol),
-            s.payload.extra.eq(ending & extra_mask),
-            s.payload.size.eq(out_size),
-            s.payload.dc.eq(dc),
-            s.payload.last.eq(~dc & ((out_symbol == 0) | (out_symbol[4:] >= cap))),
-        ]
-        take = s.valid & s.ready
+        last = ~dc & ((out_symbol == 0) | (out_symbol[4:] >= cap))
+        take = Signal()
+        m.d.comb += take.eq(~halted & (fast_ok | held) & ready)
         with m.If(take):
             with m.If(dc):
                 m.d.sync += [dc.eq(0), index.eq(1)]
             with m.Else():
                 m.d.sync += index.eq(next_index)
-                with m.If(s.payload.last):
+                with m.If(last):
                     m.d.sync += dc.eq(1)
+
+        # ---- Output register: a symbol taken is offered from registers in the next
+        # clock, with the buffer's top 31 bits and its total shift, and its extra bits
+        # are cut from those there. So the extra-bit shifter follows registers rather
+        # than the fast table's read (a clock more of latency, none of throughput).
+        s = self.sym
+        o_valid, o_dc, o_last = Signal(name="o_valid"), Signal(name="o_dc"), Signal(name="o_last")
+        o_symbol = Signal(8)
+        o_top = Signal(MAX_SYMBOL_BITS)
+        o_shift = Signal.like(held_shift)
+        m.d.comb += ready.eq(~o_valid | s.ready)
+        with m.If(take):
+            m.d.sync += [o_valid.eq(1), o_symbol.eq(out_symbol), o_dc.eq(dc), o_last.eq(last),
+                         o_top.eq(buf[width - MAX_SYMBOL_BITS:]), o_shift.eq(shift)]
+        with m.Elif(s.ready):
+            m.d.sync += o_valid.eq(0)
+        # The extra bits end ``shift`` bits into the buffer: one right shift of its top
+        # 31 bits puts them at the bottom, and ``size`` masks off the code above them.
+        o_size = o_symbol[:4]
+        ending = (o_top >> (MAX_SYMBOL_BITS - o_shift).as_unsigned())[:MAX_EXTRA]
+        extra_mask = Signal(MAX_EXTRA)
+        m.d.comb += extra_mask.eq(Const((1 << MAX_EXTRA) - 1, MAX_EXTRA)
+                                  >> (MAX_EXTRA - o_size).as_unsigned())
+        m.d.comb += [
+            s.valid.eq(o_valid),
+            s.payload.symbol.eq(o_symbol),
+            s.payload.extra.eq(ending & extra_mask),
+            s.payload.size.eq(o_size),
+            s.payload.dc.eq(o_dc),
+            s.payload.last.eq(o_last),
+        ]
         with m.If(~halted & ~found & (count >= MAX_CODE_LENGTH)):
             m.d.sync += error.eq(1)
 
