@@ -383,8 +383,11 @@ class Decompressor(wiring.Component):
         wiring.connect(m, router.table, table_queue.w_stream)
         _broadcast(m, table_queue.r_stream, [h.table for h in huffman])
         if lanes == 1:
-            m.submodules.bits_queue = queue = SyncFIFO(
-                width=bits_layout(HUFFMAN_SHAPE).size, depth=2)
+            # A registered output (as the lanes' queues have), so a restart chunk's
+            # ``first`` and bits come from registers into the Huffman decoder's restart
+            # multiplexers, not from the queue memory's read.
+            m.submodules.bits_queue = queue = SyncFIFOBuffered(
+                width=bits_layout(HUFFMAN_SHAPE).size, depth=3)
             wiring.connect(m, router.bits, queue.w_stream)
             wiring.connect(m, queue.r_stream, huffman[0].bits)
         else:
