@@ -225,9 +225,12 @@ class AppMeta(wiring.Component):
                 m.d.comb += bad.eq(1)
         with m.If(self.take & (ev.kind == EventKind.FRAME)):
             m.d.sync += frame.eq(1)
+        # An APP byte after the frame, after the segment closed, or opening a second
+        # segment is refused: it is ``bad`` and no field acts on it.
+        refused = frame | closed | ((ev.index == 0) & self.present)
         with m.If(app):
             m.d.sync += [self.present.eq(1), word.eq(v32[8:])]
-            with m.If(frame | closed | ((ev.index == 0) & self.present)):
+            with m.If(refused):
                 m.d.comb += bad.eq(1)
             with m.Elif(field == _Field.CHUNK):
                 with m.If((ev.index != 0) | (b != 0)):
@@ -338,8 +341,7 @@ class AppMeta(wiring.Component):
         # The fields' values, kept on their last byte past the segment checks (outside
         # the ``Switch``, whose Verilog ``case`` then covers every value of ``field``
         # for each signal it sets, as Verilator's lint wants).
-        at_last = app & ~(frame | closed | ((ev.index == 0) & self.present)) \
-            & (field != _Field.CHUNK) & last
+        at_last = app & ~refused & (field != _Field.CHUNK) & last
         for target, stmt in [
                 (_Field.FLAGS, flags.eq(v16[:2])), (_Field.ROWS, rows.eq(v32[:16])),
                 (_Field.COLS, cols.eq(v32[:16])), (_Field.NDIM, ndim.eq(b)),
