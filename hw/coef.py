@@ -57,7 +57,8 @@ class CoefDecoder(wiring.Component):
         Blocks per restart interval (``DRI``; 0: none); hold it while decoding. The DC
         predictor restarts at 0 on the first block after reset and on every
         ``restart_interval``-th block after it (the symbols carry no restart marks, see
-        :mod:`golden.blocks.coef`).
+        :mod:`golden.blocks.coef`). Whether it is 0 is registered before use, so set
+        it at least a clock before the first symbol is offered.
     o : Out(stream.Signature(coef_layout(shape.idct)))
         64 ``{coef, q}`` per block in natural order (``8*v + u``), for
         :class:`hw.idct.Idct`'s ``i``.
@@ -171,7 +172,15 @@ class CoefDecoder(wiring.Component):
         m.d.comb += value.eq(Mux((p.size != 0) & ~top_bit,
                                  p.extra - (Const(1, 1) << p.size) + 1, p.extra))
         ri = self.restart_interval
-        restart = fresh | ((ri != 0) & (left == 0))
+        # ``restart`` is one LUT on registers: whether ``ri`` is nonzero is registered
+        # (seen a clock late; it holds while decoding) and so is ``left == 0``, set
+        # from the value ``left`` takes (``left`` becomes 0 when it was loaded or held
+        # at 1). Before, ``ri``'s 16-bit compare and ``left``'s ran into the DC adder
+        # and the memory write.
+        ri_set = Signal()
+        left_zero = Signal()
+        m.d.sync += ri_set.eq(ri != 0)
+        restart = fresh | (ri_set & left_zero)
         dc_pred = Signal(signed(shape.coef_bits))
         m.d.comb += dc_pred.eq(Mux(restart, 0, pred) + value)
         run, size = p.symbol[4:], p.symbol[:4]
@@ -215,7 +224,9 @@ class CoefDecoder(wiring.Component):
             with m.If(code != ErrorCode.NONE):
                 m.d.sync += error.eq(code)
             with m.Elif(p.dc):
-                m.d.sync += [pred.eq(dc_pred), left.eq(Mux(restart, ri, left) - 1),
+                left_from = Mux(restart, ri, left)
+                m.d.sync += [pred.eq(dc_pred), left.eq(left_from - 1),
+                             left_zero.eq(left_from == 1),
                              fresh.eq(0), in_block.eq(1), k.eq(1)]
             with m.Elif(p.symbol == ZRL):
                 m.d.sync += k.eq(k + 16)
