@@ -321,10 +321,19 @@ class HuffmanDecoder(wiring.Component):
             with m.If(copying):
                 m.d.sync += [a.eq(b) for a, b in zip(copies[kind], copies[kind][1:])]
                 m.d.sync += copies[kind][-1].eq(Array(r[0] for r in ring)[which])
+        # A count byte's pair enters its ring a clock after the byte is taken, from
+        # registers (``ring_in``, ``ring_pair``): the rings' 384-flop enables then come
+        # from a register rather than from ``table.ready`` and the slot compare. A copy
+        # does not start in a clock a table byte is taken, so its pair has entered
+        # before the rings rotate.
+        ring_in = Signal(slots)
+        ring_pair = Signal(_ENTRY)
+        m.d.sync += [ring_in.eq(Cat(shift_in == s_ for s_ in range(slots))),
+                     ring_pair.eq(new_pair)]
         for s_, r in enumerate(ring):
-            with m.If(copying | (shift_in == s_)):
+            with m.If(copying | ring_in[s_]):
                 m.d.sync += [a.eq(b) for a, b in zip(r, r[1:])]
-                m.d.sync += r[-1].eq(Mux(copying, r[0], new_pair))
+                m.d.sync += r[-1].eq(Mux(copying, r[0], ring_pair))
         with m.If(t.valid & t.ready & t.payload.last):
             m.d.sync += stale.eq(1)
         with m.If(copying):
@@ -340,7 +349,8 @@ class HuffmanDecoder(wiring.Component):
             m.d.sync += fill.eq(next_fill)
             with m.If(next_fill[fast_bits + 1]):
                 m.d.sync += filling.eq(0)
-        with m.Elif(dirty & ~building & self.bits.valid & ~error):
+        with m.Elif(dirty & ~building & self.bits.valid & ~error
+                    & ~(t.valid & t.ready)):
             m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0),
                          copied[0].eq(slot_regs[0]), copied[1].eq(slot_regs[1])]
         limits = {k: [c[:n] for n, c in zip(lengths, v)] for k, v in copies.items()}
@@ -408,8 +418,19 @@ class HuffmanDecoder(wiring.Component):
                      a_count.eq(p_count),
                      a_dc.eq(p_dc), a_fill.eq(p_fill), a_filling.eq(p_filling),
                      a_wide.eq(p_wide)]
-        m.d.comb += [port.addr.eq(a_index) for port in value_reads]
-        symbol = Array(port.data for port in value_reads)[Mux(a_dc, copied[0], copied[1])]
+        # The value memories' address is two registers: each drives half of the
+        # memories (the index's load was 64 LUT RAMs, 2.6 ns of route on the path into
+        # ``fits``). Their reset values differ in every bit, so Yosys merges none of
+        # them (the reset value is never read: ``a_found`` is low after reset). The
+        # slot that picks among the reads is registered beside them (``a_slot``).
+        a_index_hi = Signal(8, init=0xFF)
+        m.d.sync += a_index_hi.eq(value_index)
+        half = slots // 2
+        m.d.comb += [port.addr.eq(a_index if s < half else a_index_hi)
+                     for s, port in enumerate(value_reads)]
+        a_slot = Signal(range(slots))
+        m.d.sync += a_slot.eq(Mux(p_dc, copied[0], copied[1]))
+        symbol = Array(port.data for port in value_reads)[a_slot]
         size = symbol[:4]
         w_hit, w_filling, w_wide = (Signal(name=f"w_{n}") for n in ("hit", "filling", "wide"))
         w_fill = Signal(fast_bits + 1)
@@ -626,9 +647,20 @@ class HuffmanDecoder(wiring.Component):
         # bits only when fewer than K bits are left after the shift, and then the
         # next clock's count is below K + chunk <= K + 15 and no hit is taken; the
         # index is whole again a clock later.
+        # The index's shifter has its own select, ``window_shift``: the held or the
+        # fast shift with no ``go`` in it, and whether a symbol is taken picks between
+        # the shifted and the unshifted window after it. So the select nets carry
+        # eight bits' shifter rather than the whole buffer's, and the stream's
+        # ``ready`` meets the loop only in the last multiplexer.
         if chunk <= MAX_EXTRA:
-            m.d.sync += [copy.eq(Mux(restart, aligned, buf << shift_now)
-                                 [width - fast_bits:width])
+            window_shift = Signal.like(shift_now)
+            m.d.comb += window_shift.eq(Mux(held, held_shift,
+                                            Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
+                                                FAST_ENTRY(fast_reads[1]).shift)))
+            shifting = (held & go) | fast_go
+            top = slice(width - fast_bits, width)
+            m.d.sync += [copy.eq(Mux(restart, aligned[top],
+                                     Mux(shifting, (buf << window_shift)[top], buf[top])))
                          for copy in (window_index, window_ac)]
         else:
             m.d.sync += window_index.eq(next_buf[width - fast_bits:])

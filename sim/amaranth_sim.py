@@ -26,7 +26,7 @@ def run_testbench(component, bench, period=1e-6) -> None:
 
 def run_streams(component, inputs, outputs, *, setup=(), stall_seed=None,
                 stall_probability=0.3, max_cycles=200_000, cycles=None, patience=None,
-                probes=None):
+                probes=None, together=False):
     """Simulate ``component`` until every output stream has received its expected
     count, or for a fixed number of ``cycles``.
 
@@ -56,6 +56,9 @@ def run_streams(component, inputs, outputs, *, setup=(), stall_seed=None,
         error, must not hang the run); ``None``: wait for each.
     probes : dict of name -> signal, optional
         Plain signals read after the last clock.
+    together : bool
+        Drive the input lists at the same time, each from the first clock, rather than
+        one after the other.
 
     Returns
     -------
@@ -70,22 +73,28 @@ def run_streams(component, inputs, outputs, *, setup=(), stall_seed=None,
     results = {name: [] for name in outputs}
     clock = [0]
 
-    async def driver(ctx):
-        for sig, value in setup:
-            ctx.set(sig, value)
-        for port, payloads in inputs:
-            for payload in payloads:
-                while stall():
-                    await ctx.tick()
-                ctx.set(port.valid, 1)
-                ctx.set(port.payload, payload)
-                waited = 0
-                while True:
-                    _, _, ready = await ctx.tick().sample(port.ready)
-                    waited += 1
-                    if ready or waited == patience:
-                        break
-                ctx.set(port.valid, 0)
+    def make_driver(streams, first):
+        async def driver(ctx):
+            if first:
+                for sig, value in setup:
+                    ctx.set(sig, value)
+            for port, payloads in streams:
+                await drive(ctx, port, payloads)
+        return driver
+
+    async def drive(ctx, port, payloads):
+        for payload in payloads:
+            while stall():
+                await ctx.tick()
+            ctx.set(port.valid, 1)
+            ctx.set(port.payload, payload)
+            waited = 0
+            while True:
+                _, _, ready = await ctx.tick().sample(port.ready)
+                waited += 1
+                if ready or waited == patience:
+                    break
+            ctx.set(port.valid, 0)
 
     def make_sink(name, port, count):
         async def sink(ctx):
@@ -111,7 +120,9 @@ def run_streams(component, inputs, outputs, *, setup=(), stall_seed=None,
 
     sim = Simulator(component)
     sim.add_clock(1e-8)
-    sim.add_testbench(driver, background=True)
+    groups = [[pair] for pair in inputs] if together else [list(inputs)]
+    for k, streams in enumerate(groups):
+        sim.add_testbench(make_driver(streams, k == 0), background=True)
     for name, (port, count) in outputs.items():
         sim.add_testbench(make_sink(name, port, count))
     sim.add_testbench(watchdog)

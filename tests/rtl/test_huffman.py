@@ -328,3 +328,24 @@ def test_fast_table_rejects_a_bad_width():
     with pytest.raises(CimcodecError, match=r"Huffman decoder fast bits must be an integer "
                                             r"4..12, not 3\."):
         HuffmanShape(fast_bits=3)
+
+
+def test_tables_and_bits_offered_together():
+    """The first chunk is offered with the first table byte: the table copy must not
+    start in the clock a count byte is taken, or while its pair is on its way into the
+    ring (the pair would be lost: here the 1-bit code's, which differs from a reset
+    pair), and the symbols are the golden ones."""
+    rng = np.random.default_rng(12)
+    # DC categories with halving frequencies: codes of 1 to 12 bits.
+    dc = HuffmanTable.from_frequencies([1 << (12 - s) if s < 12 else 0 for s in range(256)])
+    ac = _deep_table(rng)
+    assert dc.sizes()[0] == 1
+    intervals = [tb.random_interval(dc, ac, rng, 8) for _ in range(2)]
+    job = tb.job(dc, ac, intervals, SHAPE)
+    dut = HuffmanDecoder(SHAPE)
+    expected = job["expected"]["sym"]
+    assert {"symbol": 0, "dc": 1} in [{"symbol": e["symbol"], "dc": e["dc"]} for e in expected]
+    out = run_streams(dut, [(dut.table, job["inputs"][0][1]), (dut.bits, job["inputs"][1][1])],
+                      {"sym": (dut.sym, len(expected))},
+                      setup=[(dut.dc_slot, 0), (dut.ac_slot, 1)], together=True)
+    assert out["sym"] == expected
