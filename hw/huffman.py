@@ -20,6 +20,7 @@ from cimcodec.golden.blocks.huffman import (
     BLOCK_SIZE,
     FILL_BANKS,
     MAX_EXTRA,
+    MAX_FAST_SHIFT,
     MAX_SYMBOL_BITS,
     HuffmanShape,
 )
@@ -35,7 +36,7 @@ _ENTRY = 16 + 8
 FAST_ENTRY = data.StructLayout({
     "hit": 1,
     "symbol": 8,
-    "shift": range(MAX_SYMBOL_BITS + 1),
+    "shift": range(MAX_FAST_SHIFT + 1),
 })
 
 
@@ -110,7 +111,8 @@ class HuffmanDecoder(wiring.Component):
     Tables: each byte of ``BITS`` gives one code length's pair, ``LIMIT[L]`` (the
     first code of length ``L`` past its codes, ``MAXCODE[L] + 1``, or the first code
     of the length when it has none) and ``OFFSET[L] = VALPTR[L] - MINCODE[L]`` modulo
-    256, and shifts it into the tail of its slot's ring of 16 pairs; ``HUFFVAL`` goes
+    256, and shifts it into the tail of its slot's ring of 16 pairs a clock later (from
+    registers; a copy never starts in a clock a table byte is taken); ``HUFFVAL`` goes
     to a memory of 256 bytes per slot. The decoder compares with copies of the DC and
     AC slots' pairs, made in 16 clocks by rotating every ring once round (the heads
     of the two slots shift into the copies): no register is chosen by slot and
@@ -464,7 +466,9 @@ class HuffmanDecoder(wiring.Component):
         m.d.sync += [w_hit.eq(a_found & (a_length <= fast_bits)), w_fill.eq(a_fill),
                      w_filling.eq(a_filling), w_wide.eq(a_wide)]
         entry = Signal(FAST_ENTRY)
-        with m.If(w_hit):                                   # a miss is all zeros
+        # A hit takes at most MAX_FAST_SHIFT bits (``fast_hit``), so the loop's shift
+        # is four bits; the test is on the registered shift, beside the write.
+        with m.If(w_hit & (held_shift <= MAX_FAST_SHIFT)):  # a miss is all zeros
             m.d.comb += [entry.hit.eq(1), entry.symbol.eq(held_symbol),
                          entry.shift.eq(held_shift)]
         w_fill_dc = ~w_fill[fast_bits]

@@ -110,6 +110,17 @@ def jpeg_scan(data: bytes) -> tuple[HuffmanTable, HuffmanTable, list[bytes]]:
 
 #: Range of the fast table's index width ``K`` (:attr:`HuffmanShape.fast_bits`).
 MIN_FAST_BITS, MAX_FAST_BITS = 4, 12
+#: Most bits a fast-table hit takes (code and extra bits): its shift fits in four bits,
+#: so the hardware's loop shifts by at most 15. A short code with more extra bits is a
+#: miss (on our weight files at K = 6 there are none; ``bench.huffman_fast``).
+MAX_FAST_SHIFT = 15
+
+
+def fast_hit(length: int, symbol: int, bits: int) -> bool:
+    """Whether a symbol with a code of ``length`` bits takes the fast table's path
+    with a ``bits``-bit index: the code is at most ``bits`` long and, with its
+    ``symbol & 15`` extra bits, at most :data:`MAX_FAST_SHIFT`."""
+    return length <= bits and length + (symbol & 15) <= MAX_FAST_SHIFT
 
 
 @dataclass(frozen=True)
@@ -124,16 +135,9 @@ class FastEntry:
     shift: int
 
 
-def fast_table(table: HuffmanTable, bits: int) -> list[FastEntry]:
-    """The one-lookup table of ``table`` for a ``bits``-bit index (``K``).
-
-    Entry ``i`` describes every bit window whose first ``K`` bits are ``i`` (MSB first):
-    Annex F.16's lookup of ``i`` followed by zeros finds the shortest length ``L`` whose
-    code is at most ``MAXCODE[L]``; when ``L <= K`` that decision read only the first
-    ``L`` bits, so it holds for every window that starts with ``i``, and the entry is a
-    hit with that symbol. Otherwise (a longer code, or no code: the all-ones prefix) it
-    is a miss, and the decoder takes its slow path (Annex F.16 on 16 bits).
-    """
+def _fast_lookups(table: HuffmanTable, bits: int) -> list[tuple[int, int] | None]:
+    """Annex F.16's lookup of every ``bits``-bit index followed by zeros: ``(symbol,
+    length)`` or ``None`` (the all-ones prefix)."""
     if not isinstance(table, HuffmanTable):
         raise CimcodecError(f"A Huffman table must be a HuffmanTable, not {table!r}.")
     if isinstance(bits, bool) or not isinstance(bits, int) \
@@ -141,10 +145,24 @@ def fast_table(table: HuffmanTable, bits: int) -> list[FastEntry]:
         raise CimcodecError(f"Fast table index width must be an integer "
                             f"{MIN_FAST_BITS}..{MAX_FAST_BITS}, not {bits!r}.")
     decoder = table.decoder()
+    return [decoder.lookup(index << (MAX_CODE_LENGTH - bits)) for index in range(1 << bits)]
+
+
+def fast_table(table: HuffmanTable, bits: int) -> list[FastEntry]:
+    """The one-lookup table of ``table`` for a ``bits``-bit index (``K``).
+
+    Entry ``i`` describes every bit window whose first ``K`` bits are ``i`` (MSB first):
+    Annex F.16's lookup of ``i`` followed by zeros finds the shortest length ``L`` whose
+    code is at most ``MAXCODE[L]``; when ``L <= K`` that decision read only the first
+    ``L`` bits, so it holds for every window that starts with ``i``, and the entry is a
+    hit with that symbol when its shift is at most :data:`MAX_FAST_SHIFT`
+    (:func:`fast_hit`). Otherwise (a longer code, more extra bits, or no code: the
+    all-ones prefix) it is a miss, and the decoder takes its slow path (Annex F.16 on
+    16 bits).
+    """
     out = []
-    for index in range(1 << bits):
-        found = decoder.lookup(index << (MAX_CODE_LENGTH - bits))
-        if found is None or found[1] > bits:
+    for found in _fast_lookups(table, bits):
+        if found is None or not fast_hit(found[1], found[0], bits):
             out.append(FastEntry(False, 0, 0))
         else:
             symbol, length = found
@@ -178,12 +196,12 @@ def fill_steps(table: HuffmanTable, bits: int, banks: int = FILL_BANKS) -> int:
     indexes in order, and at an index that is a multiple of ``banks`` whose code has at
     most ``K - log2(banks)`` bits (so its run of ``2**(K - L)`` equal entries is
     aligned and at least ``banks`` long) it writes ``banks`` entries at once; otherwise
-    one."""
-    entries = fast_table(table, bits)
+    one. (The code's length decides, hit or miss: a short code with too many extra
+    bits for :data:`MAX_FAST_SHIFT` is a run of misses, written as fast.)"""
     wide = bits - (banks.bit_length() - 1)
-    lengths = [e.shift - (e.symbol & 15) if e.hit else None for e in entries]
+    lengths = [None if found is None else found[1] for found in _fast_lookups(table, bits)]
     index = steps = 0
-    while index < len(entries):
+    while index < len(lengths):
         length = lengths[index]
         index += banks if index % banks == 0 and length is not None and length <= wide else 1
         steps += 1
@@ -193,10 +211,11 @@ def fill_steps(table: HuffmanTable, bits: int, banks: int = FILL_BANKS) -> int:
 def fast_hits(intervals, dc_table: HuffmanTable, ac_table: HuffmanTable,
               bits: int) -> tuple[int, int]:
     """``(hits, symbols)``: how many of the scan's symbols (:func:`scan_symbols`) have
-    codes of at most ``bits`` bits, so their fast-table entry is a hit."""
+    a fast-table entry that is a hit (:func:`fast_hit`: codes of at most ``bits`` bits
+    that take at most :data:`MAX_FAST_SHIFT` with their extra bits)."""
     symbols, _ = scan_symbols(intervals, dc_table, ac_table)
     lengths = {True: dc_table.encoder(), False: ac_table.encoder()}
-    hits = sum(lengths[s.dc][s.symbol][1] <= bits for s in symbols)
+    hits = sum(fast_hit(lengths[s.dc][s.symbol][1], s.symbol, bits) for s in symbols)
     return hits, len(symbols)
 
 

@@ -13,10 +13,12 @@ from PIL import Image
 
 from cimcodec.golden.blocks.decompressor import HUFFMAN_SHAPE as DECOMPRESSOR_HUFFMAN
 from cimcodec.golden.blocks.huffman import (
+    MAX_FAST_SHIFT,
     RESTART_CLOCKS,
     SLOW_PATH_CLOCKS,
     START_CLOCKS,
     HuffmanShape,
+    fast_hit,
     fast_hits,
     fast_table,
     fill_steps,
@@ -56,8 +58,9 @@ def _deep_table(rng):
 
 def _slow_symbols(dc, ac, intervals, bits=SHAPE.fast_bits):
     """Symbols the decoder takes by its slow path, ``SLOW_PATH_CLOCKS`` later: codes longer than the
-    fast table's ``K`` bits, and symbols fewer than ``K + 15`` bits from the end of their
-    interval (the buffer is then too short for the fast path)."""
+    fast table's ``K`` bits or that take more than ``MAX_FAST_SHIFT`` bits with their
+    extra bits, and symbols fewer than ``K + 15`` bits from the end of their interval
+    (the buffer is then too short for the fast path)."""
     slow = 0
     lengths = {True: dc.encoder(), False: ac.encoder()}
     for interval in intervals:
@@ -65,7 +68,7 @@ def _slow_symbols(dc, ac, intervals, bits=SHAPE.fast_bits):
         position, end = 0, 8 * len(interval)
         for s in symbols:
             length = lengths[s.dc][s.symbol][1]
-            slow += length > bits or end - position < bits + 15
+            slow += not fast_hit(length, s.symbol, bits) or end - position < bits + 15
             position += length + s.size
     return slow
 
@@ -303,11 +306,13 @@ def test_hardware_fast_tables_equal_the_golden_tables(name):
     # The fill took the clocks fill_steps says (fewer than one per entry: runs of codes
     # of at most K - 2 bits are written four entries a clock).
     assert fill_clocks[0] == _start(dc, ac) < START
-    # Every code of L <= K bits fills 2 ** (K - L) entries; the rest are misses.
+    # Every code of L <= K bits that takes at most MAX_FAST_SHIFT bits with its extra
+    # bits fills 2 ** (K - L) entries; the rest are misses.
     k = SHAPE.fast_bits
     for kind, table in (("dc", dc), ("ac", ac)):
-        assert sum(e.hit for e in got[kind]) == sum(1 << (k - n) for n in table.sizes()
-                                                    if n <= k)
+        assert sum(e.hit for e in got[kind]) == sum(
+            1 << (k - n) for n, symbol in zip(table.sizes(), table.huffval, strict=True)
+            if n <= k and n + (symbol & 15) <= MAX_FAST_SHIFT)
 
 
 @pytest.mark.parametrize("bits", [8, 10])
@@ -317,7 +322,8 @@ def test_fast_hits_count_short_codes(bits):
     lengths = {True: dc.encoder(), False: ac.encoder()}
     every, _ = scan_symbols(intervals, dc, ac)
     assert symbols == len(every)
-    assert hits == sum(lengths[s.dc][s.symbol][1] <= bits for s in every)
+    assert hits == sum(lengths[s.dc][s.symbol][1] <= bits
+                       and lengths[s.dc][s.symbol][1] + s.size <= MAX_FAST_SHIFT for s in every)
     assert 0 < hits <= symbols
 
 
