@@ -124,8 +124,9 @@ class HuffmanDecoder(wiring.Component):
     Decoding: a buffer of ``reserve_bits + 2 * chunk_bits`` bits. **Fast path**: its first
     ``K = shape.fast_bits`` bits index the fast table of the DC or AC table (two
     memories of ``2**K`` :data:`FAST_ENTRY` entries, read asynchronously), which gives,
-    for a code of at most ``K`` bits, the symbol and the total shift ``L + size`` (code
-    and extra bits); when the buffer holds ``K + 15`` bits or more (a condition on the
+    for a code of at most ``K`` bits that takes at most
+    :data:`golden.blocks.huffman.MAX_FAST_SHIFT` (15) bits with its extra bits, the
+    symbol and the total shift ``L + size`` (code and extra bits); when the buffer holds ``K + 15`` bits or more (a condition on the
     count register alone) the symbol is offered at once, and a transfer shifts the
     buffer by the total shift. That is the only loop through the table: window, one
     table read, one shift, back to the buffer. The extra bits are cut beside it: they
@@ -150,8 +151,8 @@ class HuffmanDecoder(wiring.Component):
     the joining chunk (it is whole whenever a hit can be taken; see ``window_index``).
     With full 32-bit chunks every clock and ``reserve_bits = 64`` it does not run dry
     after an interval's first chunks: a symbol takes at most 31 bits, and ``sym``
-    offers one symbol per clock for codes of at most ``K`` bits,
-    four clocks for a longer one (:data:`golden.blocks.huffman.SLOW_PATH_CLOCKS` more);
+    offers one symbol per clock for the fast table's hits,
+    four clocks for the rest (:data:`golden.blocks.huffman.SLOW_PATH_CLOCKS` more);
     a restart interval costs :data:`golden.blocks.huffman.RESTART_CLOCKS`: its
     ``first`` chunk enters once the decoder was idle for three clocks after the last
     symbol, and every later chunk joins the buffer a clock after it is taken (it
@@ -655,16 +656,25 @@ class HuffmanDecoder(wiring.Component):
         # fast shift with no ``go`` in it, and whether a symbol is taken picks between
         # the shifted and the unshifted window after it. So the select nets carry
         # eight bits' shifter rather than the whole buffer's, and the stream's
-        # ``ready`` meets the loop only in the last multiplexer.
+        # ``ready`` meets the loop only in the last multiplexer. The table's shift is
+        # four bits (``MAX_FAST_SHIFT``): a held shift of 16 or more is applied first,
+        # from registers, and the table's four bits pick one of 16 windows.
         if chunk <= MAX_EXTRA:
-            window_shift = Signal.like(shift_now)
-            m.d.comb += window_shift.eq(Mux(held, held_shift,
+            window_shift = Signal(range(MAX_FAST_SHIFT + 1))
+            m.d.comb += window_shift.eq(Mux(held, held_shift[:4],
                                             Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
                                                 FAST_ENTRY(fast_reads[1]).shift)))
+            span = fast_bits + MAX_FAST_SHIFT          # the buffer's bits a window reads
+            ahead = Signal(span)
+            padded = Cat(Const(0, span + 16), buf)      # zeros below, as in ``buf``
+            m.d.comb += ahead.eq(Mux(held & held_shift[4], padded[-span - 16:-16],
+                                     padded[-span:]))
+            windows = Array(ahead[span - fast_bits - n:span - n]
+                            for n in range(MAX_FAST_SHIFT + 1))
             shifting = (held & go) | fast_go
             top = slice(width - fast_bits, width)
             m.d.sync += [copy.eq(Mux(restart, aligned[top],
-                                     Mux(shifting, (buf << window_shift)[top], buf[top])))
+                                     Mux(shifting, windows[window_shift], buf[top])))
                          for copy in (window_index, window_ac)]
         else:
             m.d.sync += window_index.eq(next_buf[width - fast_bits:])
