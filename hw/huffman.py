@@ -126,9 +126,9 @@ class HuffmanDecoder(wiring.Component):
     memories of ``2**K`` :data:`FAST_ENTRY` entries, read asynchronously), which gives,
     for a code of at most ``K`` bits that takes at most
     :data:`golden.blocks.huffman.MAX_FAST_SHIFT` (15) bits with its extra bits, the
-    symbol and the total shift ``L + size`` (code and extra bits); when the buffer holds ``K + 15`` bits or more (a condition on the
-    count register alone) the symbol is offered at once, and a transfer shifts the
-    buffer by the total shift. That is the only loop through the table: window, one
+    symbol and the total shift ``L + size`` (code and extra bits); when the buffer
+    holds ``K + 15`` bits or more (a condition on the count register alone) the symbol
+    is offered at once, and a transfer shifts the buffer by the total shift. That is the only loop through the table: window, one
     table read, one shift, back to the buffer. The extra bits are cut beside it: they
     end ``shift`` bits into the buffer, so one right shift of its top 31 bits and a
     mask of ``size`` bits give them. **Slow path**: otherwise (a longer code, or a
