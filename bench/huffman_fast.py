@@ -4,12 +4,12 @@
 
 A symbol takes the hardware Huffman decoder's fast path (one clock) when its code is at
 most ``K`` bits and takes at most 15 bits with its extra bits
-(:func:`golden.blocks.huffman.fast_hits`; the slow path costs three clocks more). Files: the digits MLP's FC1 (128x64) and a normal 256x256 matrix through the
-codec at several settings, and Pillow JPEGs (standard and optimized tables) of the two
-photographs scikit-learn ships (``load_sample_images``: china.jpg, flower.jpg, in
-grayscale). The last row is the fast tables' size: two tables (DC and AC) of ``2**K``
-entries of :data:`hw.huffman.FAST_ENTRY` bits.
-"""
+(:func:`golden.blocks.huffman.fast_hits`; the slow path costs three clocks more). Files:
+the digits MLP's FC1 (128x64) and a normal 256x256 matrix through the codec at several
+settings, and Pillow JPEGs (standard and optimized tables) of the two photographs
+scikit-learn ships (``load_sample_images``: china.jpg, flower.jpg, in grayscale). The
+last row is the fast tables' size: two tables (DC and AC) of ``2**K`` entries of
+:data:`hw.huffman.FAST_ENTRY` bits. """
 
 import argparse
 import io

@@ -121,42 +121,41 @@ class HuffmanDecoder(wiring.Component):
     a decompressor. A table body that ends before its 16th count (``table_error``)
     leaves its slot's ring turned.
 
-    Decoding: a buffer of ``reserve_bits + 2 * chunk_bits`` bits. **Fast path**: its first
-    ``K = shape.fast_bits`` bits index the fast table of the DC or AC table (two
+    Decoding: a buffer of ``reserve_bits + 2 * chunk_bits`` bits. **Fast path**: its
+    first ``K = shape.fast_bits`` bits index the fast table of the DC or AC table (two
     memories of ``2**K`` :data:`FAST_ENTRY` entries, read asynchronously), which gives,
     for a code of at most ``K`` bits that takes at most
     :data:`golden.blocks.huffman.MAX_FAST_SHIFT` (15) bits with its extra bits, the
-    symbol and the total shift ``L + size`` (code and extra bits); when the buffer
-    holds ``K + 15`` bits or more (a condition on the count register alone) the symbol
-    is offered at once, and a transfer shifts the buffer by the total shift. That is the only loop through the table: window, one
-    table read, one shift, back to the buffer. The extra bits are cut beside it: they
-    end ``shift`` bits into the buffer, so one right shift of its top 31 bits and a
-    mask of ``size`` bits give them. **Slow path**: otherwise (a longer code, or a
-    short buffer at the end of an interval) the top 16 bits are compared with all 16
-    ``LIMIT`` registers at once, and the shortest length ``L`` whose code is below its
-    limit (the same as Annex F's first ``code <= MAXCODE[L]``: when ``L`` has no codes,
-    a code below its limit has a prefix that matched earlier) gives the value index
-    ``code + OFFSET[L]``. The 16 compare results and the window are registered
-    (``p_*``); in the next clock the shortest length's sum is picked one-hot (the 16
-    sums are formed beside the pick), and the index and ``L`` are registered (``a_*``);
-    in the next the value memory gives the symbol, and when the buffer held the code
-    and its ``size`` extra bits at the lookup, the result is registered (``held``) and
-    offered in the clock after. So no path runs from the buffer through the compares
-    and the pick, or through the value memory, in one clock. The buffer takes a chunk
-    whenever it and the staged chunk hold at most ``reserve_bits + chunk_bits``; the
-    chunk waits a clock in a register and then joins the buffer below its valid bits
-    before the shift, placed from registers beside the table read, so the loop's
-    shifter reads registers only (and the table's shift). With chunks
-    of at most 15 bits the fast tables' index is taken from the shifted buffer without
-    the joining chunk (it is whole whenever a hit can be taken; see ``window_index``).
-    With full 32-bit chunks every clock and ``reserve_bits = 64`` it does not run dry
-    after an interval's first chunks: a symbol takes at most 31 bits, and ``sym``
-    offers one symbol per clock for the fast table's hits,
-    four clocks for the rest (:data:`golden.blocks.huffman.SLOW_PATH_CLOCKS` more);
-    a restart interval costs :data:`golden.blocks.huffman.RESTART_CLOCKS`: its
-    ``first`` chunk enters once the decoder was idle for three clocks after the last
-    symbol, and every later chunk joins the buffer a clock after it is taken (it
-    waits in a register, ``stage``).
+    symbol and the total shift ``L + size`` (code and extra bits); when the buffer holds
+    ``K + 15`` bits or more (a condition on the count register alone) the symbol is
+    offered at once, and a transfer shifts the buffer by the total shift. That is the
+    only loop through the table: window, one table read, one shift, back to the buffer.
+    The extra bits are cut beside it: they end ``shift`` bits into the buffer, so one
+    right shift of its top 31 bits and a mask of ``size`` bits give them. **Slow path**:
+    otherwise (a longer code, or a short buffer at the end of an interval) the top 16
+    bits are compared with all 16 ``LIMIT`` registers at once, and the shortest length
+    ``L`` whose code is below its limit (the same as Annex F's first ``code <=
+    MAXCODE[L]``: when ``L`` has no codes, a code below its limit has a prefix that
+    matched earlier) gives the value index ``code + OFFSET[L]``. The 16 compare results
+    and the window are registered (``p_*``); in the next clock the shortest length's sum
+    is picked one-hot (the 16 sums are formed beside the pick), and the index and ``L``
+    are registered (``a_*``); in the next the value memory gives the symbol, and when
+    the buffer held the code and its ``size`` extra bits at the lookup, the result is
+    registered (``held``) and offered in the clock after. So no path runs from the
+    buffer through the compares and the pick, or through the value memory, in one clock.
+    The buffer takes a chunk whenever it and the staged chunk hold at most
+    ``reserve_bits + chunk_bits``; the chunk waits a clock in a register and then joins
+    the buffer below its valid bits before the shift, placed from registers beside the
+    table read, so the loop's shifter reads registers only (and the table's shift). With
+    chunks of at most 15 bits the fast tables' index is taken from the shifted buffer
+    without the joining chunk (it is whole whenever a hit can be taken; see
+    ``window_index``). With full 32-bit chunks every clock and ``reserve_bits = 64`` it
+    does not run dry after an interval's first chunks: a symbol takes at most 31 bits,
+    and ``sym`` offers one symbol per clock for the fast table's hits, four clocks for
+    the rest (:data:`golden.blocks.huffman.SLOW_PATH_CLOCKS` more); a restart interval
+    costs :data:`golden.blocks.huffman.RESTART_CLOCKS`: its ``first`` chunk enters once
+    the decoder was idle for three clocks after the last symbol, and every later chunk
+    joins the buffer a clock after it is taken (it waits in a register, ``stage``).
 
     Fast tables: :func:`golden.blocks.huffman.fast_table`, entry for entry (a miss is
     all zeros). They are filled after every copy of the scan's tables (see Tables), DC
