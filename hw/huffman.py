@@ -113,7 +113,7 @@ class HuffmanDecoder(wiring.Component):
     of the length when it has none) and ``OFFSET[L] = VALPTR[L] - MINCODE[L]`` modulo
     256, and shifts it into the tail of its slot's ring of 16 pairs a clock later (from
     registers; a copy never starts in a clock a table byte is taken); ``HUFFVAL`` goes
-    to a memory of 256 bytes per slot. The decoder compares with copies of the DC and
+    to one memory, 256 bytes per slot. The decoder compares with copies of the DC and
     AC slots' pairs, made in 16 clocks by rotating every ring once round (the heads
     of the two slots shift into the copies): no register is chosen by slot and
     length, which cost a 4-way multiplexer on each of 528 bits. The copy runs when a
@@ -223,13 +223,14 @@ class HuffmanDecoder(wiring.Component):
         # rotates every ring once round, so no register is ever chosen by length and
         # slot (see ``copies`` below).
         ring = [[Signal(_ENTRY, name=f"ring{s}_{n}") for n in lengths] for s in range(slots)]
-        # One value memory per slot, so the slot (known early) picks among four reads
-        # at the end rather than widening every read's address.
-        value_writes, value_reads = [], []
-        for s in range(slots):
-            m.submodules[f"huffval{s}"] = huffval = Memory(shape=8, depth=MAX_SYMBOLS, init=[])
-            value_writes.append(huffval.write_port())
-            value_reads.append(huffval.read_port(domain="comb"))
+        # One value memory for every slot, entry ``256 * slot + index``, read
+        # synchronously: its address register is the slow path's second stage (see
+        # ``a_*`` below), so it fits a block RAM, and the slot is an address bit rather
+        # than a multiplexer after four LUT-RAM reads (whose 16-way read trees, the
+        # slot pick and the size's pick made the path into ``fits``).
+        m.submodules.huffval = huffval = Memory(shape=8, depth=slots * MAX_SYMBOLS, init=[])
+        value_write = huffval.write_port()
+        value_read = huffval.read_port(domain="sync")
 
         stuck = Signal()                                # see the bit buffer below
 
@@ -260,8 +261,7 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
         shift_in = Signal(range(slots + 1))             # the ring taking a pair, or none
         m.d.comb += shift_in.eq(slots)
-        for port in value_writes:
-            m.d.sync += port.en.eq(0)
+        m.d.sync += value_write.en.eq(0)
         with m.If(t.valid & t.ready):
             m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
                          b_counts.eq(counts_after), b_total.eq(total_after),
@@ -276,9 +276,9 @@ class HuffmanDecoder(wiring.Component):
                 # The HUFFVAL write is registered (it lands a clock later; the values
                 # are read only after the table copy), so no path runs from
                 # ``table.ready`` into the memories' write ports.
-                for s, port in enumerate(value_writes):
-                    m.d.sync += [port.addr.eq(cur_values[:8]), port.data.eq(t.payload.data),
-                                 port.en.eq((cur_values < MAX_SYMBOLS) & (cur_slot == s))]
+                m.d.sync += [value_write.addr.eq(Cat(cur_values[:8], cur_slot)),
+                             value_write.data.eq(t.payload.data),
+                             value_write.en.eq(cur_values < MAX_SYMBOLS)]
             with m.If(t.payload.last & ((counts_after != MAX_CODE_LENGTH)
                                         | (values_after != total_after)
                                         | (total_after > MAX_SYMBOLS))):
@@ -406,33 +406,22 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += value_index.eq(one_hot(sums))
         length = Signal(range(MAX_CODE_LENGTH + 1))
         m.d.comb += length.eq(one_hot(Const(n, len(length)) for n in lengths))
-        # The slow path's second register: the value index and the length (``a_*``),
-        # then the value memory is read. ``p_live`` / ``a_live``: the buffer and ``dc``
+        # The slow path's second register: the value index (the value memory's own
+        # address register, with the slot above it) and the length (``a_*``), then the
+        # value memory gives the symbol. ``p_live`` / ``a_live``: the buffer and ``dc``
         # did not change since the lookup, so the registered lookup still describes them.
-        a_index = Signal(8)
         a_length = Signal(range(MAX_CODE_LENGTH + 1))
         a_found, a_dc, a_live, a_filling = (Signal(name=f"a_{n}") for n in (
             "found", "dc", "live", "filling"))
         a_fill = Signal(fast_bits + 1)
         a_wide = Signal()
         a_count = Signal.like(count)            # the bits the lookup saw (zeros below)
-        m.d.sync += [a_index.eq(value_index), a_length.eq(length), a_found.eq(p_below.any()),
+        m.d.sync += [a_length.eq(length), a_found.eq(p_below.any()),
                      a_count.eq(p_count),
                      a_dc.eq(p_dc), a_fill.eq(p_fill), a_filling.eq(p_filling),
                      a_wide.eq(p_wide)]
-        # The value memories' address is two registers: each drives half of the
-        # memories (the index's load was 64 LUT RAMs, 2.6 ns of route on the path into
-        # ``fits``). Their reset values differ in every bit, so Yosys merges none of
-        # them (the reset value is never read: ``a_found`` is low after reset). The
-        # slot that picks among the reads is registered beside them (``a_slot``).
-        a_index_hi = Signal(8, init=0xFF)
-        m.d.sync += a_index_hi.eq(value_index)
-        half = slots // 2
-        m.d.comb += [port.addr.eq(a_index if s < half else a_index_hi)
-                     for s, port in enumerate(value_reads)]
-        a_slot = Signal(range(slots))
-        m.d.sync += a_slot.eq(Mux(p_dc, copied[0], copied[1]))
-        symbol = Array(port.data for port in value_reads)[a_slot]
+        m.d.comb += value_read.addr.eq(Cat(value_index, Mux(p_dc, copied[0], copied[1])))
+        symbol = value_read.data
         size = symbol[:4]
         w_hit, w_filling, w_wide = (Signal(name=f"w_{n}") for n in ("hit", "filling", "wide"))
         w_fill = Signal(fast_bits + 1)
