@@ -152,7 +152,9 @@ class HuffmanDecoder(wiring.Component):
     ``window_index``). With full 32-bit chunks every clock and ``reserve_bits = 64`` it
     does not run dry after an interval's first chunks: a symbol takes at most 31 bits,
     and ``sym`` offers one symbol per clock for the fast table's hits, four clocks for
-    the rest (:data:`golden.blocks.huffman.SLOW_PATH_CLOCKS` more); a restart interval
+    the rest (:data:`golden.blocks.huffman.SLOW_PATH_CLOCKS` more; with chunks of at
+    most 15 bits a hit right after one waits a clock more, see ``stale_index``); a
+    restart interval
     costs :data:`golden.blocks.huffman.RESTART_CLOCKS`: its ``first`` chunk enters once
     the decoder was idle for three clocks after the last symbol, and every later chunk
     joins the buffer a clock after it is taken (it waits in a register, ``stage``).
@@ -495,8 +497,12 @@ class HuffmanDecoder(wiring.Component):
         # A hit is taken at once when the buffer holds the longest symbol a hit can be
         # (``K`` + 15 bits), a condition on the count register alone.
         deep = count >= fast_bits + MAX_EXTRA
+        # ``stale_index``: the fast tables' index was not moved by the last symbol (a
+        # held one, see ``window_shift`` below); it is reloaded from the buffer in this
+        # clock and no hit is taken on it.
+        stale_index = Signal()
         fast_ok = Signal()
-        m.d.comb += fast_ok.eq(fast.hit & deep)
+        m.d.comb += fast_ok.eq(fast.hit & deep & ~stale_index)
         # Slow path: a symbol the fast table misses (a code longer than K, or a buffer
         # too short to know) is looked up by the compares above (``p_*``, then ``a_*``),
         # read from the value memory in the next clock and registered in ``held``; it
@@ -541,7 +547,7 @@ class HuffmanDecoder(wiring.Component):
         # ``ready``: the output register (below) is free or is emptied in this clock.
         ready = Signal()
         go = ~halted & ready
-        fast_go = go & ~held & deep
+        fast_go = go & ~held & deep & ~stale_index
         shift_now = Signal(range(MAX_SYMBOL_BITS + 1))
         m.d.comb += shift_now.eq(Mux(held & go, held_shift, 0)
                                  | Mux(fast_go & dc, FAST_ENTRY(fast_reads[0]).shift, 0)
@@ -640,30 +646,27 @@ class HuffmanDecoder(wiring.Component):
         # bits only when fewer than K bits are left after the shift, and then the
         # next clock's count is below K + chunk <= K + 15 and no hit is taken; the
         # index is whole again a clock later.
-        # The index's shifter has its own select, ``window_shift``: the held or the
-        # fast shift with no ``go`` in it, and whether a symbol is taken picks between
-        # the shifted and the unshifted window after it. So the select nets carry
-        # eight bits' shifter rather than the whole buffer's, and the stream's
+        # The index's shifter has its own select, ``window_shift``: the fast table's
+        # shift alone, with no ``go`` and no held symbol in it, and whether a hit is
+        # taken picks between the shifted and the unshifted window after it. So the
+        # select is one multiplexer (``dc``) after the table read, its nets carry
+        # eight bits' pick rather than the whole buffer's shifter, and the stream's
         # ``ready`` meets the loop only in the last multiplexer. The table's shift is
-        # four bits (``MAX_FAST_SHIFT``): a held shift of 16 or more is applied first,
-        # from registers, and the table's four bits pick one of 16 windows.
+        # four bits (``MAX_FAST_SHIFT``): it picks one of 16 windows. A held symbol
+        # (the slow path) leaves the index unshifted, ``stale_index``, and it is
+        # reloaded from the shifted buffer in the next clock (a clock more after a
+        # slow-path symbol, see ``SLOW_PATH_CLOCKS``).
         if chunk <= MAX_EXTRA:
             window_shift = Signal(range(MAX_FAST_SHIFT + 1))
-            m.d.comb += window_shift.eq(Mux(held, held_shift[:4],
-                                            Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
-                                                FAST_ENTRY(fast_reads[1]).shift)))
-            span = fast_bits + MAX_FAST_SHIFT          # the buffer's bits a window reads
-            ahead = Signal(span)
-            padded = Cat(Const(0, span + 16), buf)      # zeros below, as in ``buf``
-            m.d.comb += ahead.eq(Mux(held & held_shift[4], padded[-span - 16:-16],
-                                     padded[-span:]))
-            windows = Array(ahead[span - fast_bits - n:span - n]
+            m.d.comb += window_shift.eq(Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
+                                            FAST_ENTRY(fast_reads[1]).shift))
+            windows = Array(buf[width - fast_bits - n:width - n]
                             for n in range(MAX_FAST_SHIFT + 1))
-            shifting = (held & go) | fast_go
             top = slice(width - fast_bits, width)
             m.d.sync += [copy.eq(Mux(restart, aligned[top],
-                                     Mux(shifting, windows[window_shift], buf[top])))
+                                     Mux(fast_go, windows[window_shift], buf[top])))
                          for copy in (window_index, window_ac)]
+            m.d.sync += stale_index.eq(held & go & ~restart)
         else:
             m.d.sync += window_index.eq(next_buf[width - fast_bits:])
         with m.If(restart):

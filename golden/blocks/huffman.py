@@ -178,6 +178,9 @@ FILL_BANKS = 4
 #: Clocks the hardware decoder spends on a symbol beyond the fast path's one when the
 #: fast table misses (a code longer than ``K``, or a buffer too short to tell): the
 #: compares are registered, then the value index, then the value memory's symbol.
+#: With chunks of at most 15 bits (the decompressor's shape) a hit right after a
+#: slow-path symbol waits one clock more: the fast tables' index is not moved by a
+#: slow-path symbol and reloads from the shifted buffer first.
 SLOW_PATH_CLOCKS = 3
 #: Clocks a restart interval costs the hardware decoder: its first chunk enters once the
 #: decoder has been idle for three clocks after the last symbol (the registered "nothing
