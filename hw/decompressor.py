@@ -440,9 +440,12 @@ class Decompressor(wiring.Component):
         if container:
             # ---- CRC-32 of the entropy-coded data (hw.crc), checked against the last
             # four bytes of the CIMCODEC APP11 payload (the metadata's ``crc`` field) in
-            # the clock the marker ending the scan is taken, so the error is latched
-            # before the parser's ``done`` (before the status event can leave). The raw
-            # bytes taken while the parser's ``scan`` is high are the scan's.
+            # the clock after the marker ending the scan is taken (``end`` registered:
+            # the parser's ``i.ready`` chain no longer runs through the byte's take into
+            # the error latch; the CRC holds once ``ended``). The error is still latched
+            # no later than the parser's ``done`` (which takes the marker's event a clock
+            # after its byte), so before the status event can leave. The raw bytes taken
+            # while the parser's ``scan`` is high are the scan's.
             m.submodules.crc = scan_crc = ScanCrc()
             m.d.comb += [
                 scan_crc.byte.eq(self.i.payload.data),
@@ -459,7 +462,9 @@ class Decompressor(wiring.Component):
                     m.d.sync += stored_crc.eq(0)
                 with m.Elif(app.index >= 2):
                     m.d.sync += stored_crc.eq(Cat(stored_crc[8:], app.value[:8]))
-            crc_bad = has_meta & scan_crc.end & (scan_crc.crc != stored_crc)
+            crc_end = Signal()
+            m.d.sync += crc_end.eq(scan_crc.end)
+            crc_bad = has_meta & crc_end & (scan_crc.crc != stored_crc)
 
         # ---- Frame geometry. In RAW mode the remap unit (off) gets the frame size, so
         # it drops the block padding; in matrix mode the matrix size.
