@@ -230,7 +230,13 @@ class HuffmanDecoder(wiring.Component):
         # ``a_*`` below), so it fits a block RAM, and the slot is an address bit rather
         # than a multiplexer after four LUT-RAM reads (whose 16-way read trees, the
         # slot pick and the size's pick made the path into ``fits``).
-        m.submodules.huffval = huffval = Memory(shape=8, depth=slots * MAX_SYMBOLS, init=[])
+        # ``no_rw_check``: Yosys builds no logic for a read and a write of one address
+        # in one clock (it had put a compare of the two addresses and a bypass register
+        # behind the read address). None can matter: the values are written only while
+        # a table loads, when nothing reads them (decoding and the fill wait for the
+        # table copy, which starts after the last write has landed).
+        m.submodules.huffval = huffval = Memory(shape=8, depth=slots * MAX_SYMBOLS, init=[],
+                                                attrs={"no_rw_check": 1})
         value_write = huffval.write_port()
         value_read = huffval.read_port(domain="sync")
 
