@@ -418,8 +418,17 @@ class Decompressor(wiring.Component):
         matrix = Signal()
         if container:
             m.submodules.meta = meta = AppMeta(shape)
-            m.d.comb += [meta.event.eq(parser.o.payload),
-                         meta.take.eq(parser.o.valid & parser.o.ready & ~self.raw)]
+            # The reader takes each event a clock after the router does, from
+            # registers: its checks then start from registers rather than from the
+            # parser's output handshake (the stream's ready chain), and its error comes
+            # two clocks after its event. The parser's error reaches the error latch a
+            # clock later too (``parser_error`` below), so a metadata error still goes
+            # before a parser error on a later event, as in the golden order.
+            meta_event = Signal.like(parser.o.payload)
+            meta_take = Signal()
+            m.d.sync += [meta_event.eq(parser.o.payload),
+                         meta_take.eq(parser.o.valid & parser.o.ready & ~self.raw)]
+            m.d.comb += [meta.event.eq(meta_event), meta.take.eq(meta_take)]
             if lanes == 1:
                 wiring.connect(m, meta.gen_cfg, remap[0].gen_cfg)
             else:
@@ -666,17 +675,27 @@ class Decompressor(wiring.Component):
         m.d.comb += starved.eq(idle == WATCHDOG)
 
         # ---- The first error, latched (simultaneous ones: the first listed). The
-        # metadata reader's error is registered: it comes a clock after its event, so it
-        # goes before the parser's (whose error is that of the current event).
+        # metadata reader's error is registered: it comes a clock after its event (two
+        # with the container hardware, whose reader takes its events from registers),
+        # so it goes before the parser's (whose error is that of the current event,
+        # a clock late with the container hardware).
         # ``error`` takes the OR of the causes; the causes themselves (and the parser's
         # code) are registered beside it in ``caught``, and ``code`` is the first of
         # them, picked from those registers: the same code in the same clock as a
         # priority chain into a code register, without that chain behind every cause
         # (it was the 2-lane decompressor's critical path).
         parser_code = Signal.like(parser.code)         # the parser's code, registered
+        # With the container hardware, the parser's error and code a clock late (see
+        # the metadata reader above).
+        if container:
+            parser_error = Signal()
+            parser_code_late = Signal.like(parser.code)
+            m.d.sync += [parser_error.eq(parser.error), parser_code_late.eq(parser.code)]
+        else:
+            parser_error, parser_code_late = parser.error, parser.code
         causes = [
             (meta.error if container else None, ErrorCode.METADATA),
-            (parser.error, parser_code),
+            (parser_error, parser_code),
             (Cat(h.table_error for h in huffman).any(), ErrorCode.HUFFMAN_TABLE),
             (router.slot_error, ErrorCode.TABLE_SLOT),
             (frame_bad, ErrorCode.FRAME),
@@ -693,7 +712,7 @@ class Decompressor(wiring.Component):
         with m.If(~error):
             m.d.sync += [error.eq(Cat(c for c, _ in causes).any()),
                          caught.eq(Cat(c for c, _ in causes)),
-                         parser_code.eq(parser.code)]
+                         parser_code.eq(parser_code_late)]
         first = Const(0, code.shape())
         for index, (_, value) in reversed(list(enumerate(causes))):
             first = Mux(caught[index], value, first)
