@@ -577,8 +577,17 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += arriving.eq(Mux(staged, placed, 0))
         filled = Signal(width)
         m.d.comb += filled.eq(buf | arriving)
+        # The buffer's shifter has its own select too: the held or the table's shift,
+        # with no ``go`` in it (``halted`` and the stream's ``ready`` are several LUTs
+        # deep); whether a symbol is taken picks between the shifted and the unshifted
+        # buffer after it. Equal to ``filled << shift_now``.
+        buf_shift = Signal.like(shift_now)
+        m.d.comb += buf_shift.eq(Mux(held, held_shift,
+                                     Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
+                                         FAST_ENTRY(fast_reads[1]).shift)))
+        taking = (held & go) | fast_go
         past_symbol = Signal(width)
-        m.d.comb += past_symbol.eq((filled << shift_now)[:width])
+        m.d.comb += past_symbol.eq(Mux(taking, (filled << buf_shift)[:width], filled))
         next_index = index + out_symbol[4:] + 1
         # The block ends when index + run + 1 reaches 64: ``run >= cap`` with ``cap``
         # from the index register, so no adder follows the table read there.
