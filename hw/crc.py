@@ -4,11 +4,12 @@ The reference model is :mod:`golden.blocks.crc` (its docstring says which bytes 
 :func:`golden.blocks.crc.update` is the per-byte step that :func:`update` builds in gates.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from cimcodec.golden.blocks.crc import POLYNOMIAL, XOR
+from cimcodec.golden.blocks.crc import update as golden_update
 
 
 def update(crc, byte):
@@ -17,6 +18,28 @@ def update(crc, byte):
     for _ in range(8):
         value = (value >> 1) ^ Mux(value[0], POLYNOMIAL, 0)
     return value[:32]
+
+
+def update_bytes(crc, data, count):
+    """The register after the ``count`` bytes of ``data`` (the first in its low byte):
+    the steps of :func:`golden.blocks.crc.update` are linear over GF(2), so each
+    register bit is the XOR of the register and data bits found by running the golden
+    step on single-bit inputs (unrolling :func:`update` instead nests a multiplexer per
+    bit, an expression tree exponential in the bits)."""
+
+    def run(state, value):
+        for k in range(count):
+            state = golden_update(state, (value >> (8 * k)) & 0xFF)
+        return state
+
+    crc_cols = [run(1 << j, 0) for j in range(32)]
+    data_cols = [run(0, 1 << j) for j in range(8 * count)]
+    bits = []
+    for i in range(32):
+        terms = [crc[j] for j in range(32) if crc_cols[j] >> i & 1]
+        terms += [data[j] for j in range(8 * count) if data_cols[j] >> i & 1]
+        bits.append(Cat(*terms).xor() if terms else Const(0))
+    return Cat(*bits)
 
 
 class ScanCrc(wiring.Component):
@@ -39,18 +62,24 @@ class ScanCrc(wiring.Component):
         the scan (a check on ``crc`` can then be registered with the byte's transfer).
     ended : Out(1)
         ``end`` was seen (from the next clock). Held.
+    wide : In(8 * in_bytes)
+        (``in_bytes > 1``) ``in_bytes`` file bytes of the scan, the first in the low
+        byte, none of them ``0xFF`` and the byte before them not ``0xFF`` either.
+    wide_take : In(1)
+        ``wide`` is transferred this clock (never with ``take``).
 
     A fill byte (``0xFF``) is counted only when the next non-fill byte is a stuffed
     zero or an ``RSTn`` code, so two registers run: ``committed`` (the bytes known to
     be data) and ``pending`` (``committed`` and the fill bytes since).
     """
 
-    byte: In(8)
-    take: In(1)
-    scan: In(1)
-    crc: Out(32)
-    end: Out(1)
-    ended: Out(1)
+    def __init__(self, in_bytes: int = 1):
+        self._in_bytes = in_bytes
+        wide = {"wide": In(8 * in_bytes), "wide_take": In(1)} if in_bytes > 1 else {}
+        super().__init__({
+            "byte": In(8), "take": In(1), "scan": In(1),
+            "crc": Out(32), "end": Out(1), "ended": Out(1), **wide,
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -68,4 +97,8 @@ class ScanCrc(wiring.Component):
             with m.Else():
                 m.d.comb += self.end.eq(1)
                 m.d.sync += self.ended.eq(1)
+        if self._in_bytes > 1:
+            with m.If(self.wide_take & self.scan & ~self.ended):
+                nxt = update_bytes(pending, self.wide, self._in_bytes)
+                m.d.sync += [committed.eq(nxt), pending.eq(nxt)]
         return m

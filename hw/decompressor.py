@@ -68,6 +68,31 @@ def output_layout(shape: DecompressorShape) -> data.StructLayout:
     })
 
 
+def input_layout(shape: DecompressorShape) -> data.StructLayout:
+    """The ``i`` payload: with ``shape.in_bytes = 1`` one file byte
+    (:func:`hw.markers.byte_layout`); else ``in_bytes`` bytes, the first in the low
+    byte of ``data``, of which the first ``more + 1`` are the file's (``more`` is
+    ``in_bytes - 1`` but on the file's last beat, which has ``last``)."""
+    if shape.in_bytes == 1:
+        return byte_layout()
+    return data.StructLayout({
+        "data": 8 * shape.in_bytes,
+        "more": range(shape.in_bytes),
+        "last": 1,
+    })
+
+
+def chunk_layout(shape: DecompressorShape) -> data.StructLayout:
+    """(``shape.in_bytes > 1``) A lane queue's entry: the first ``more + 1`` bytes of
+    ``data`` (the first in the low byte) are entropy-coded data, ``first`` on the first
+    chunk of a restart interval."""
+    return data.StructLayout({
+        "data": 8 * shape.in_bytes,
+        "more": range(shape.in_bytes),
+        "first": 1,
+    })
+
+
 def lane_layout(shape: DecompressorShape) -> data.StructLayout:
     """One lane's slot of a multi-lane output beat."""
     remap = shape.remap
@@ -108,6 +133,9 @@ class EventRouter(wiring.Component):
     lane : Out(range(lanes))
         (``lanes > 1``) The lane of the restart interval whose bytes ``bits`` carries:
         0 from ``SCAN``, one more (modulo ``lanes``) at each ``RST``.
+    wide : In(1)
+        (``wide``) Entropy-coded bytes that went past the parser were queued for the
+        current interval this clock: the next ``bits`` chunk is not its first.
 
     ``i.ready`` is the ready of the stream the event goes to (``DQT``: not while the
     table is being sent), 1 for the events only registered or ignored. The output
@@ -115,9 +143,12 @@ class EventRouter(wiring.Component):
     ``qtable`` reads registers and a memory not written while it is valid.
     """
 
-    def __init__(self, lanes: int = 1):
+    def __init__(self, lanes: int = 1, wide: bool = False):
         self._lanes = lanes
+        self._wide = wide
         lane = {"lane": Out(exact_log2(lanes))} if lanes > 1 else {}
+        if wide:
+            lane["wide"] = In(1)
         super().__init__({
             **lane,
             "scan": Out(1),
@@ -192,7 +223,7 @@ class EventRouter(wiring.Component):
             b.payload.count.eq(8),
             b.payload.first.eq(first),
         ]
-        with m.If(b.valid & b.ready):
+        with m.If((b.valid & b.ready) | (self.wide if self._wide else 0)):
             m.d.sync += first.eq(0)
 
         # ---- Ready per kind; registered events.
@@ -271,8 +302,10 @@ class Decompressor(wiring.Component):
 
     Attributes
     ----------
-    i : In(stream.Signature(byte_layout()))
-        The whole file, one byte per transfer, ``last`` on its final byte.
+    i : In(stream.Signature(input_layout(shape)))
+        The whole file, one byte per transfer, ``last`` on its final byte; with
+        ``shape.in_bytes > 1``, ``in_bytes`` bytes per transfer (the last beat may carry
+        fewer), see :func:`input_layout`.
     raw : In(1)
         Held for the whole file: decode it as a plain JPEG (frame coordinates, no
         remap, no snap, the ``CIMCODEC`` segment ignored). With ``raw = 0`` a file with
@@ -300,7 +333,12 @@ class Decompressor(wiring.Component):
     Throughput: the coefficient decoder and the IDCT each take 64 clocks per 8x8
     block, so samples leave at one per clock; the marker parser takes one byte per
     clock, so a block whose entropy-coded data is longer than 64 bytes (quality near
-    100) is paced by its bytes instead.
+    100) is paced by its bytes instead. With ``shape.in_bytes > 1`` a beat of
+    entropy-coded data without ``0xFF`` goes past the parser to its lane in one clock,
+    so lanes are no longer bound to the parser's byte per clock; a beat that holds
+    ``0xFF`` (a stuffed byte or a marker), a header byte or the file's last beat goes
+    through the parser a byte per clock. After an error or ``EOI`` the beat holding
+    that byte is the last taken.
     Errors found after the last byte (entropy data that ends inside a block) are caught
     by a watchdog: :data:`golden.blocks.decompressor.WATCHDOG` clocks after ``EOI`` without a
     sample while ``o`` is not stalled. Without backpressure the status event comes at
@@ -317,7 +355,7 @@ class Decompressor(wiring.Component):
                 f"Decompressor shape must be a DecompressorShape, not {shape!r}.")
         self._shape = shape
         super().__init__({
-            "i": In(stream.Signature(byte_layout())),
+            "i": In(stream.Signature(input_layout(shape))),
             "raw": In(1),
             "o": Out(stream.Signature(output_layout(shape))),
             "done": Out(1),
@@ -340,7 +378,8 @@ class Decompressor(wiring.Component):
             return base if lanes == 1 else f"{base}{k}"
 
         m.submodules.parser = parser = MarkerParser(shape.markers)
-        m.submodules.router = router = EventRouter(lanes)
+        wide = shape.in_bytes > 1
+        m.submodules.router = router = EventRouter(lanes, wide)
         huffman, coef, idct, remap = [], [], [], []
         for k in range(lanes):
             huffman.append(HuffmanDecoder(HUFFMAN_SHAPE))
@@ -364,11 +403,48 @@ class Decompressor(wiring.Component):
         finished = Signal()                 # the status event was loaded into ``o``
 
         # ---- Input, gated on an error.
-        m.d.comb += [
-            parser.i.payload.eq(self.i.payload),
-            parser.i.valid.eq(self.i.valid & ~error),
-            self.i.ready.eq(parser.i.ready & ~error),
-        ]
+        # With ``in_bytes`` > 1 a beat is held in ``beat`` and its bytes go to the parser
+        # one per clock, unless the parser is in the entropy-coded data (``ecs``) and
+        # the beat is ``in_bytes`` bytes without ``0xFF`` (no stuffed byte, no marker,
+        # ``whole``): then the beat waits for the parser's stages to empty
+        # (``ecs_idle``, two clocks after a beat that went through it) and goes past
+        # the parser whole into the current interval's lane queue (``bypass``), the CRC
+        # taking it at once. The parser would have
+        # made one ECS event per byte and changed nothing else, so the lanes see the same
+        # bytes and the output is the same, at up to ``in_bytes`` bytes per clock.
+        bypass = Signal()
+        if wide:
+            width = shape.in_bytes
+            held = Signal()
+            beat = Signal(input_layout(shape))
+            index = Signal(range(width))
+            beat_bytes = [beat.data[8 * k:8 * k + 8] for k in range(width)]
+            ptake = Signal()
+            final = Signal()
+            whole = Signal()
+            m.d.comb += [
+                parser.i.valid.eq(held & ~error & ~(whole & parser.ecs)),
+                parser.i.payload.data.eq(Array(beat_bytes)[index]),
+                parser.i.payload.last.eq(beat.last & (index == beat.more)),
+                ptake.eq(parser.i.valid & parser.i.ready),
+                final.eq(ptake & (index == beat.more)),
+                self.i.ready.eq((~held | final | bypass) & ~error),
+            ]
+            with m.If(ptake):
+                m.d.sync += index.eq(index + 1)
+            with m.If(self.i.valid & self.i.ready):
+                m.d.sync += [held.eq(1), beat.eq(self.i.payload), index.eq(0)]
+            with m.Elif(final | bypass):
+                m.d.sync += held.eq(0)
+            no_ff = Cat(b != 0xFF for b in beat_bytes).all()
+            m.d.comb += whole.eq(held & (index == 0) & (beat.more == width - 1) & ~beat.last
+                                 & no_ff)
+        else:
+            m.d.comb += [
+                parser.i.payload.eq(self.i.payload),
+                parser.i.valid.eq(self.i.valid & ~error),
+                self.i.ready.eq(parser.i.ready & ~error),
+            ]
         wiring.connect(m, parser.o, router.i)
         # The DHT bytes and the entropy bytes reach the Huffman decoders through queues:
         # their ready and valid are registers, so no handshake path runs from a Huffman
@@ -382,7 +458,31 @@ class Decompressor(wiring.Component):
             width=table_layout(HUFFMAN_SHAPE).size, depth=2)
         wiring.connect(m, router.table, table_queue.w_stream)
         _broadcast(m, table_queue.r_stream, [h.table for h in huffman])
-        if lanes == 1:
+        if wide:
+            # Lane k's queue holds chunks of up to ``in_bytes`` bytes: a bypassing beat
+            # whole, a byte from the parser alone (as a chunk of one). An unpacker
+            # hands the lane's Huffman decoder one byte per clock.
+            chunk = chunk_layout(shape)
+            readies = []
+            lane_now = router.lane if lanes > 1 else Const(0)
+            for k in range(lanes):
+                queue = SyncFIFOBuffered(width=chunk.size,
+                                         depth=LANE_QUEUE if lanes > 1 else 4)
+                m.submodules[name("bits_queue", k)] = queue
+                entry = chunk(queue.w_data)
+                here = lane_now == k
+                with m.If(bypass):
+                    m.d.comb += [entry.data.eq(beat.data), entry.more.eq(width - 1)]
+                with m.Else():
+                    m.d.comb += [entry.data.eq(router.bits.payload.data), entry.more.eq(0)]
+                m.d.comb += [entry.first.eq(router.bits.payload.first),
+                             queue.w_en.eq((router.bits.valid | bypass) & here)]
+                readies.append(queue.w_rdy)
+                _unpack(m, shape, queue.r_stream, huffman[k].bits, name("unpack", k))
+            room = Array(readies)[lane_now] if lanes > 1 else readies[0]
+            m.d.comb += [router.bits.ready.eq(room), router.wide.eq(bypass),
+                         bypass.eq(whole & parser.ecs_idle & room & ~error)]
+        elif lanes == 1:
             # A registered output (as the lanes' queues have), so a restart chunk's
             # ``first`` and bits come from registers into the Huffman decoder's restart
             # multiplexers, not from the queue memory's read.
@@ -455,12 +555,14 @@ class Decompressor(wiring.Component):
             # no later than the parser's ``done`` (which takes the marker's event a clock
             # after its byte), so before the status event can leave. The raw bytes taken
             # while the parser's ``scan`` is high are the scan's.
-            m.submodules.crc = scan_crc = ScanCrc()
+            m.submodules.crc = scan_crc = ScanCrc(shape.in_bytes)
             m.d.comb += [
-                scan_crc.byte.eq(self.i.payload.data),
+                scan_crc.byte.eq(parser.i.payload.data),
                 scan_crc.take.eq(parser.i.valid & parser.i.ready),
                 scan_crc.scan.eq(parser.scan),
             ]
+            if wide:
+                m.d.comb += [scan_crc.wide.eq(beat.data), scan_crc.wide_take.eq(bypass)]
             has_meta = Signal()
             stored_crc = Signal(32)
             app = parser.o.payload
@@ -718,6 +820,32 @@ class Decompressor(wiring.Component):
             first = Mux(caught[index], value, first)
         m.d.comb += [code.eq(first), self.error.eq(error), self.code.eq(code)]
         return m
+
+
+def _unpack(m, shape, src, dst, name):
+    """Hand the bytes of ``src``'s chunks (:func:`chunk_layout`) to the Huffman bits
+    stream ``dst`` one per clock, ``first`` with a first chunk's first byte; the next
+    chunk is taken in the clock the last byte leaves, so a lane gets a byte every
+    clock."""
+    width = shape.in_bytes
+    held = Signal(name=f"{name}_held")
+    chunk = Signal(chunk_layout(shape), name=f"{name}_chunk")
+    index = Signal(range(width), name=f"{name}_index")
+    moved = dst.valid & dst.ready
+    last = index == chunk.more
+    m.d.comb += [
+        dst.valid.eq(held),
+        dst.payload.data.eq(Array(chunk.data[8 * k:8 * k + 8] for k in range(width))[index]),
+        dst.payload.count.eq(8),
+        dst.payload.first.eq(chunk.first & (index == 0)),
+        src.ready.eq(~held | (moved & last)),
+    ]
+    with m.If(moved):
+        m.d.sync += index.eq(index + 1)
+    with m.If(src.valid & src.ready):
+        m.d.sync += [held.eq(1), chunk.eq(src.payload), index.eq(0)]
+    with m.Elif(moved & last):
+        m.d.sync += held.eq(0)
 
 
 def _broadcast(m, src, dsts):

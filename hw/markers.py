@@ -97,6 +97,12 @@ class MarkerParser(wiring.Component):
         Set with the ``EOI`` event, held until reset.
     scan : Out(1)
         The SOS segment has been taken (see below); held until reset.
+    ecs : Out(1)
+        In the entropy-coded data, the last byte taken not ``0xFF`` (nor a marker's
+        code that ended the scan), no error.
+    ecs_idle : Out(1)
+        ``ecs`` and both stages empty: a run of bytes without ``0xFF`` may go past the parser
+        now (it would give one ``ECS`` event per byte and change nothing else).
 
     After ``EOI`` or an error ``i.ready`` stays low until reset: nothing after the byte
     that ended the parse is consumed.
@@ -135,6 +141,8 @@ class MarkerParser(wiring.Component):
             "code": Out(ErrorCode),
             "done": Out(1),
             "scan": Out(1),
+            "ecs": Out(1),
+            "ecs_idle": Out(1),
         })
 
     @property
@@ -452,6 +460,11 @@ class MarkerParser(wiring.Component):
                         fail(ErrorCode.RESTART)
                     with m.Else():
                         dispatch(b)
+
+        m.d.comb += [
+            self.ecs.eq((state == _State.ECS) & ~self.error & ~self.done),
+            self.ecs_idle.eq(self.ecs & ~a_valid & ~self.o.valid),
+        ]
 
         # The byte stage's register, loaded with every byte taken.
         with m.If(b_take):

@@ -54,7 +54,8 @@ def rtl_decode(data: bytes, *, raw: bool, sim: str, shape=None, integer: bool = 
     # Whole file: clocks from reset to the status event. Sample phase: from the first
     # weight to the status event, the rate once the headers are read.
     phase = result["clocks"] - result["first_clock"]
-    stats = {"sim": sim, "lanes": shape.lanes, "clocks": result["clocks"],
+    stats = {"sim": sim, "lanes": shape.lanes, "in_bytes": shape.in_bytes,
+             "clocks": result["clocks"],
              "weights": len(samples),
              "file_bytes": len(data),
              "clocks_per_weight": round(result["clocks"] / max(1, len(samples)), 4),

@@ -16,8 +16,7 @@ import os
 import cocotb
 
 from cimcodec.golden.blocks.decompressor import DecompressorShape, expected, expected_lanes
-from cimcodec.hw.decompressor import Decompressor, output_layout
-from cimcodec.hw.markers import byte_layout
+from cimcodec.hw.decompressor import Decompressor, input_layout, output_layout
 from cimcodec.tb import Bench
 from cimcodec.tb.stream import Checker, run_jobs
 
@@ -25,9 +24,26 @@ from cimcodec.tb.stream import Checker, run_jobs
 BENCH = Bench("decompressor", Decompressor, __name__)
 
 
-def byte_payloads(data: bytes) -> list:
-    """The ``i`` payloads of a file, ``last`` on its final byte."""
-    return [{"data": b, "last": int(k == len(data) - 1)} for k, b in enumerate(data)]
+def byte_payloads(data: bytes, in_bytes: int = 1) -> list:
+    """The ``i`` payloads of a file, ``last`` on its final byte; with ``in_bytes > 1``
+    beats of that many bytes (:func:`hw.decompressor.input_layout`)."""
+    if in_bytes == 1:
+        return [{"data": b, "last": int(k == len(data) - 1)} for k, b in enumerate(data)]
+    beats = []
+    for start in range(0, len(data), in_bytes):
+        part = data[start:start + in_bytes]
+        beats.append({"data": int.from_bytes(part, "little"), "more": len(part) - 1,
+                      "last": int(start + in_bytes >= len(data))})
+    return beats
+
+
+def job_file(job: dict) -> bytes:
+    """The file a job sends (the inverse of :func:`byte_payloads`)."""
+    out = bytearray()
+    for beat in job["inputs"][0][1]:
+        n = beat.get("more", 0) + 1
+        out += beat["data"].to_bytes(n, "little") if "more" in beat else bytes((beat["data"],))
+    return bytes(out)
 
 
 def sample(row, col, value) -> dict:
@@ -52,17 +68,18 @@ def job(data: bytes, shape: DecompressorShape, *, raw: bool = False, stall_seed=
     interleave is timing): ``lanes`` holds each lane's golden samples
     (:func:`golden.blocks.decompressor.expected_lanes`) and :class:`LaneChecker`
     compares every lane's slots with its list, in order."""
+    beats = byte_payloads(data, shape.in_bytes)
     if shape.lanes > 1:
         want = expected_lanes(data, shape, raw=raw)
         lanes = want.samples if check else None
-        return {"setup": {"raw": int(bool(raw))}, "inputs": [["i", byte_payloads(data)]],
+        return {"setup": {"raw": int(bool(raw))}, "inputs": [["i", beats]],
                 "expected": {"o": None}, "lanes": lanes, "error": int(want.error),
                 "stall_seed": stall_seed, "bursty": bool(bursty)}
     want = expected(data, shape, raw=raw)
     out = None
     if check and want.samples is not None:
         out = [sample(*s) for s in want.samples] + [status()]
-    return {"setup": {"raw": int(bool(raw))}, "inputs": [["i", byte_payloads(data)]],
+    return {"setup": {"raw": int(bool(raw))}, "inputs": [["i", beats]],
             "expected": {"o": out}, "error": int(want.error), "stall_seed": stall_seed,
             "bursty": bool(bursty)}
 
@@ -129,5 +146,5 @@ async def decompressor(dut):
         shape = DecompressorShape(**json.load(f)["shape"])
     checker = (lambda port, job: LaneChecker(port, job["lanes"])) if shape.lanes > 1 \
         else None
-    await run_jobs(dut, {"i": byte_layout()}, {"o": output_layout(shape)}, {"raw": 1},
+    await run_jobs(dut, {"i": input_layout(shape)}, {"o": output_layout(shape)}, {"raw": 1},
                    until={"o": "end"}, slack=8000, extra=_clocks, make_checker=checker)

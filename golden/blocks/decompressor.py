@@ -99,6 +99,8 @@ WATCHDOG = 1024
 
 #: The lane counts a decompressor can be built with.
 LANES = (1, 2, 4, 8)
+#: File bytes per input beat a decompressor can take (:class:`DecompressorShape`).
+IN_BYTES = (1, 2, 4, 8)
 
 #: The decompressor's Huffman decoder: four table slots (``slot = Cat(id[0], class)``),
 #: one entropy byte per chunk, a 48-bit buffer, a fast table of K = 6 bits (docs/decoder.md,
@@ -123,12 +125,18 @@ class DecompressorShape:
         Decoder lanes, 1, 2, 4 or 8 (:func:`expected_lanes`): restart interval ``j``
         of the scan is decoded by lane ``j mod lanes``, and the output carries one
         sample per lane per beat. A file without restart intervals decodes on lane 0.
+    in_bytes : int
+        File bytes per input beat, 1, 2, 4 or 8. With more than one, a beat of
+        entropy-coded data without a ``0xFF`` byte goes to its lane whole, past the
+        marker parser's one byte per clock (:class:`hw.decompressor.Decompressor`); the
+        output does not depend on it.
     """
 
     max_rows: int = 4096
     max_cols: int = 4096
     container: bool = True
     lanes: int = 1
+    in_bytes: int = 1
 
     def __post_init__(self):
         for name in ("max_rows", "max_cols"):
@@ -144,6 +152,10 @@ class DecompressorShape:
         if isinstance(self.lanes, bool) or self.lanes not in LANES:
             raise CimcodecError(
                 f"Decompressor lanes must be one of 1, 2, 4 or 8, not {self.lanes!r}.")
+        if isinstance(self.in_bytes, bool) or self.in_bytes not in IN_BYTES:
+            raise CimcodecError(
+                "Decompressor input bytes per beat must be one of 1, 2, 4 or 8, not "
+                f"{self.in_bytes!r}.")
 
     @property
     def remap(self) -> RemapShape:

@@ -173,12 +173,13 @@ def _declared(data):
     return size.get(markers.Kind.HEIGHT, 0), size.get(markers.Kind.WIDTH, 0)
 
 
-def _check_corrupt(name, job, result, in_header, data, lanes=1):
+def _check_corrupt(name, job, result, in_header, data, lanes=1, in_bytes=1):
     """A damaged file ``data``: the flag exactly when the golden model finds an error
     (and then its code when the damage is in the headers), samples equal to the golden
     model's when it finds none, never a coordinate outside the matrix the file declares,
-    and without stalls the status event within WATCHDOG + 8 clocks of the last byte
-    taken or sample out. ``lanes``: the decompressor's."""
+    and without stalls the status event within WATCHDOG + 8 clocks (and a clock per
+    byte of an input beat after the first) of the last beat taken or sample out.
+    ``lanes``, ``in_bytes``: the decompressor's."""
     rows, cols = _declared(data)
     out = result["outputs"]["o"]
     assert out and out[-1]["end"] == 1, name
@@ -199,7 +200,7 @@ def _check_corrupt(name, job, result, in_header, data, lanes=1):
     assert all(r < rows and c < cols for r, c, _ in samples), name
     if job["stall_seed"] is None:
         quiet = result["clocks"] - max(result["last_byte_clock"], result["last_sample_clock"])
-        assert 0 < quiet <= gd.WATCHDOG + 8, (name, quiet)
+        assert 0 < quiet <= gd.WATCHDOG + 8 + in_bytes - 1, (name, quiet)
 
 
 def test_rtl_matches_golden(simulator):
@@ -256,7 +257,7 @@ def test_rtl_matches_golden(simulator):
     for k, job in enumerate(jobs):
         if job["stall_seed"] is not None or names[k] not in (*RAW_FILES, "pil75-opt-ri3-again"):
             continue
-        data = bytes(p["data"] for p in job["inputs"][-1][1])
+        data = tb.job_file(job)
         height, width = decode(data).shape
         padded = 64 * -(-height // 8) * -(-width // 8)
         clocks = results[k]["clocks"]
@@ -678,14 +679,17 @@ def _few_restarts():
     return _spliced((64, 96))
 
 
-@pytest.mark.parametrize("lanes", [2, 4])
-def test_rtl_lanes_match_golden(simulator, lanes):
+@pytest.mark.parametrize("lanes, in_bytes", [(2, 1), (4, 1), (4, 4)])
+def test_rtl_lanes_match_golden(simulator, lanes, in_bytes):
     """N-lane decode == golden == Pillow on every lane file, with random stalls and long
     backpressure runs; each lane's samples are checked in order inside the simulation
     and here, every lane works when the file has intervals enough, a file without
     intervals decodes on lane 0 alone, and a file with many intervals leaves in fewer
-    beats than samples."""
-    shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=lanes)
+    beats than samples. With 4 input bytes per beat (beats of entropy-coded data go
+    past the parser) that file's samples leave in fewer clocks than half its bytes:
+    the parser's byte per clock no longer bounds the lanes."""
+    shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=lanes,
+                                 in_bytes=in_bytes)
     raw, containers = _lane_files()
     jobs, names = [], []
     for name, data in sorted(raw.items()):
@@ -707,7 +711,7 @@ def test_rtl_lanes_match_golden(simulator, lanes):
         assert out[-1] == {**out[-1], "end": 1, "error": 0, "code": 0}, name
         per_lane = tb.lane_samples(out, lanes)
         assert per_lane == [[tuple(s) for s in w] for w in job["lanes"]], name
-        intervals = len(jpeg_scan(bytes(p["data"] for p in job["inputs"][0][1]))[2])
+        intervals = len(jpeg_scan(tb.job_file(job))[2])
         assert [bool(w) for w in per_lane] == [k < intervals for k in range(lanes)], name
         if name in raw:
             flat = {"outputs": {"o": [tb.sample(*s) for w in per_lane for s in w] + [out[-1]]}}
@@ -718,16 +722,19 @@ def test_rtl_lanes_match_golden(simulator, lanes):
     beats = len(results[k]["outputs"]["o"]) - 1
     data = raw["pil90-ri1-40x56"]
     assert beats < 0.75 * 40 * 56, beats
-    assert results[k]["clocks"] - results[k]["first_clock"] < len(data), results[k]
+    phase = results[k]["clocks"] - results[k]["first_clock"]
+    assert phase < (len(data) if in_bytes == 1 else len(data) / 2), (phase, len(data))
 
 
-def test_rtl_lanes_catch_damaged_files(simulator):
+@pytest.mark.parametrize("in_bytes", [1, 4])
+def test_rtl_lanes_catch_damaged_files(simulator, in_bytes):
     """Damage in any lane of a 2-lane decompressor: headers, scans, cuts and a ``DRI``
     that disagrees with the intervals (more blocks per interval than it says, and
     fewer). The error flag exactly when the golden model finds an error, header codes
     exactly, coordinates inside the matrix, and a good file after them (every job
-    starts with a reset)."""
-    shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=2)
+    starts with a reset). With 4 bytes per input beat, damage also lands in beats that
+    go past the parser."""
+    shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=2, in_bytes=in_bytes)
     raw, containers = _lane_files()
     sources = {"pil": raw["pil90-ri1-40x56"], "ctr": containers["split-snap-ri2"]}
     files = {}
@@ -753,6 +760,38 @@ def test_rtl_lanes_catch_damaged_files(simulator):
         # A DRI that disagrees with the intervals is damage found in the scan: only
         # the flag is certain.
         in_header = files[name][1] and "dri" not in name
-        _check_corrupt(name, job, result, in_header, files[name][0], lanes=2)
+        _check_corrupt(name, job, result, in_header, files[name][0], lanes=2,
+                       in_bytes=in_bytes)
     out = results[-1]["outputs"]["o"]
     assert tb.lane_samples(out, 2) == [[tuple(s) for s in w] for w in jobs[-1]["lanes"]]
+
+
+def test_rtl_wide_input_one_lane(simulator):
+    """One lane with 2 bytes per input beat: Pillow files (with and without restart
+    intervals, of odd and even length: the last beat carries one byte or two) and
+    containers, on stalls, equal to the golden stream in order; a damaged container's
+    CRC error (a bit flipped in a beat that goes past the parser) is caught, and a good
+    file decodes after it."""
+    shape = gd.DecompressorShape(max_rows=256, max_cols=256, in_bytes=2)
+    files = {name: (RAW_FILES[name], True) for name in ("pil5", "pil75-opt-ri3", "pil100-ri1")}
+    files.update({name: (CONTAINERS[name], False) for name in ("split-snap", "split-snap-ri2")})
+    assert {len(d) % 2 for d, _ in files.values()} == {0, 1}
+    names = sorted(files)
+    jobs = [tb.job(files[n][0], shape, raw=files[n][1], stall_seed=70 + k if k % 2 else None)
+            for k, n in enumerate(names)]
+    data = CONTAINERS["split-snap-ri2"]
+    layout = container.walk(data)
+    middle = (layout.scan_start + layout.scan_end) // 2
+    middle += (middle & 1) or 2                         # a beat's first byte
+    while 0xFF in data[middle - 1:middle + 2]:
+        middle += 2
+    damaged = data[:middle] + bytes((data[middle] ^ 0x10,)) + data[middle + 1:]
+    bad = tb.job(damaged, shape)
+    assert bad["error"] == gd.Error.CRC
+    jobs += [bad, tb.job(data, shape)]
+    results = run_jobs(BENCH, shape, jobs, simulator)
+    for name, job, result in zip(names, jobs, results):
+        assert job["expected"]["o"] is not None
+        assert result["outputs"]["o"] == job["expected"]["o"], name
+    assert results[-2]["outputs"]["o"][-1]["code"] == gd.Error.CRC
+    assert results[-1]["outputs"]["o"] == jobs[-1]["expected"]["o"]
