@@ -35,10 +35,12 @@ def blocks(args) -> dict:
              "huffman": (HuffmanDecoder, HUFFMAN_SHAPE),
              "coef": (CoefDecoder, CoefShape()),
              "idct": (Idct, IdctShape()),
-             "decompressor": (Decompressor, DecompressorShape(lanes=args.lanes)),
+             "decompressor": (Decompressor, DecompressorShape(lanes=args.lanes,
+                                                               in_bytes=args.in_bytes)),
              # The decompressor without the container hardware: a plain baseline JPEG
              # decoder, the counterpart of core_jpeg in docs/results.md.
-             "jpeg": (Decompressor, DecompressorShape(container=False, lanes=args.lanes)),
+             "jpeg": (Decompressor, DecompressorShape(container=False, lanes=args.lanes,
+                                                       in_bytes=args.in_bytes)),
              "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits,
                                          planes_per_clock=args.cim_planes,
                                          writes_per_clock=args.cim_writes))}
@@ -104,7 +106,8 @@ def cmd_synth(args) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     options = {"pnr": not args.no_pnr, "cim_rows": args.cim_rows, "cim_cols": args.cim_cols,
                "cim_adc_bits": args.cim_adc_bits, "cim_planes": args.cim_planes,
-               "cim_writes": args.cim_writes, "lanes": args.lanes, "placer": args.placer,
+               "cim_writes": args.cim_writes, "lanes": args.lanes,
+               "in_bytes": args.in_bytes, "placer": args.placer,
                "seed": args.seed}
     results = []
     for name, (factory, params) in tqdm(chosen.items(), desc="synthesis", unit="block"):
@@ -151,6 +154,10 @@ def _block_options(p) -> None:
     p.add_argument("--lanes", type=cli.positive, default=1,
                    help="decoder lanes of the decompressor and jpeg blocks: 1, 2, 4 or 8 "
                         "(default 1)")
+    p.add_argument("--in-bytes", type=cli.positive, default=1,
+                   help="file bytes per input beat of the decompressor and jpeg blocks: 1, "
+                        "2, 4 or 8 (default 1; more lets entropy-coded beats past the "
+                        "marker parser)")
 
 
 def register(sub) -> None:

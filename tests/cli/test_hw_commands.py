@@ -22,6 +22,8 @@ def test_words_match_the_golden_model(capsys):
     (["words", "--width", "40"], "LFSR width must be between 2 and 32 bits, not 40."),
     (["words", "--width", "8", "--seeds", "0"], "LFSR seed must be between 1 and 255"),
     (["words", "--width", "4", "--taps", "0b1010"], "do not give a maximal-length 4-bit"),
+    (["verilog", "--block", "decompressor", "--in-bytes", "3"],
+     "Decompressor input bytes per beat must be one of 1, 2, 4 or 8, not 3."),
 ])
 def test_bad_parameters_exit_2_with_one_sentence(capsys, argv, message):
     code, out, err = call(*argv)
