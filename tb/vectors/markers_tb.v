@@ -29,6 +29,8 @@ module markers_tb;
   wire [3:0] code;
   wire [0:0] done;
   wire [0:0] scan;
+  wire [0:0] ecs;
+  wire [0:0] ecs_idle;
   markers dut (
     .clk(clk),
     .rst(rst),
@@ -41,7 +43,9 @@ module markers_tb;
     .error(error),
     .code(code),
     .done(done),
-    .scan(scan)
+    .scan(scan),
+    .ecs(ecs),
+    .ecs_idle(ecs_idle)
   );
 
   reg [31:0] counts [0:NCOUNTS-1];
