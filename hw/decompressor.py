@@ -75,22 +75,20 @@ def input_layout(shape: DecompressorShape) -> data.StructLayout:
     ``in_bytes - 1`` but on the file's last beat, which has ``last``)."""
     if shape.in_bytes == 1:
         return byte_layout()
-    return data.StructLayout({
-        "data": 8 * shape.in_bytes,
-        "more": range(shape.in_bytes),
-        "last": 1,
-    })
+    return _bytes_layout(shape.in_bytes, "last")
 
 
 def chunk_layout(shape: DecompressorShape) -> data.StructLayout:
     """(``shape.in_bytes > 1``) A lane queue's entry: the first ``more + 1`` bytes of
     ``data`` (the first in the low byte) are entropy-coded data, ``first`` on the first
     chunk of a restart interval."""
-    return data.StructLayout({
-        "data": 8 * shape.in_bytes,
-        "more": range(shape.in_bytes),
-        "first": 1,
-    })
+    return _bytes_layout(shape.in_bytes, "first")
+
+
+def _bytes_layout(count: int, flag: str) -> data.StructLayout:
+    """``count`` bytes in ``data`` (the first in the low byte), ``more + 1`` of them
+    used, and a one-bit ``flag``."""
+    return data.StructLayout({"data": 8 * count, "more": range(count), flag: 1})
 
 
 def lane_layout(shape: DecompressorShape) -> data.StructLayout:
@@ -424,7 +422,7 @@ class Decompressor(wiring.Component):
             whole = Signal()
             m.d.comb += [
                 parser.i.valid.eq(held & ~error & ~(whole & parser.ecs)),
-                parser.i.payload.data.eq(Array(beat_bytes)[index]),
+                parser.i.payload.data.eq(beat.data.word_select(index, 8)),
                 parser.i.payload.last.eq(beat.last & (index == beat.more)),
                 ptake.eq(parser.i.valid & parser.i.ready),
                 final.eq(ptake & (index == beat.more)),
@@ -835,7 +833,7 @@ def _unpack(m, shape, src, dst, name):
     last = index == chunk.more
     m.d.comb += [
         dst.valid.eq(held),
-        dst.payload.data.eq(Array(chunk.data[8 * k:8 * k + 8] for k in range(width))[index]),
+        dst.payload.data.eq(chunk.data.word_select(index, 8)),
         dst.payload.count.eq(8),
         dst.payload.first.eq(chunk.first & (index == 0)),
         src.ready.eq(~held | (moved & last)),
