@@ -12,6 +12,8 @@ out: a plain JPEG decoder). The reference model is
 with remap and snap), the output order and the status codes.
 """
 
+from dataclasses import replace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
@@ -379,10 +381,11 @@ class Decompressor(wiring.Component):
         wide = shape.in_bytes > 1
         m.submodules.router = router = EventRouter(lanes, wide)
         huffman, coef, idct, remap = [], [], [], []
+        dsp_lanes = lanes if shape.dsp_lanes is None else shape.dsp_lanes
         for k in range(lanes):
             huffman.append(HuffmanDecoder(HUFFMAN_SHAPE))
             coef.append(CoefDecoder(COEF_SHAPE))
-            idct.append(Idct(COEF_SHAPE.idct))
+            idct.append(Idct(replace(COEF_SHAPE.idct, dsp=k < dsp_lanes)))
             m.submodules[name("huffman", k)] = huffman[k]
             m.submodules[name("coef", k)] = coef[k]
             m.submodules[name("idct", k)] = idct[k]
@@ -625,6 +628,13 @@ class Decompressor(wiring.Component):
         # frame's last block is EXCESS; one more than Ri in an interval, or a next
         # interval after fewer, is INTERVAL (with lanes it would put blocks at another
         # lane's positions).
+        # The two events (a DC symbol taken, a first chunk's byte taken) are registered
+        # and checked a clock later: the checks then start from registers, not from the
+        # lane's Huffman handshake (the path of its ``ready`` through the checks into
+        # the error latch was the 4-lane decompressor's critical path). Both are
+        # delayed alike, so their order is kept; the error comes a clock later, long
+        # before the symbol's samples leave the IDCT (and a block past the frame is
+        # dropped at placement anyway).
         span = Signal(len(blocks) + RESTART_BITS + 4)          # a row of intervals
         m.d.sync += span.eq(ri * lanes)
         for k in range(lanes):
@@ -632,14 +642,18 @@ class Decompressor(wiring.Component):
             count = Signal(max(len(blocks), RESTART_BITS) + 1, name=name("count", k))
             opened = Signal(name=name("opened", k))     # the lane's first interval began
             sym, bits = huffman[k].sym, huffman[k].bits
-            with m.If(sym.valid & sym.ready & sym.payload.dc):
+            dc_taken = Signal(name=name("dc_taken", k))
+            first_taken = Signal(name=name("first_taken", k))
+            m.d.sync += [dc_taken.eq(sym.valid & sym.ready & sym.payload.dc),
+                         first_taken.eq(bits.valid & bits.ready & bits.payload.first)]
+            with m.If(dc_taken):
                 with m.If(base + count >= blocks):
                     m.d.comb += excess.eq(1)
                 with m.Elif((ri != 0) & (count == ri)):
                     m.d.comb += interval_bad.eq(1)
                 with m.Else():
                     m.d.sync += count.eq(count + 1)
-            with m.If(bits.valid & bits.ready & bits.payload.first):
+            with m.If(first_taken):
                 m.d.sync += [opened.eq(1), count.eq(0)]
                 with m.If(opened):
                     m.d.sync += base.eq(base + span)

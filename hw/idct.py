@@ -6,7 +6,9 @@ and saturation) are in the docstring of :mod:`golden.jpeg.dct`. :class:`IdctShap
 inputs.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, signed, unsigned
+from functools import partial
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -45,29 +47,72 @@ class _Pipe:
 _SPLIT = 17
 
 
-def _times(pipe, x, const, name):
+def csd_digits(const: int) -> list[tuple[int, int]]:
+    """The canonical signed-digit form of the positive integer ``const``: ``(shift,
+    sign)`` pairs, ``sign`` +1 or -1, no two shifts adjacent, with ``const ==
+    sum(sign << shift)``; the fewest nonzero digits of any signed-digit form."""
+    assert const > 0
+    digits, shift = [], 0
+    while const:
+        if const & 1:
+            sign = 2 - (const & 3)          # +1 if the low bits are 01, -1 if 11
+            digits.append((shift, sign))
+            const -= sign
+        const >>= 1
+        shift += 1
+    return digits
+
+
+def _shift_sum(x, digits):
+    """``sum(sign * (x << shift))`` over ``digits`` (0 for none), exact: Amaranth widens
+    every sum and difference."""
+    total = None
+    for shift, sign in digits:
+        term = x << shift
+        if total is None:
+            total = term if sign > 0 else -term
+        else:
+            total = total + term if sign > 0 else total - term
+    return total if total is not None else Const(0)
+
+
+def _times(pipe, x, const, name, dsp=True):
     """``x * const`` (``const`` positive, below ``2**17``) over two clocks with
-    :func:`_join`: the low ``_SPLIT`` bits and the signed high part of ``x`` are each
-    multiplied by the constant and registered (one DSP each, no adder behind it), then
-    the two products are added and registered. Exact for every ``x`` of up to 35 bits.
-    The butterfly's negative constants are applied as subtractions of these products."""
+    :func:`_join`, exact for every ``x`` of up to 35 bits. The butterfly's negative
+    constants are applied as subtractions of these products.
+
+    * ``dsp``: the low ``_SPLIT`` bits and the signed high part of ``x`` are each
+      multiplied by the constant and registered (one DSP each, no adder behind it),
+      then the two products are added (shifted) and registered.
+    * Otherwise the constant's canonical signed digits (:func:`csd_digits`, 4 to 7 of
+      them for the islow constants) are split in two halves; each half's sum of shifted
+      ``x`` is registered, then the two sums are added and registered: at most two
+      adders in a row per clock."""
     assert 0 < const < 1 << _SPLIT
-    lo = pipe.reg(x[:_SPLIT].as_unsigned() * const, f"{name}_lo")
-    hi = pipe.reg(x[_SPLIT:].as_signed() * const, f"{name}_hi")
-    return lo, hi
+    if dsp:
+        lo = pipe.reg(x[:_SPLIT].as_unsigned() * const, f"{name}_lo")
+        hi = pipe.reg(x[_SPLIT:].as_signed() * const, f"{name}_hi")
+        return lo, hi, _SPLIT
+    digits = csd_digits(const)
+    half = (len(digits) + 1) // 2
+    lo = pipe.reg(_shift_sum(x, digits[:half]), f"{name}_lo")
+    hi = pipe.reg(_shift_sum(x, digits[half:]), f"{name}_hi")
+    return lo, hi, 0
 
 
 def _join(pipe, parts, name):
-    lo, hi = parts
-    return pipe.reg((hi << _SPLIT) + lo, name)
+    lo, hi, shift = parts
+    return pipe.reg((hi << shift) + lo, name)
 
 
-def _butterfly(m, i, round_const):
+def _butterfly(m, i, round_const, dsp=True):
     """The LLM inverse butterfly of :mod:`golden.jpeg.dct` as a 7-stage pipeline (one set of
     inputs per clock): returns the registers of the eight outputs ``o_k + round_const``
     seven clocks after ``i`` (``round_const`` a value known with the inputs, added once
-    to every output through ``t0`` and ``t1``) and the pipeline depth."""
+    to every output through ``t0`` and ``t1``) and the pipeline depth. ``dsp``: the
+    constant products on DSPs, else in logic (:func:`_times`)."""
     f = FIX
+    times = partial(_times, dsp=dsp)
     p = [_Pipe(m, f"bf{n}") for n in range(7)]
     # 1: input sums.
     a0, a1, a2, a3 = i[7], i[5], i[3], i[1]
@@ -83,14 +128,14 @@ def _butterfly(m, i, round_const):
     rnd = p[0].reg(round_const, "rnd")
     # 2: partial products (two DSPs each) and z3 + z4.
     z34 = p[1].reg(z3 + z4, "z34")
-    m_e = _times(p[1], e, f["0_541196100"], "me")
-    m_i6 = _times(p[1], x6, f["1_847759065"], "mi6")
-    m_i2 = _times(p[1], x2, f["0_765366865"], "mi2")
-    m_z1 = _times(p[1], z1, f["0_899976223"], "mz1")
-    m_z2 = _times(p[1], z2, f["2_562915447"], "mz2")
-    m_z3 = _times(p[1], z3, f["1_961570560"], "mz3")
-    m_z4 = _times(p[1], z4, f["0_390180644"], "mz4")
-    m_b = [_times(p[1], v, f[c], f"mb{k}") for k, (v, c) in enumerate(
+    m_e = times(p[1], e, f["0_541196100"], "me")
+    m_i6 = times(p[1], x6, f["1_847759065"], "mi6")
+    m_i2 = times(p[1], x2, f["0_765366865"], "mi2")
+    m_z1 = times(p[1], z1, f["0_899976223"], "mz1")
+    m_z2 = times(p[1], z2, f["2_562915447"], "mz2")
+    m_z3 = times(p[1], z3, f["1_961570560"], "mz3")
+    m_z4 = times(p[1], z4, f["0_390180644"], "mz4")
+    m_b = [times(p[1], v, f[c], f"mb{k}") for k, (v, c) in enumerate(
         zip(b, ("0_298631336", "2_053119869", "3_072711026", "1_501321110")))]
     t0, t1, rnd = p[1].reg(t0, "t0"), p[1].reg(t1, "t1"), p[1].reg(rnd, "rnd")
     # 3: whole products; partial products of z5 = (z3 + z4) * FIX_1_175875602.
@@ -98,7 +143,7 @@ def _butterfly(m, i, round_const):
     pz1, pz2 = _join(p[2], m_z1, "pz1"), _join(p[2], m_z2, "pz2")
     pz3, pz4 = _join(p[2], m_z3, "pz3"), _join(p[2], m_z4, "pz4")
     pb = [_join(p[2], parts, f"pb{k}") for k, parts in enumerate(m_b)]
-    m_z5 = _times(p[2], z34, f["1_175875602"], "mz5")
+    m_z5 = times(p[2], z34, f["1_175875602"], "mz5")
     t0 = p[2].reg((t0 << CONST_BITS) + rnd, "t0s")
     t1 = p[2].reg((t1 << CONST_BITS) + rnd, "t1s")
     # 4: even-part products combined; odd-part pairs that need no z5.
@@ -151,16 +196,16 @@ class Idct(wiring.Component):
       memory banks, bank ``v`` holding row ``v`` of each block, so that one read of all
       eight banks gives a whole column.
     * **Transform**: one pipelined butterfly (:func:`_butterfly`, 7 stages, 12 constant
-      products on two DSPs each) takes one column or one row per clock. Pass 1 issues
-      the 8 columns of a full ``D`` buffer into a free buffer of the double-buffered
-      32-bit workspace ``W``: 8 memory banks, bank ``y`` holding row ``y``, so a
-      column is one write of all eight. Pass 2 reads a full ``W`` buffer row by row,
-      two elements per clock (two read ports per bank, one 8-way pick of the row's
-      bank each) into a shift register, and issues each row when it is complete, every
-      4 clocks, into a free buffer of the double-buffered sample store ``S`` (8 memory
+      products on two DSPs each, or in logic with ``IdctShape(dsp=False)``) takes one column
+      or one row per clock. Pass 1 issues the 8 columns of a full ``D`` buffer into a free
+      buffer of the double-buffered 32-bit workspace ``W``: 8 memory banks, bank ``y``
+      holding row ``y``, so a column is one write of all eight. Pass 2 reads a full ``W``
+      buffer row by row, two elements per clock (two read ports per bank, one 8-way pick of
+      the row's bank each) into a shift register, and issues each row when it is complete,
+      every 4 clocks, into a free buffer of the double-buffered sample store ``S`` (8 memory
       banks, bank ``x`` holding column ``x``, so a row is one write); a row takes the
-      butterfly before a column. A block occupies the butterfly 16 clocks of every 64,
-      the ``W`` reader 32.
+      butterfly before a column. A block occupies the butterfly 16 clocks of every 64, the
+      ``W`` reader 32.
     * **Output**: ``S`` streams out one sample per clock through an output register.
 
     Steady state: 64 clocks per block (one sample per clock), the rate of the
@@ -346,7 +391,7 @@ class Idct(wiring.Component):
         # Rounding of the descale, added once to every output (see _butterfly).
         round_const = Mux(tag2.rows, 1 << (CONST_BITS + PASS1_BITS + 3 - 1),
                           1 << (CONST_BITS - PASS1_BITS - 1))
-        outputs, depth = _butterfly(m, ins, round_const)
+        outputs, depth = _butterfly(m, ins, round_const, shape.dsp)
         tags = [tag2]
         for n in range(depth):
             nxt = Signal(tag, name=f"tag{n + 3}")

@@ -113,7 +113,7 @@ DEFAULT_PLACER = {"cim": "static"}
 
 
 def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 100.0,
-               placer: str | None = None, seed: int = 1) -> dict:
+               placer: str | None = None, seed: int = 1, ice40: bool = True) -> dict:
     """Synthesise ``factory(params)`` for ECP5-85k (cells, and Fmax when ``pnr``, placed
     with ``placer``, by default :data:`DEFAULT_PLACER`'s or HeAP, and nextpnr's
     ``seed``) and for iCE40 (cells only). Results are cached in
@@ -121,8 +121,10 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
     (``result-seed<N>.json`` for a seed other than 1): the block's Verilog text, this
     module's source and a placer other than HeAP (with ``pnr``). Another seed of a
     block synthesised before only places and routes again: the cells and the
-    harness's netlist are the seed-1 run's. An unknown placer or a seed below 1 is a
-    :class:`CimcodecError`."""
+    harness's netlist are the seed-1 run's. Without ``ice40`` the iCE40 step is left
+    out (its cache directory ends ``-noice40``): the multi-lane decompressors fit no
+    iCE40, and YoWASP's ``synth_ice40`` spent 18 minutes on the 4-lane one before a
+    wasm trap. An unknown placer or a seed below 1 is a :class:`CimcodecError`."""
     placer = placer or DEFAULT_PLACER.get(name, "heap")
     if placer not in PLACERS:
         raise CimcodecError(f"The placer must be one of {', '.join(PLACERS)}, not {placer!r}.")
@@ -131,6 +133,7 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
     flow = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
     verilog = elaborate(name, factory, params)
     suffix = "" if placer == "heap" or not pnr else f"-{placer}"
+    suffix += "" if ice40 else "-noice40"
     work = build_dir() / "synth" / f"{name}-{verilog_key(verilog)}-{flow}{suffix}"
     tag = "" if seed == 1 or not pnr else f"-seed{seed}"
     result_file = work / f"result{tag}.json"
@@ -167,13 +170,17 @@ def synthesize(name: str, factory, params, *, pnr: bool = True, freq: float = 10
     # The iCE40 counts are for comparison only (the large designs fit no iCE40); a
     # design YoWASP's Yosys fails on there (the 4-lane decompressor: a wasm trap) has
     # no counts, and the result says why.
-    try:
-        _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ice40{mapper} -top {name}; "
-              "tee -o ice40_stat.txt stat"], work, "yosys_ice40.log")
-        result["ice40_cells"] = _cells((work / "ice40_stat.txt").read_text())
-    except RuntimeError as e:
+    if not ice40:
         result["ice40_cells"] = {}
-        result["ice40_error"] = str(e)
+        result["ice40_error"] = "not run (--no-ice40)"
+    else:
+        try:
+            _run([yosys, "-q", "-p", f"read_verilog core.v; synth_ice40{mapper} -top {name}; "
+                  "tee -o ice40_stat.txt stat"], work, "yosys_ice40.log")
+            result["ice40_cells"] = _cells((work / "ice40_stat.txt").read_text())
+        except RuntimeError as e:
+            result["ice40_cells"] = {}
+            result["ice40_error"] = str(e)
 
     result["fmax_mhz"] = None
     if pnr:

@@ -130,6 +130,11 @@ class DecompressorShape:
         entropy-coded data without a ``0xFF`` byte goes to its lane whole, past the
         marker parser's one byte per clock (:class:`hw.decompressor.Decompressor`); the
         output does not depend on it.
+    dsp_lanes : int or None
+        How many lanes (the first ones) have their IDCT's constant products on DSP
+        multipliers (``IdctShape(dsp=True)``, 24 per lane); the others build them in
+        logic. ``None`` (the default): every lane. An ECP5-85k has 156 18x18 multipliers,
+        so 8 lanes fit with at most 5 of them on DSPs. The output does not depend on it.
     """
 
     max_rows: int = 4096
@@ -137,6 +142,7 @@ class DecompressorShape:
     container: bool = True
     lanes: int = 1
     in_bytes: int = 1
+    dsp_lanes: int | None = None
 
     def __post_init__(self):
         for name in ("max_rows", "max_cols"):
@@ -156,6 +162,12 @@ class DecompressorShape:
             raise CimcodecError(
                 "Decompressor input bytes per beat must be one of 1, 2, 4 or 8, not "
                 f"{self.in_bytes!r}.")
+        if self.dsp_lanes is not None and (
+                isinstance(self.dsp_lanes, bool) or not isinstance(self.dsp_lanes, int)
+                or not 0 <= self.dsp_lanes <= self.lanes):
+            raise CimcodecError(
+                f"Decompressor DSP lanes must be an integer 0..{self.lanes} (its lanes) or "
+                f"None, not {self.dsp_lanes!r}.")
 
     @property
     def remap(self) -> RemapShape:

@@ -20,12 +20,21 @@ from cimcodec.golden.jpeg.dct import idct_islow
 class IdctShape:
     """Input widths: ``coef_bits`` (signed quantized coefficient) and ``q_bits``
     (unsigned quantizer). The defaults, 16 and 15, cover every file the golden decoder
-    accepts (16-bit ``JCOEF``, quantizers up to 32767)."""
+    accepts (16-bit ``JCOEF``, quantizers up to 32767).
+
+    ``dsp``: the butterfly's 12 constant products on DSP multipliers (two each, 24 in
+    all); ``False`` builds them as sums of the shifted input, one term per nonzero digit
+    of the constant's canonical signed-digit form, in logic (carry chains), for a
+    device whose multipliers run out (the 8-lane decompressor). The samples are the
+    same either way; the dequantizer's one multiplier stays a DSP."""
 
     coef_bits: int = 16
     q_bits: int = 15
+    dsp: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.dsp, bool):
+            raise CimcodecError(f"IDCT dsp must be True or False, not {self.dsp!r}.")
         for name, top in (("coef_bits", 16), ("q_bits", 15)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= top:

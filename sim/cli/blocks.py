@@ -35,12 +35,13 @@ def blocks(args) -> dict:
              "huffman": (HuffmanDecoder, HUFFMAN_SHAPE),
              "coef": (CoefDecoder, CoefShape()),
              "idct": (Idct, IdctShape()),
-             "decompressor": (Decompressor, DecompressorShape(lanes=args.lanes,
-                                                               in_bytes=args.in_bytes)),
+             "decompressor": (Decompressor, DecompressorShape(
+                 lanes=args.lanes, in_bytes=args.in_bytes, dsp_lanes=args.dsp_lanes)),
              # The decompressor without the container hardware: a plain baseline JPEG
              # decoder, the counterpart of core_jpeg in docs/results.md.
-             "jpeg": (Decompressor, DecompressorShape(container=False, lanes=args.lanes,
-                                                       in_bytes=args.in_bytes)),
+             "jpeg": (Decompressor, DecompressorShape(
+                 container=False, lanes=args.lanes, in_bytes=args.in_bytes,
+                 dsp_lanes=args.dsp_lanes)),
              "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits,
                                          planes_per_clock=args.cim_planes,
                                          writes_per_clock=args.cim_writes))}
@@ -107,12 +108,13 @@ def cmd_synth(args) -> int:
     options = {"pnr": not args.no_pnr, "cim_rows": args.cim_rows, "cim_cols": args.cim_cols,
                "cim_adc_bits": args.cim_adc_bits, "cim_planes": args.cim_planes,
                "cim_writes": args.cim_writes, "lanes": args.lanes,
-               "in_bytes": args.in_bytes, "placer": args.placer,
-               "seed": args.seed}
+               "in_bytes": args.in_bytes, "dsp_lanes": args.dsp_lanes,
+               "placer": args.placer,
+               "seed": args.seed, "ice40": not args.no_ice40}
     results = []
     for name, (factory, params) in tqdm(chosen.items(), desc="synthesis", unit="block"):
         result = synthesize(name, factory, params, pnr=not args.no_pnr, placer=args.placer,
-                            seed=args.seed)
+                            seed=args.seed, ice40=not args.no_ice40)
         results.append(result)
         target = out_dir / f"{name}.json"
         cli.write_bytes(str(target), (json.dumps(report(result, options), indent=1)
@@ -158,6 +160,10 @@ def _block_options(p) -> None:
                    help="file bytes per input beat of the decompressor and jpeg blocks: 1, "
                         "2, 4 or 8 (default 1; more lets entropy-coded beats past the "
                         "marker parser)")
+    p.add_argument("--dsp-lanes", type=cli.integer, default=None, metavar="N",
+                   help="lanes (the first N) whose IDCT constant products use DSP "
+                        "multipliers, the others logic (default: all; an ECP5-85k's 156 "
+                        "multipliers take 8 lanes with at most 5)")
 
 
 def register(sub) -> None:
@@ -169,6 +175,9 @@ def register(sub) -> None:
 
     s = sub.add_parser("synth", help="ECP5-85k / iCE40 cell counts and ECP5 Fmax")
     s.add_argument("--no-pnr", action="store_true", help="cell counts only, no place & route")
+    s.add_argument("--no-ice40", action="store_true",
+                   help="ECP5 only: leave out the iCE40 cell counts (the multi-lane "
+                        "decompressors fit no iCE40, and their iCE40 run is long)")
     s.add_argument("--placer", choices=("heap", "static"), default=None,  # = synth.PLACERS
                    help="nextpnr placer (default: static for the cim block, heap for "
                         "the others)")

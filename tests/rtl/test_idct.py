@@ -9,8 +9,9 @@ from PIL import Image
 
 from cimcodec.golden.blocks.idct import IdctShape
 from cimcodec.golden.errors import CimcodecError
+from cimcodec.golden.jpeg.dct import FIX
 from cimcodec.golden.jpeg.reference import decode_full
-from cimcodec.hw.idct import Idct
+from cimcodec.hw.idct import Idct, csd_digits
 from cimcodec.sim.amaranth_sim import run_streams
 from cimcodec.sim.cocotb_run import run_jobs
 from cimcodec.tb import idct as tb
@@ -49,7 +50,8 @@ def test_idct_in_amaranth_sim_matches_pillow():
     np.testing.assert_array_equal(samples.transpose(0, 2, 1, 3).reshape(24, 16), pixels)
 
 
-def test_rtl_matches_golden(simulator):
+@pytest.mark.parametrize("dsp", [True, False])
+def test_rtl_matches_golden(simulator, dsp):
     rng = np.random.default_rng(8)
     jobs = []
     for quality, stall in [(5, None), (50, 3), (95, None), (100, 9)]:
@@ -58,7 +60,7 @@ def test_rtl_matches_golden(simulator):
     extreme_q = rng.integers(1, 32768, 64)
     jobs.append(tb.job(_extreme_blocks(rng), extreme_q, None))
     jobs.append(tb.job(_extreme_blocks(rng), np.ones(64, np.int64), 5))
-    results = run_jobs(BENCH, IdctShape(), jobs, simulator)
+    results = run_jobs(BENCH, IdctShape(dsp=dsp), jobs, simulator)
     for job, result in zip(jobs, results, strict=True):
         assert result["outputs"]["o"] == job["expected"]["o"]
     # Without stalls, blocks overlap: one sample on every clock from the first to the
@@ -67,8 +69,34 @@ def test_rtl_matches_golden(simulator):
         assert result["clocks"] - result["first_clock"] == len(job["expected"]["o"]) - 1
 
 
+def test_constant_products_in_logic_match_the_dsp_form_in_amaranth_sim():
+    """``IdctShape(dsp=False)`` (constant products as signed-digit sums) against the
+    golden samples, on the extreme blocks (the widest products) and a Pillow file."""
+    rng = np.random.default_rng(3)
+    blocks, qtable, pixels = _pillow_blocks(75)
+    for job in (tb.job(blocks, qtable), tb.job(_extreme_blocks(rng), rng.integers(1, 32768, 64))):
+        dut = Idct(IdctShape(dsp=False))
+        out = run_streams(dut, [(dut.i, job["inputs"][0][1])],
+                          {"o": (dut.o, len(job["expected"]["o"]))}, stall_seed=2)["o"]
+        assert out == job["expected"]["o"]
+
+
+def test_csd_digits_sum_to_the_constant_with_no_adjacent_digits():
+    rng = np.random.default_rng(0)
+    for const in [*FIX.values(), 1, 2, 3, 7, 0x1FFFF, *rng.integers(1, 1 << 17, 200)]:
+        digits = csd_digits(int(const))
+        assert sum(sign << shift for shift, sign in digits) == const
+        shifts = [shift for shift, _ in digits]
+        assert all(b - a >= 2 for a, b in zip(shifts, shifts[1:])), (const, digits)
+        assert all(sign in (1, -1) for _, sign in digits)
+    # 7 = 8 - 1: two digits, not three.
+    assert csd_digits(7) == [(0, -1), (3, 1)]
+
+
 def test_bad_shape_names_the_parameter():
     with pytest.raises(CimcodecError, match=r"IDCT coef bits must be an integer 2..16, not 17"):
         Idct(IdctShape(coef_bits=17))
     with pytest.raises(CimcodecError, match=r"IDCT shape must be an IdctShape"):
         Idct(8)
+    with pytest.raises(CimcodecError, match=r"IDCT dsp must be True or False, not 1\."):
+        IdctShape(dsp=1)
