@@ -14,7 +14,7 @@ with remap and snap), the output order and the status codes.
 
 from dataclasses import replace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -583,7 +583,10 @@ class Decompressor(wiring.Component):
         height, width = router.height, router.width
         block_rows = Signal(range(remap_shape.table_rows + 1))
         block_cols = Signal(range(remap_shape.table_cols + 1))
-        m.d.comb += [block_rows.eq((height + 7) >> 3), block_cols.eq((width + 7) >> 3)]
+        # Registered: the frame header sets the size long before the scan's first block
+        # (the path from the router's size through this adder into the lanes' block
+        # skipping was the 4-lane decompressor's critical one).
+        m.d.sync += [block_rows.eq((height + 7) >> 3), block_cols.eq((width + 7) >> 3)]
         rows = Signal(range(shape.max_rows + 1))
         cols = Signal(range(shape.max_cols + 1))
         if container:
@@ -668,7 +671,9 @@ class Decompressor(wiring.Component):
         # ---- Block placement: JPEG block order, raster inside a block. Blocks past the
         # frame's last are consumed and dropped. With lanes, each lane skips the blocks
         # of the other lanes' intervals: (lanes - 1) * Ri after each of its intervals,
-        # k * Ri before its first (one block row per clock, the IDCT waiting).
+        # k * Ri before its first (one block row per two clocks, the IDCT waiting: the
+        # first registers the row's room, ``block_cols - bcol``, the second compares the
+        # skip with it and takes the row or the rest of the skip).
         if lanes > 1:
             skip_step = Signal(len(span))
             m.d.sync += skip_step.eq(ri * (lanes - 1))
@@ -687,14 +692,20 @@ class Decompressor(wiring.Component):
                 skip = Signal(len(span), name=f"skip{k}")
                 done_blocks = Signal(RESTART_BITS, name=f"done_blocks{k}")
                 hold = skip != 0
-                room = block_cols - bcol
+                room = Signal.like(block_cols, name=f"room{k}")
+                staged = Signal(name=f"staged{k}")        # ``room`` is this row's
+                rest = Signal(signed(len(span) + 1), name=f"rest{k}")
+                m.d.comb += rest.eq(skip - room)
                 with m.If(scan_start):
-                    m.d.sync += skip.eq(ri * k)
+                    m.d.sync += [skip.eq(ri * k), staged.eq(0)]
+                with m.Elif(hold & ~staged):
+                    m.d.sync += [room.eq(block_cols - bcol), staged.eq(1)]
                 with m.Elif(hold):
+                    m.d.sync += staged.eq(0)
                     with m.If(~inside):
                         m.d.sync += skip.eq(0)
-                    with m.Elif(skip >= room):
-                        m.d.sync += [skip.eq(skip - room), bcol.eq(0), brow.eq(brow + 1)]
+                    with m.Elif(rest >= 0):
+                        m.d.sync += [skip.eq(rest), bcol.eq(0), brow.eq(brow + 1)]
                     with m.Else():
                         m.d.sync += [skip.eq(0), bcol.eq(bcol + skip)]
             m.d.comb += [
