@@ -133,8 +133,9 @@ class DecompressorShape:
     dsp_lanes : int or None
         How many lanes (the first ones) have their IDCT's constant products on DSP
         multipliers (``IdctShape(dsp=True)``, 24 per lane); the others build them in
-        logic. ``None`` (the default): every lane. An ECP5-85k has 156 18x18 multipliers,
-        so 8 lanes fit with at most 5 of them on DSPs. The output does not depend on it.
+        logic. ``None`` (the default): every lane. An ECP5-85k has 156 18x18
+        multipliers, so 8 lanes' multipliers fit with at most 5 of them on DSPs. The
+        output does not depend on it.
     """
 
     max_rows: int = 4096
