@@ -86,8 +86,8 @@ def _times(pipe, x, const, name, dsp=True):
       then the two products are added (shifted) and registered.
     * Otherwise the constant's canonical signed digits (:func:`csd_digits`, 4 to 7 of
       them for the islow constants) are split in two halves; each half's sum of shifted
-      ``x`` is registered, then the two sums are added and registered: at most two
-      adders in a row per clock."""
+      ``x`` is registered, then the two sums are added and registered: at most three
+      adders in a row per clock (the 7-digit ``FIX_0_899976223``), one in the join."""
     assert 0 < const < 1 << _SPLIT
     if dsp:
         lo = pipe.reg(x[:_SPLIT].as_unsigned() * const, f"{name}_lo")
