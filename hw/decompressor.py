@@ -419,27 +419,27 @@ class Decompressor(wiring.Component):
             held = Signal()
             beat = Signal(input_layout(shape))
             index = Signal(range(width))
+            # ``beat.data`` shifts down a byte per take, so the parser's (and the CRC's)
+            # byte comes straight from a register, not through a pick by ``index`` (beat
+            # to pick to parser was the 2-lane, 4-byte critical path). Only a beat with
+            # nothing taken (``index == 0``) is checked for ``0xFF`` or goes past the
+            # parser, so there ``beat.data`` is the whole beat.
             beat_bytes = [beat.data[8 * k:8 * k + 8] for k in range(width)]
-            # The bytes not yet taken, shifted down a byte per take: the parser's (and
-            # the CRC's) byte comes straight from a register, not through a pick by
-            # ``index`` (beat to pick to parser was the 2-lane, 4-byte critical path).
-            rest = Signal(8 * width)
             ptake = Signal()
             final = Signal()
             whole = Signal()
             m.d.comb += [
                 parser.i.valid.eq(held & ~error & ~(whole & parser.ecs)),
-                parser.i.payload.data.eq(rest[:8]),
+                parser.i.payload.data.eq(beat.data[:8]),
                 parser.i.payload.last.eq(beat.last & (index == beat.more)),
                 ptake.eq(parser.i.valid & parser.i.ready),
                 final.eq(ptake & (index == beat.more)),
                 self.i.ready.eq((~held | final | bypass) & ~error),
             ]
             with m.If(ptake):
-                m.d.sync += [index.eq(index + 1), rest.eq(rest >> 8)]
+                m.d.sync += [index.eq(index + 1), beat.data.eq(beat.data >> 8)]
             with m.If(self.i.valid & self.i.ready):
-                m.d.sync += [held.eq(1), beat.eq(self.i.payload), index.eq(0),
-                             rest.eq(self.i.payload.data)]
+                m.d.sync += [held.eq(1), beat.eq(self.i.payload), index.eq(0)]
             with m.Elif(final | bypass):
                 m.d.sync += held.eq(0)
             no_ff = Cat(b != 0xFF for b in beat_bytes).all()
