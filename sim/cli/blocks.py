@@ -162,8 +162,8 @@ def _block_options(p) -> None:
                         "marker parser)")
     p.add_argument("--dsp-lanes", type=cli.integer, default=None, metavar="N",
                    help="lanes (the first N) whose IDCT constant products use DSP "
-                        "multipliers, the others logic (default: all; an ECP5-85k's 156 "
-                        "multipliers take 8 lanes' with at most 5)")
+                        "multipliers, the others logic (default: all; 8 lanes fit an "
+                        "ECP5-85k's 156 multipliers with at most 5)")
 
 
 def register(sub) -> None:

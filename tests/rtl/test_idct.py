@@ -69,18 +69,6 @@ def test_rtl_matches_golden(simulator, dsp):
         assert result["clocks"] - result["first_clock"] == len(job["expected"]["o"]) - 1
 
 
-def test_constant_products_in_logic_match_the_dsp_form_in_amaranth_sim():
-    """``IdctShape(dsp=False)`` (constant products as signed-digit sums) against the
-    golden samples, on the extreme blocks (the widest products) and a Pillow file."""
-    rng = np.random.default_rng(3)
-    blocks, qtable, pixels = _pillow_blocks(75)
-    for job in (tb.job(blocks, qtable), tb.job(_extreme_blocks(rng), rng.integers(1, 32768, 64))):
-        dut = Idct(IdctShape(dsp=False))
-        out = run_streams(dut, [(dut.i, job["inputs"][0][1])],
-                          {"o": (dut.o, len(job["expected"]["o"]))}, stall_seed=2)["o"]
-        assert out == job["expected"]["o"]
-
-
 def test_csd_digits_sum_to_the_constant_with_no_adjacent_digits():
     rng = np.random.default_rng(0)
     for const in [*FIX.values(), 1, 2, 3, 7, 0x1FFFF, *rng.integers(1, 1 << 17, 200)]:
