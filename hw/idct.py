@@ -173,7 +173,8 @@ def _butterfly(m, i, round_const, dsp=True):
 
 
 class Idct(wiring.Component):
-    """Dequantizes and inverse-transforms 8x8 blocks at one sample per clock.
+    """Dequantizes and inverse-transforms 8x8 blocks at one sample per clock on each of
+    ``shape.ports`` independent ports, which share one butterfly.
 
     Parameters
     ----------
@@ -183,14 +184,16 @@ class Idct(wiring.Component):
     ----------
     i : In(stream.Signature(coef_layout(shape)))
         64 coefficients per block in natural order (``8*v + u``), each with its
-        quantizer.
+        quantizer. With ``shape.ports`` above 1, ``i`` is an array of that many such
+        streams (``i[k]``, ``i__k__valid`` in Verilog), one per port.
     o : Out(stream.Signature(sample_layout()))
         64 samples per block in raster order (``8*y + x``), ``last`` on the final one:
-        ``golden.jpeg.dct.idct_islow`` bit for bit.
+        ``golden.jpeg.dct.idct_islow`` bit for bit. An array like ``i`` with several
+        ports: the blocks given to ``i[k]`` leave on ``o[k]``.
 
     Dataflow, every stage overlapped with the others:
 
-    * **Load**: one coefficient per clock is registered with its quantizer,
+    * **Load** (per port): one coefficient per clock is registered with its quantizer,
       dequantized (one DSP multiplier fed from those registers, one register) and
       written into the coefficient store ``D``: two block buffers in 8
       memory banks, bank ``v`` holding row ``v`` of each block, so that one read of all
@@ -203,19 +206,23 @@ class Idct(wiring.Component):
       buffer row by row, two elements per clock (two read ports per bank, one 8-way pick of
       the row's bank each) into a shift register, and issues each row when it is complete,
       every 4 clocks, into a free buffer of the double-buffered sample store ``S`` (8 memory
-      banks, bank ``x`` holding column ``x``, so a row is one write); a row takes the
-      butterfly before a column. A block occupies the butterfly 16 clocks of every 64, the
-      ``W`` reader 32.
-    * **Output**: ``S`` streams out one sample per clock through an output register.
+      banks, bank ``x`` holding column ``x``, so a row is one write). ``D``, ``W``, the
+      row reader and ``S`` are per port; a tag carries the port through the butterfly.
+    * **Issue**: a complete row has the butterfly before a column, the lowest port
+      first. A row is held (``row_hold``) from its completion until issued, which is at
+      most ``ports - 1`` clocks later, before the port's next row (4 clocks), so the
+      reader never waits. A block occupies the butterfly 16 clocks of every 64 and the
+      ``W`` reader 32, so up to 4 ports at one block per 64 clocks each fit one
+      butterfly; at 2 ports it is half busy, and the lower port's columns can delay the
+      upper port's by a few clocks, never its rows.
+    * **Output** (per port): ``S`` streams out one sample per clock through an output
+      register.
 
-    Steady state: 64 clocks per block (one sample per clock), the rate of the
-    coefficient decoder in front of it. ``W`` in memory banks read serially replaced a
-    register file read a row per clock through 256 eight-way multiplexers, which took
-    the block from 2,064 to 1,184 LUT4 (``synth_ecp5``). Widening to 8 samples per clock means one
-    butterfly issue per clock for both passes (the pipeline already takes a new set
-    of inputs every clock), a ``W`` that is written a column and read a row per clock
-    (that register file again, or banks with a rotation on each side), and 8-sample-wide
-    load and output ports.
+    Steady state: 64 clocks per block (one sample per clock) on each port, the rate of
+    the coefficient decoder in front of it. ``W`` in memory banks read serially replaced
+    a register file read a row per clock through 256 eight-way multiplexers, which took
+    the block from 2,064 to 1,184 LUT4 (``synth_ecp5``). Sharing the butterfly between
+    lanes' ports saves its ~4k flip-flops and 24 multipliers per lane (docs/decoder.md).
 
     Stream rules: ``o.valid`` never waits for ``o.ready``; ``o.payload`` is a register
     that changes only on a transfer. ``i.ready`` depends on state only.
@@ -225,46 +232,152 @@ class Idct(wiring.Component):
         if not isinstance(shape, IdctShape):
             raise CimcodecError(f"IDCT shape must be an IdctShape, not {shape!r}.")
         self._shape = shape
-        super().__init__({
-            "i": In(stream.Signature(coef_layout(shape))),
-            "o": Out(stream.Signature(sample_layout())),
-        })
+        i = In(stream.Signature(coef_layout(shape)))
+        o = Out(stream.Signature(sample_layout()))
+        if shape.ports > 1:
+            i, o = i.array(shape.ports), o.array(shape.ports)
+        super().__init__({"i": i, "o": o})
 
     @property
     def shape(self) -> IdctShape:
         return self._shape
 
+    def port(self, k: int):
+        """The ``(i, o)`` streams of port ``k`` (``i`` and ``o`` themselves with one
+        port)."""
+        if self._shape.ports == 1:
+            return self.i, self.o
+        return self.i[k], self.o[k]
+
     def elaborate(self, platform):
         m = Module()
         shape = self._shape
+        ports = [_Port(m, shape, *self.port(k), k, "" if shape.ports == 1 else f"p{k}_")
+                 for k in range(shape.ports)]
+
+        # Issue: a complete row (pass 2) has the butterfly, else a column (pass 1); the
+        # lowest port first.
+        issue = Signal()
+        issue_rows = Signal()
+        # At least one bit: Verilog has no zero-width wires (constant 0 with one port).
+        port_bits = max(1, (shape.ports - 1).bit_length())
+        issue_port = Signal(port_bits)
+        step = Signal(range(8))
+        choices = [(p, True) for p in ports] + [(p, False) for p in ports]
+        for n, (p, rows) in enumerate(choices):
+            ctx = m.If if n == 0 else m.Elif
+            with ctx(p.want_row if rows else p.col_ok):
+                m.d.comb += [issue.eq(1), issue_rows.eq(rows), issue_port.eq(p.index)]
+                if rows:
+                    m.d.comb += step.eq(p.row_index)
+                    m.d.sync += p.row_wait.eq(0)
+                else:
+                    p.issue_column(m, step)
+        for p in ports:
+            p.row_bookkeeping(m, ~(issue & issue_rows & (issue_port == p.index)))
+
+        # Issue clock: the D read ports take the column's address (each port's own,
+        # always), or the row waits in ``row_hold``. Next clock: the issuing port's
+        # column or row is picked and registered; one clock later it is registered as
+        # the butterfly's inputs.
+        tag = data.StructLayout({"valid": 1, "rows": 1, "step": 3, "buf": 1,
+                                 "port": port_bits})
+        tag0 = Signal(tag)
+        m.d.sync += [tag0.valid.eq(issue), tag0.rows.eq(issue_rows), tag0.step.eq(step),
+                     tag0.port.eq(issue_port),
+                     tag0.buf.eq(_pick([Mux(issue_rows, p.r_sbuf, p.w_wbuf)
+                                        for p in ports], issue_port))]
+        picked = []
+        for k in range(8):
+            choice = Signal(signed(32), name=f"bf_pick{k}")
+            m.d.sync += choice.eq(_pick([Mux(tag0.rows, p.row_hold[k], p.d_read[k])
+                                         for p in ports], tag0.port))
+            picked.append(choice)
+        tag1 = Signal(tag)
+        m.d.sync += tag1.eq(tag0)
+        ins = [Signal(signed(32), name=f"bf_i{k}") for k in range(8)]
+        m.d.sync += [v.eq(c) for v, c in zip(ins, picked)]
+        tag2 = Signal(tag)
+        m.d.sync += tag2.eq(tag1)
+        # Rounding of the descale, added once to every output (see _butterfly).
+        round_const = Mux(tag2.rows, 1 << (CONST_BITS + PASS1_BITS + 3 - 1),
+                          1 << (CONST_BITS - PASS1_BITS - 1))
+        outputs, depth = _butterfly(m, ins, round_const, shape.dsp)
+        tags = [tag2]
+        for n in range(depth):
+            nxt = Signal(tag, name=f"tag{n + 3}")
+            m.d.sync += nxt.eq(tags[-1])
+            tags.append(nxt)
+        done = tags[-1]
+
+        # Pass 2 results: level shift and saturation in one more pipeline stage. ``v``
+        # is in -128..127 exactly when its bits from 7 up are all equal; then
+        # ``v + 128`` is its low byte with bit 7 inverted, else 0 or 255 by its sign.
+        samples = []
+        for x, o in enumerate(outputs):
+            v = o[CONST_BITS + PASS1_BITS + 3:]
+            top = v[7:]
+            sample = Signal(8, name=f"sample{x}")
+            m.d.sync += sample.eq(Mux(~top.any() | top.all(), Cat(v[:7], ~v[7]),
+                                      Mux(v[-1], 0, 255)))
+            samples.append(sample)
+        done_s = Signal(tag)
+        m.d.sync += done_s.eq(done)
+        # Write-back into the tagged port: a column into W (bank y gets row y's
+        # element, wrapped to 32 bits), or a row of samples into S.
+        columns = [o >> (CONST_BITS - PASS1_BITS) for o in outputs]
+        for p in ports:
+            p.write_back(m, done, columns, done_s, samples)
+        return m
+
+
+def _pick(values, index):
+    """``values[index]``, the list padded with its last value to every ``index`` value
+    (a complete case in Verilog, which Verilator requires)."""
+    if len(values) == 1:
+        return values[0]
+    return Array(values + values[-1:] * ((1 << len(index)) - len(values)))[index]
+
+
+class _Port:
+    """One port of :class:`Idct`: its load and ``D`` store, ``W`` store and row reader,
+    ``S`` store and output, and the flags the shared issue logic reads. ``index``: the
+    port's number in the butterfly's tag; names carry ``prefix``."""
+
+    def __init__(self, m, shape, i, o, index, prefix):
+        self.index = index
+
+        def sig(shape_, name, **kwargs):
+            return Signal(shape_, name=prefix + name, **kwargs)
+
         d_shape = signed(shape.coef_bits + shape.q_bits + 1)
 
         # Load: dequantize, register, write into bank v of the loading buffer.
-        load_buf = Signal()
-        load_index = Signal(range(64))
-        d_full = Signal(2)
-        m.d.comb += self.i.ready.eq(~d_full.bit_select(load_buf, 1))
-        product = Signal(d_shape)
-        write_bank = Signal(range(8))
-        write_addr = Signal(4)
-        write_en = Signal()
-        write_last = Signal()
+        load_buf = sig(1, "load_buf")
+        load_index = sig(range(64), "load_index")
+        d_full = self.d_full = sig(2, "d_full")
+        m.d.comb += i.ready.eq(~d_full.bit_select(load_buf, 1))
+        product = sig(d_shape, "product")
+        write_bank = sig(range(8), "write_bank")
+        write_addr = sig(4, "write_addr")
+        write_en = sig(1, "write_en")
+        write_last = sig(1, "write_last")
         # The coefficient and its quantizer are registered before the multiplier, so
         # the product's DSP is fed from registers, not from the coefficient decoder's
         # memory read (that path was the whole decompressor's critical one).
-        in_coef = Signal.like(self.i.payload.coef)
-        in_q = Signal.like(self.i.payload.q)
-        in_bank = Signal(range(8))
-        in_addr = Signal(4)
-        in_en = Signal()
-        in_last = Signal()
+        in_coef = sig(i.payload.coef.shape(), "in_coef")
+        in_q = sig(i.payload.q.shape(), "in_q")
+        in_bank = sig(range(8), "in_bank")
+        in_addr = sig(4, "in_addr")
+        in_en = sig(1, "in_en")
+        in_last = sig(1, "in_last")
         m.d.sync += [in_en.eq(0), write_en.eq(in_en)]
         m.d.sync += [product.eq(in_coef * in_q), write_bank.eq(in_bank),
                      write_addr.eq(in_addr), write_last.eq(in_last)]
-        with m.If(self.i.valid & self.i.ready):
+        with m.If(i.valid & i.ready):
             m.d.sync += [
-                in_coef.eq(self.i.payload.coef),
-                in_q.eq(self.i.payload.q),
+                in_coef.eq(i.payload.coef),
+                in_q.eq(i.payload.q),
                 in_bank.eq(load_index[3:]),
                 in_addr.eq(Cat(load_index[:3], load_buf)),
                 in_en.eq(1),
@@ -274,16 +387,20 @@ class Idct(wiring.Component):
             with m.If(load_index == 63):
                 m.d.sync += load_buf.eq(~load_buf)
 
-        seq_buf = Signal()
-        read_addr = Signal(4)
-        d_read = []
+        self.seq_buf = seq_buf = sig(1, "seq_buf")
+        read_addr = sig(4, "read_addr")
+        self.d_read = []
         for v in range(8):
             bank = Memory(shape=d_shape, depth=16, init=[])
-            m.submodules[f"d_bank{v}"] = bank
+            m.submodules[f"{prefix}d_bank{v}"] = bank
             wp, rp = bank.write_port(), bank.read_port()
             m.d.comb += [wp.addr.eq(write_addr), wp.data.eq(product),
                          wp.en.eq(write_en & (write_bank == v)), rp.addr.eq(read_addr)]
-            d_read.append(rp.data)
+            self.d_read.append(rp.data)
+        # D buffer k is full after its 64th write (freed when its 8th column issues).
+        for k in range(2):
+            with m.If(write_en & write_last & (write_addr[3] == k)):
+                m.d.sync += d_full[k].eq(1)
 
         # W: 8 memory banks, bank y holding row y of both workspace buffers (address:
         # buffer, column u), so a column from pass 1 is one write of all eight banks and
@@ -291,34 +408,36 @@ class Idct(wiring.Component):
         # read ports per bank, each through one 8-way pick of the row's bank) into a
         # shift register and issues it when complete: a row every 4 clocks, a block's
         # pass 2 in 32 of its 64.
-        w_banks = []
+        self.w_banks = w_banks = []
         for y in range(8):
             bank = Memory(shape=signed(32), depth=16, init=[])
-            m.submodules[f"w_bank{y}"] = bank
+            m.submodules[f"{prefix}w_bank{y}"] = bank
             w_banks.append((bank.write_port(), bank.read_port(domain="comb"),
                             bank.read_port(domain="comb")))
-        s_full = Signal(2)                  # S buffer holds a whole block (to output)
-        s_alloc = Signal(2)                 # S buffer taken by a block, until output
+        self.s_full = s_full = sig(2, "s_full")   # S buffer holds a whole block (to output)
+        s_alloc = sig(2, "s_alloc")        # S buffer taken by a block, until output
 
         # Pass 1 sequencer: the 8 columns of a full D buffer into a free W buffer.
         # A buffer is busy from its first column's issue until pass 2 has read it, and
         # full once its last column is written back.
-        col_step = Signal(range(8))
-        w_busy = Signal(2)
-        w_full = Signal(2)
-        w_wbuf = Signal()                   # the W buffer pass 1 writes
+        self.col_step = col_step = sig(range(8), "col_step")
+        self.w_busy = w_busy = sig(2, "w_busy")
+        self.w_full = w_full = sig(2, "w_full")
+        self.w_wbuf = w_wbuf = sig(1, "w_wbuf")   # the W buffer pass 1 writes
         m.d.comb += read_addr.eq(Cat(col_step, seq_buf))
+        self.col_ok = (d_full.bit_select(seq_buf, 1)
+                       & ((col_step != 0) | ~w_busy.bit_select(w_wbuf, 1)))
         # Pass 2 reader: row ``r_row``, elements ``2 r_k`` and ``2 r_k + 1`` of W buffer
         # ``r_buf``.
-        reading = Signal()
-        r_buf = Signal()
-        r_row = Signal(range(8))
-        r_k = Signal(range(4))
-        assembly = [Signal(signed(32), name=f"w_asm{k}") for k in range(8)]
-        row_done = Signal()                 # ``assembly`` holds row ``row_index``
-        row_index = Signal(range(8))
-        s_buf = Signal()                    # the S buffer the next block takes
-        r_sbuf = Signal()                   # the S buffer of the block being read
+        reading = sig(1, "reading")
+        r_buf = sig(1, "r_buf")
+        r_row = sig(range(8), "r_row")
+        r_k = sig(range(4), "r_k")
+        assembly = [sig(signed(32), f"w_asm{k}") for k in range(8)]
+        self.row_done = row_done = sig(1, "row_done")   # ``assembly`` holds row ``row_index``
+        self.row_index = row_index = sig(range(8), "row_index")
+        s_buf = sig(1, "s_buf")            # the S buffer the next block takes
+        self.r_sbuf = r_sbuf = sig(1, "r_sbuf")   # the S buffer of the block being read
         m.d.sync += row_done.eq(0)
         # The read addresses come straight from registers, not gated by ``reading``
         # (only the captures below are): each drives all 128 read ports, and a gate
@@ -340,120 +459,42 @@ class Idct(wiring.Component):
             for k in range(2):
                 with m.If(s_buf == k):
                     m.d.sync += s_alloc[k].eq(1)
-
-        # Issue: a complete row (pass 2) has the butterfly, else a column (pass 1).
-        issue = Signal()
-        issue_rows = Signal()
-        step = Signal(range(8))
-        col_ok = d_full.bit_select(seq_buf, 1) & ((col_step != 0) | ~w_busy.bit_select(w_wbuf, 1))
-        with m.If(row_done):
-            m.d.comb += [issue.eq(1), issue_rows.eq(1), step.eq(row_index)]
-        with m.Elif(col_ok):
-            m.d.comb += [issue.eq(1), step.eq(col_step)]
-            m.d.sync += col_step.eq(col_step + 1)
-            with m.If(col_step == 0):
-                for k in range(2):
-                    with m.If(w_wbuf == k):
-                        m.d.sync += w_busy[k].eq(1)
-            with m.If(col_step == 7):
-                m.d.sync += [seq_buf.eq(~seq_buf), w_wbuf.eq(~w_wbuf)]
-
-        # D buffer bookkeeping: full after its 64th write, free after its 8th column
-        # read was issued (the read port samples it on that clock edge).
-        for k in range(2):
-            with m.If(write_en & write_last & (write_addr[3] == k)):
-                m.d.sync += d_full[k].eq(1)
-            with m.If(issue & ~issue_rows & (step == 7) & (seq_buf == k)):
-                m.d.sync += d_full[k].eq(0)
-
-        # Issue clock: the D read ports take the column's address, or the row leaves the
-        # assembly register. Next clock: the column arrives from the read ports and is
-        # registered; one clock later the butterfly's inputs are chosen and registered.
-        tag = data.StructLayout({"valid": 1, "rows": 1, "step": 3, "buf": 1})
-        tag0 = Signal(tag)
-        m.d.sync += [tag0.valid.eq(issue), tag0.rows.eq(issue_rows), tag0.step.eq(step),
-                     tag0.buf.eq(Mux(issue_rows, r_sbuf, w_wbuf))]
-        w_row, d_col = [], []
-        for k in range(8):
-            row = Signal(signed(32), name=f"w_row{k}")
-            with m.If(issue_rows):
-                m.d.sync += row.eq(assembly[k])
-            col = Signal(d_shape, name=f"d_col{k}")
-            m.d.sync += col.eq(d_read[k])
-            w_row.append(row)
-            d_col.append(col)
-        tag1 = Signal(tag)
-        m.d.sync += tag1.eq(tag0)
-        ins = [Signal(signed(32), name=f"bf_i{k}") for k in range(8)]
-        m.d.sync += [v.eq(Mux(tag1.rows, r, c)) for v, r, c in zip(ins, w_row, d_col)]
-        tag2 = Signal(tag)
-        m.d.sync += tag2.eq(tag1)
-        # Rounding of the descale, added once to every output (see _butterfly).
-        round_const = Mux(tag2.rows, 1 << (CONST_BITS + PASS1_BITS + 3 - 1),
-                          1 << (CONST_BITS - PASS1_BITS - 1))
-        outputs, depth = _butterfly(m, ins, round_const, shape.dsp)
-        tags = [tag2]
-        for n in range(depth):
-            nxt = Signal(tag, name=f"tag{n + 3}")
-            m.d.sync += nxt.eq(tags[-1])
-            tags.append(nxt)
-        done = tags[-1]
-
-        # Write-back: a column into W (bank y gets row y's element, wrapped to 32 bits),
-        # or a row of samples into S.
-        for y, (wp, _, _) in enumerate(w_banks):
-            m.d.comb += [wp.addr.eq(Cat(done.step, done.buf)),
-                         wp.data.eq(outputs[y] >> (CONST_BITS - PASS1_BITS)),
-                         wp.en.eq(done.valid & ~done.rows)]
-        with m.If(done.valid & ~done.rows & (done.step == 7)):
-            for k in range(2):
-                with m.If(done.buf == k):
-                    m.d.sync += w_full[k].eq(1)
         # The reader's last element: the buffer is free for pass 1 again.
         with m.If(reading & (r_k == 3) & (r_row == 7)):
             m.d.sync += r_buf.eq(~r_buf)
             for k in range(2):
                 with m.If(r_buf == k):
                     m.d.sync += [w_full[k].eq(0), w_busy[k].eq(0)]
-        # Pass 2 results: level shift and saturation in one more pipeline stage. ``v``
-        # is in -128..127 exactly when its bits from 7 up are all equal; then
-        # ``v + 128`` is its low byte with bit 7 inverted, else 0 or 255 by its sign.
-        samples = []
-        for x, o in enumerate(outputs):
-            v = o[CONST_BITS + PASS1_BITS + 3:]
-            top = v[7:]
-            sample = Signal(8, name=f"sample{x}")
-            m.d.sync += sample.eq(Mux(~top.any() | top.all(), Cat(v[:7], ~v[7]),
-                                      Mux(v[-1], 0, 255)))
-            samples.append(sample)
-        done_s = Signal(tag)
-        m.d.sync += done_s.eq(done)
+        # A completed row is held until issued (``row_wait`` while it waits past its
+        # completion clock).
+        self.row_hold = [sig(signed(32), f"row_hold{k}") for k in range(8)]
+        with m.If(row_done):
+            m.d.sync += [h.eq(a) for h, a in zip(self.row_hold, assembly)]
+        self.row_wait = sig(1, "row_wait")
+        self.want_row = row_done | self.row_wait
+
         # S: bank x holds column x of both sample buffers (address: buffer, row), so a
         # row is written in one clock and the output reads one bank (asynchronously).
-        out_buf = Signal()
-        out_index = Signal(range(64))
+        self.out_buf = out_buf = sig(1, "out_buf")
+        out_index = sig(range(64), "out_index")
+        self.s_banks = []
         s_read = []
-        for x, v in enumerate(samples):
+        for x in range(8):
             bank = Memory(shape=8, depth=16, init=[])
-            m.submodules[f"s_bank{x}"] = bank
+            m.submodules[f"{prefix}s_bank{x}"] = bank
             wp, rp = bank.write_port(), bank.read_port(domain="comb")
-            m.d.comb += [wp.addr.eq(Cat(done_s.step, done_s.buf)), wp.data.eq(v),
-                         wp.en.eq(done_s.valid & done_s.rows),
-                         rp.addr.eq(Cat(out_index[3:], out_buf))]
+            m.d.comb += rp.addr.eq(Cat(out_index[3:], out_buf))
+            self.s_banks.append(wp)
             s_read.append(rp.data)
-        with m.If(done_s.valid & done_s.rows & (done_s.step == 7)):
-            for k in range(2):
-                with m.If(done_s.buf == k):
-                    m.d.sync += s_full[k].eq(1)
 
         # Output: S through one register, raster order.
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If((~self.o.valid | self.o.ready) & s_full.bit_select(out_buf, 1)):
+        with m.If(o.ready):
+            m.d.sync += o.valid.eq(0)
+        with m.If((~o.valid | o.ready) & s_full.bit_select(out_buf, 1)):
             m.d.sync += [
-                self.o.valid.eq(1),
-                self.o.payload.sample.eq(Array(s_read)[out_index[:3]]),
-                self.o.payload.last.eq(out_index == 63),
+                o.valid.eq(1),
+                o.payload.sample.eq(Array(s_read)[out_index[:3]]),
+                o.payload.last.eq(out_index == 63),
                 out_index.eq(out_index + 1),
             ]
             with m.If(out_index == 63):
@@ -461,4 +502,44 @@ class Idct(wiring.Component):
                 for k in range(2):
                     with m.If(out_buf == k):
                         m.d.sync += [s_full[k].eq(0), s_alloc[k].eq(0)]
-        return m
+
+    def issue_column(self, m, step):
+        """This port's next column has the butterfly on this clock (inside the issue
+        choice): ``step`` is its index; the sequencer advances, and the ``D`` buffer is
+        free after the 8th (the read port samples the address on this clock edge)."""
+        m.d.comb += step.eq(self.col_step)
+        m.d.sync += self.col_step.eq(self.col_step + 1)
+        with m.If(self.col_step == 0):
+            for k in range(2):
+                with m.If(self.w_wbuf == k):
+                    m.d.sync += self.w_busy[k].eq(1)
+        with m.If(self.col_step == 7):
+            m.d.sync += [self.seq_buf.eq(~self.seq_buf), self.w_wbuf.eq(~self.w_wbuf)]
+            for k in range(2):
+                with m.If(self.seq_buf == k):
+                    m.d.sync += self.d_full[k].eq(0)
+
+    def row_bookkeeping(self, m, not_issued):
+        """A row completed on this clock and not issued waits (``row_wait``)."""
+        with m.If(self.row_done & not_issued):
+            m.d.sync += self.row_wait.eq(1)
+
+    def write_back(self, m, done, columns, done_s, samples):
+        """The butterfly's results tagged with this port: pass-1 columns into ``W``
+        (``done``), pass-2 rows of samples into ``S`` (``done_s``, a clock later)."""
+        mine = done.valid & (done.port == self.index)
+        for y, (wp, _, _) in enumerate(self.w_banks):
+            m.d.comb += [wp.addr.eq(Cat(done.step, done.buf)), wp.data.eq(columns[y]),
+                         wp.en.eq(mine & ~done.rows)]
+        with m.If(mine & ~done.rows & (done.step == 7)):
+            for k in range(2):
+                with m.If(done.buf == k):
+                    m.d.sync += self.w_full[k].eq(1)
+        mine_s = done_s.valid & done_s.rows & (done_s.port == self.index)
+        for wp, v in zip(self.s_banks, samples):
+            m.d.comb += [wp.addr.eq(Cat(done_s.step, done_s.buf)), wp.data.eq(v),
+                         wp.en.eq(mine_s)]
+        with m.If(mine_s & (done_s.step == 7)):
+            for k in range(2):
+                with m.If(done_s.buf == k):
+                    m.d.sync += self.s_full[k].eq(1)

@@ -17,18 +17,19 @@ A testbench reads a JSON file named by ``$CIMCODEC_VECTORS``::
                                "inputs": [[port, [payload, ...]], ...],
                                "expected": {port: [payload, ...] or null},
                                "stall_seed": int or null,
-                               "bursty": bool (optional)}, ...]}
+                               "bursty": bool (optional),
+                               "together": bool (optional)}, ...]}
 
 For every job the DUT is reset, ``setup`` values are put on plain ports, the input
-lists are driven one after the other, and each output stream is checked in order
-against ``expected``: as many payloads as expected, or, for the outputs a bench reads
-``until`` a flag, every payload up to the one that raises it (``null``: collected,
-not compared). With a ``stall_seed`` the sources idle and the sinks refuse on random
-clocks (:func:`random_pauses`), the sinks in long runs when the job is ``bursty``
-(:func:`bursty_pauses`). Whatever the DUT produced, with the clock counts (from the
-end of reset) of the first and of the last output transfer (``first_clock``,
-``clocks``) and any fields the bench adds, goes to ``$CIMCODEC_RESULTS``; a mismatch
-or a timeout fails the cocotb test.
+lists are driven one after the other (all at once if the job is ``together``), and
+each output stream is checked in order against ``expected``: as many payloads as
+expected, or, for the outputs a bench reads ``until`` a flag, every payload up to the
+one that raises it (``null``: collected, not compared). With a ``stall_seed`` the
+sources idle and the sinks refuse on random clocks (:func:`random_pauses`), the sinks
+in long runs when the job is ``bursty`` (:func:`bursty_pauses`). Whatever the DUT
+produced, with the clock counts (from the end of reset) of the first and of the last
+output transfer (``first_clock``, ``clocks``) and any fields the bench adds, goes to
+``$CIMCODEC_RESULTS``; a mismatch or a timeout fails the cocotb test.
 """
 
 import itertools
@@ -225,7 +226,12 @@ async def run_jobs(dut, inputs, outputs, plain=None, *, until=None, slack=1000, 
             for port, payloads in inputs:
                 await sources[port].send(payloads)
 
-        driver = cocotb.start_soon(drive(job["inputs"], sources))
+        async def drive_together(inputs, sources):
+            await cocotb.triggers.gather(*(cocotb.start_soon(sources[port].send(payloads))
+                                           for port, payloads in inputs))
+
+        driver = cocotb.start_soon((drive_together if job.get("together") else drive)(
+            job["inputs"], sources))
         monitors = [cocotb.start_soon(sinks[p].receive(len(checkers[p].expected or ()),
                                                        checkers[p], until.get(p)))
                     for p in outputs]

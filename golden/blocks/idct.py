@@ -26,15 +26,23 @@ class IdctShape:
     all); ``False`` builds them as sums of the shifted input, one term per nonzero digit
     of the constant's canonical signed-digit form, in logic (carry chains), for a
     device whose multipliers run out (the 8-lane decompressor). The samples are the
-    same either way; the dequantizer's one multiplier stays a DSP."""
+    same either way; the dequantizer's one multiplier stays a DSP.
+
+    ``ports``: independent block streams (1..4) sharing the one butterfly, each with its
+    own stores (:class:`hw.idct.Idct`); every port's samples are :meth:`compute` of its
+    own blocks."""
 
     coef_bits: int = 16
     q_bits: int = 15
     dsp: bool = True
+    ports: int = 1
 
     def __post_init__(self):
         if not isinstance(self.dsp, bool):
             raise CimcodecError(f"IDCT dsp must be True or False, not {self.dsp!r}.")
+        if isinstance(self.ports, bool) or not isinstance(self.ports, int) \
+                or not 1 <= self.ports <= 4:
+            raise CimcodecError(f"IDCT ports must be an integer 1..4, not {self.ports!r}.")
         for name, top in (("coef_bits", 16), ("q_bits", 15)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= top:

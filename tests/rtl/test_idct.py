@@ -69,6 +69,32 @@ def test_rtl_matches_golden(simulator, dsp):
         assert result["clocks"] - result["first_clock"] == len(job["expected"]["o"]) - 1
 
 
+@pytest.mark.parametrize("ports, dsp", [(2, True), (4, False)])
+def test_rtl_ports_share_the_butterfly(simulator, ports, dsp):
+    """Each port of a shared-butterfly IDCT gives its own blocks' golden samples while
+    the others run at once: different blocks and quantizers per port, stalls per port.
+    Without stalls each of 2 ports still streams one sample per clock, from its first
+    sample to its last (the ports start a few clocks apart: the butterfly takes one
+    port's column at a time); 4 ports streaming at once need every issue slot of the
+    butterfly, so some wait."""
+    rng = np.random.default_rng(9)
+    streams = [_pillow_blocks(q, seed=q)[:2] for q in (5, 50, 95, 100)]
+    streams.append((_extreme_blocks(rng), rng.integers(1, 32768, 64)))
+    jobs = []
+    for n, stall in enumerate([None, 3, 11]):
+        picked = [streams[(n + k) % len(streams)] for k in range(ports)]
+        jobs.append(tb.ports_job(picked, stall))
+    # Same-sized streams without stalls: the ports' outputs run side by side.
+    jobs.append(tb.ports_job([_pillow_blocks(50, seed=k)[:2] for k in range(ports)]))
+    results = run_jobs(BENCH, IdctShape(dsp=dsp, ports=ports), jobs, simulator)
+    for job, result in zip(jobs, results, strict=True):
+        assert result["outputs"] == job["expected"]
+    per_port = len(jobs[-1]["expected"]["o__0"])
+    spans = [last - first for first, last in results[-1]["spans"].values()]
+    if ports == 2:                  # half the butterfly's issue slots: no port waits
+        assert spans == [per_port - 1] * ports
+
+
 def test_csd_digits_sum_to_the_constant_with_no_adjacent_digits():
     rng = np.random.default_rng(0)
     for const in [*FIX.values(), 1, 2, 3, 7, 0x1FFFF, *rng.integers(1, 1 << 17, 200)]:
@@ -88,3 +114,6 @@ def test_bad_shape_names_the_parameter():
         Idct(8)
     with pytest.raises(CimcodecError, match=r"IDCT dsp must be True or False, not 1\."):
         IdctShape(dsp=1)
+    for bad in (0, 5, True, 2.0):
+        with pytest.raises(CimcodecError, match=r"IDCT ports must be an integer 1\.\.4, not "):
+            IdctShape(ports=bad)
