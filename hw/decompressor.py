@@ -382,13 +382,17 @@ class Decompressor(wiring.Component):
         m.submodules.router = router = EventRouter(lanes, wide)
         huffman, coef, idct, remap = [], [], [], []
         dsp_lanes = lanes if shape.dsp_lanes is None else shape.dsp_lanes
+        share = shape.idct_share
+        for g in range(lanes // share):
+            # Lanes g*share.. are the ports of IDCT g (``idct[k]``: lane k's (i, o)).
+            unit = Idct(replace(COEF_SHAPE.idct, dsp=g * share < dsp_lanes, ports=share))
+            m.submodules[name("idct", g)] = unit
+            idct += [unit.port(j) for j in range(share)]
         for k in range(lanes):
             huffman.append(HuffmanDecoder(HUFFMAN_SHAPE))
             coef.append(CoefDecoder(COEF_SHAPE))
-            idct.append(Idct(replace(COEF_SHAPE.idct, dsp=k < dsp_lanes)))
             m.submodules[name("huffman", k)] = huffman[k]
             m.submodules[name("coef", k)] = coef[k]
-            m.submodules[name("idct", k)] = idct[k]
             if not container:
                 remap.append(FrameCrop(remap_shape))
                 m.submodules[name("crop", k)] = remap[k]
@@ -518,7 +522,7 @@ class Decompressor(wiring.Component):
             m.submodules[name("sym_queue", k)] = queue
             wiring.connect(m, huffman[k].sym, queue.w_stream)
             wiring.connect(m, queue.r_stream, coef[k].sym)
-            wiring.connect(m, coef[k].o, idct[k].i)
+            wiring.connect(m, coef[k].o, idct[k][0])
         _broadcast(m, router.qtable, [c.qtable for c in coef])
         # ---- Container metadata from the APP events (ignored in RAW mode).
         matrix = Signal()
@@ -691,7 +695,7 @@ class Decompressor(wiring.Component):
             brow = Signal.like(block_rows, name=name("brow", k))
             bcol = Signal.like(block_cols, name=name("bcol", k))
             inside = brow < block_rows
-            src, dst = idct[k].o, remap[k].i
+            src, dst = idct[k][1], remap[k].i
             hold = Const(0)
             if lanes > 1:
                 skip = Signal(len(span), name=f"skip{k}")

@@ -135,7 +135,13 @@ class DecompressorShape:
         multipliers (``IdctShape(dsp=True)``, 24 per lane); the others build them in
         logic. ``None`` (the default): every lane. An ECP5-85k has 156 18x18
         multipliers, so 8 lanes' multipliers fit with at most 5 of them on DSPs. The
-        output does not depend on it.
+        output does not depend on it. With ``idct_share``, a multiple of it.
+    idct_share : int
+        Lanes per IDCT, 1, 2 or 4, a divisor of ``lanes``: lanes ``g*share`` up to
+        ``(g+1)*share - 1`` are the ports of one :class:`hw.idct.Idct` sharing its
+        butterfly (``IdctShape(ports=share)``), which saves the butterfly's flip-flops
+        and multipliers; at 2 a lane never waits for it. The output does not depend on
+        it.
     """
 
     max_rows: int = 4096
@@ -144,6 +150,7 @@ class DecompressorShape:
     lanes: int = 1
     in_bytes: int = 1
     dsp_lanes: int | None = None
+    idct_share: int = 1
 
     def __post_init__(self):
         for name in ("max_rows", "max_cols"):
@@ -169,6 +176,15 @@ class DecompressorShape:
             raise CimcodecError(
                 f"Decompressor DSP lanes must be an integer 0..{self.lanes} (its lanes) or "
                 f"None, not {self.dsp_lanes!r}.")
+        if type(self.idct_share) is not int or self.idct_share not in (1, 2, 4) \
+                or self.lanes % self.idct_share:
+            raise CimcodecError(
+                f"Decompressor IDCT share must be 1, 2 or 4 and divide its {self.lanes} "
+                f"lanes, not {self.idct_share!r}.")
+        if self.dsp_lanes is not None and self.dsp_lanes % self.idct_share:
+            raise CimcodecError(
+                f"Decompressor DSP lanes must be a multiple of its IDCT share "
+                f"{self.idct_share}, not {self.dsp_lanes!r}.")
 
     @property
     def remap(self) -> RemapShape:

@@ -36,12 +36,13 @@ def blocks(args) -> dict:
              "coef": (CoefDecoder, CoefShape()),
              "idct": (Idct, IdctShape()),
              "decompressor": (Decompressor, DecompressorShape(
-                 lanes=args.lanes, in_bytes=args.in_bytes, dsp_lanes=args.dsp_lanes)),
+                 lanes=args.lanes, in_bytes=args.in_bytes, dsp_lanes=args.dsp_lanes,
+                 idct_share=args.idct_share)),
              # The decompressor without the container hardware: a plain baseline JPEG
              # decoder, the counterpart of core_jpeg in docs/results.md.
              "jpeg": (Decompressor, DecompressorShape(
                  container=False, lanes=args.lanes, in_bytes=args.in_bytes,
-                 dsp_lanes=args.dsp_lanes)),
+                 dsp_lanes=args.dsp_lanes, idct_share=args.idct_share)),
              "cim": (CimArray, CimParams(args.cim_rows, args.cim_cols, args.cim_adc_bits,
                                          planes_per_clock=args.cim_planes,
                                          writes_per_clock=args.cim_writes))}
@@ -109,7 +110,7 @@ def cmd_synth(args) -> int:
                "cim_adc_bits": args.cim_adc_bits, "cim_planes": args.cim_planes,
                "cim_writes": args.cim_writes, "lanes": args.lanes,
                "in_bytes": args.in_bytes, "dsp_lanes": args.dsp_lanes,
-               "placer": args.placer,
+               "idct_share": args.idct_share, "placer": args.placer,
                "seed": args.seed, "ice40": not args.no_ice40}
     results = []
     for name, (factory, params) in tqdm(chosen.items(), desc="synthesis", unit="block"):
@@ -164,6 +165,9 @@ def _block_options(p) -> None:
                    help="lanes (the first N) whose IDCT constant products use DSP "
                         "multipliers, the others logic (default: all; 8 lanes fit an "
                         "ECP5-85k's 156 multipliers with at most 5)")
+    p.add_argument("--idct-share", type=cli.positive, default=1, metavar="N",
+                   help="lanes per IDCT butterfly: 1, 2 or 4, dividing --lanes (default 1; at "
+                        "2 no lane waits for it)")
 
 
 def register(sub) -> None:

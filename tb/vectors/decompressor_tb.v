@@ -1,6 +1,6 @@
 // decompressor_tb: plain self-checking bench of the cimcodec block `decompressor`,
 // written by cimcodec.sim.plain_bench from the block's port list; do not edit.
-// Built for DecompressorShape(max_rows=256, max_cols=256, container=True, lanes=1, in_bytes=1, dsp_lanes=None).
+// Built for DecompressorShape(max_rows=256, max_cols=256, container=True, lanes=1, in_bytes=1, dsp_lanes=None, idct_share=1).
 // Compile with the block's Verilog (DIR/decompressor.v), top module decompressor_tb; run with
 //   +vectors=DIR  the block's vector directory (default .)
 //   +seed=N       seed of the stall LFSRs (default 1)

@@ -1,6 +1,6 @@
 // idct_tb: plain self-checking bench of the cimcodec block `idct`,
 // written by cimcodec.sim.plain_bench from the block's port list; do not edit.
-// Built for IdctShape(coef_bits=16, q_bits=15, dsp=True).
+// Built for IdctShape(coef_bits=16, q_bits=15, dsp=True, ports=1).
 // Compile with the block's Verilog (DIR/idct.v), top module idct_tb; run with
 //   +vectors=DIR  the block's vector directory (default .)
 //   +seed=N       seed of the stall LFSRs (default 1)

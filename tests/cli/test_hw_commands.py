@@ -26,6 +26,11 @@ def test_words_match_the_golden_model(capsys):
      "Decompressor input bytes per beat must be one of 1, 2, 4 or 8, not 3."),
     (["verilog", "--block", "decompressor", "--lanes", "2", "--dsp-lanes", "3"],
      "Decompressor DSP lanes must be an integer 0..2 (its lanes) or None, not 3."),
+    (["verilog", "--block", "decompressor", "--lanes", "2", "--idct-share", "4"],
+     "Decompressor IDCT share must be 1, 2 or 4 and divide its 2 lanes, not 4."),
+    (["verilog", "--block", "decompressor", "--lanes", "4", "--idct-share", "2",
+      "--dsp-lanes", "1"],
+     "Decompressor DSP lanes must be a multiple of its IDCT share 2, not 1."),
 ])
 def test_bad_parameters_exit_2_with_one_sentence(capsys, argv, message):
     code, out, err = call(*argv)
@@ -121,15 +126,19 @@ def test_synth_writes_one_json_report_per_block(capsys, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("x")
     code, out, err = call("synth", "--block", "lfsr", "--report", tmp_path / "file")
     assert code == 2 and "is not a directory" in err and len(seen) == 3
-    # The multi-lane options: no iCE40 step, 4 lanes, 4 bytes per beat, 2 DSP lanes.
+    # The multi-lane options: no iCE40 step, 4 lanes, 4 bytes per beat, 2 DSP lanes,
+    # 2 lanes per IDCT.
     code, out, err = call("synth", "--block", "decompressor", "--no-ice40", "--lanes", "4",
-                          "--in-bytes", "4", "--dsp-lanes", "2", "--report", out_dir)
+                          "--in-bytes", "4", "--dsp-lanes", "2", "--idct-share", "2",
+                          "--report", out_dir)
     assert code == 0, err
     assert seen[-1][5] is False and "decompressor: no iCE40 figures: not run" in out
-    assert (seen[-1][1].lanes, seen[-1][1].in_bytes, seen[-1][1].dsp_lanes) == (4, 4, 2)
+    assert (seen[-1][1].lanes, seen[-1][1].in_bytes, seen[-1][1].dsp_lanes,
+            seen[-1][1].idct_share) == (4, 4, 2, 2)
     dec = json.loads((out_dir / "decompressor.json").read_text())
     assert dec["options"]["ice40"] is False and dec["options"]["dsp_lanes"] == 2
     assert dec["options"]["in_bytes"] == 4 and "dsp_lanes=2" in dec["params"]
+    assert dec["options"]["idct_share"] == 2 and "idct_share=2" in dec["params"]
 
 
 def test_verilog_cim_planes_sizes_the_array(capsys, tmp_path):

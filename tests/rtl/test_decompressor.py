@@ -581,6 +581,13 @@ def test_bad_shape_names_the_parameter():
         with pytest.raises(CimcodecError, match=r"Decompressor DSP lanes must be an integer "
                                                 r"0\.\.4 \(its lanes\) or None, not "):
             gd.DecompressorShape(lanes=4, dsp_lanes=bad)
+    for lanes, bad in ((4, 3), (4, 8), (1, 2), (2, 4), (4, True), (4, 2.0)):
+        with pytest.raises(CimcodecError, match=r"Decompressor IDCT share must be 1, 2 or 4 "
+                                                rf"and divide its {lanes} lanes, not "):
+            gd.DecompressorShape(lanes=lanes, idct_share=bad)
+    with pytest.raises(CimcodecError, match=r"Decompressor DSP lanes must be a multiple of "
+                                            r"its IDCT share 4, not 2\."):
+        gd.DecompressorShape(lanes=4, idct_share=4, dsp_lanes=2)
 
 
 def test_rtl_metadata_reader_on_both_simulators(simulator):
@@ -683,18 +690,20 @@ def _few_restarts():
     return _spliced((64, 96))
 
 
-@pytest.mark.parametrize("lanes, in_bytes, dsp_lanes", [(2, 1, None), (4, 1, None), (4, 4, 2)])
-def test_rtl_lanes_match_golden(simulator, lanes, in_bytes, dsp_lanes):
+@pytest.mark.parametrize("lanes, in_bytes, dsp_lanes, share",
+                         [(2, 1, None, 1), (4, 1, None, 1), (4, 4, 2, 2)])
+def test_rtl_lanes_match_golden(simulator, lanes, in_bytes, dsp_lanes, share):
     """N-lane decode == golden == Pillow on every lane file, with random stalls and long
     backpressure runs; each lane's samples are checked in order inside the simulation
     and here, every lane works when the file has intervals enough, a file without
     intervals decodes on lane 0 alone, and a file with many intervals leaves in fewer
     beats than samples. With 4 input bytes per beat (beats of entropy-coded data go
     past the parser) that file's samples leave in fewer clocks than half its bytes:
-    the parser's byte per clock no longer bounds the lanes. The 4 x 4 build has lanes 2
-    and 3's IDCT products in logic (``dsp_lanes=2``)."""
+    the parser's byte per clock no longer bounds the lanes. The 4 x 4 build has two
+    lanes per IDCT (``idct_share=2``), lanes 0 and 1 sharing one with DSP products,
+    lanes 2 and 3 one with its products in logic (``dsp_lanes=2``)."""
     shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=lanes,
-                                 in_bytes=in_bytes, dsp_lanes=dsp_lanes)
+                                 in_bytes=in_bytes, dsp_lanes=dsp_lanes, idct_share=share)
     raw, containers = _lane_files()
     jobs, names = [], []
     for name, data in sorted(raw.items()):
@@ -738,8 +747,9 @@ def test_rtl_lanes_catch_damaged_files(simulator, in_bytes):
     fewer). The error flag exactly when the golden model finds an error, header codes
     exactly, coordinates inside the matrix, and a good file after them (every job
     starts with a reset). With 4 bytes per input beat, damage also lands in beats that
-    go past the parser."""
-    shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=2, in_bytes=in_bytes)
+    go past the parser; that build's two lanes share one IDCT (``idct_share=2``)."""
+    shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=2, in_bytes=in_bytes,
+                                 idct_share=2 if in_bytes == 4 else 1)
     raw, containers = _lane_files()
     sources = {"pil": raw["pil90-ri1-40x56"], "ctr": containers["split-snap-ri2"]}
     files = {}
