@@ -1,7 +1,7 @@
 """Clocks per 8x8 block and per weight of the RTL decompressor on real files.
 
     .venv/bin/python -m bench.decoder_clocks [--sim verilator|icarus] [--lanes N]
-        [--in-bytes W]
+        [--in-bytes W] [--idct-share S]
 
 Files: the digits MLP's FC1 (128x64) through the codec at several settings, and
 Pillow-written grayscale JPEGs of weight-like noise. Each is decoded on the RTL (every
@@ -15,7 +15,8 @@ With ``--lanes N`` the decompressor has N lanes and the codec writes restart int
 for them (``Settings(lanes=N)``; the Pillow files get one interval per 8x8 block row).
 With ``--in-bytes W`` the file arrives W bytes per input beat, and beats of
 entropy-coded data without ``0xFF`` go past the marker parser
-(``DecompressorShape(in_bytes=W)``).
+(``DecompressorShape(in_bytes=W)``). With ``--idct-share S`` every S lanes share one
+IDCT butterfly (``DecompressorShape(idct_share=S)``).
 """
 
 import argparse
@@ -40,6 +41,7 @@ def main() -> None:
     p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
     p.add_argument("--lanes", type=int, default=1, choices=(1, 2, 4, 8))
     p.add_argument("--in-bytes", type=int, default=1, choices=(1, 2, 4, 8))
+    p.add_argument("--idct-share", type=int, default=1, choices=(1, 2, 4))
     args = p.parse_args()
     t0 = time.time()
     model, _ = train_digits_mlp((64, 128, 10), cache_dir=cimcodec.home() / "cache")
@@ -56,7 +58,11 @@ def main() -> None:
         options = {"restart_marker_rows": 1} if args.lanes > 1 else {}
         Image.fromarray(img).save(buf, "JPEG", quality=q, **options)
         files.append((f"Pillow noise q{q}", buf.getvalue(), True, img.size))
-    shape = DecompressorShape(256, 256, lanes=args.lanes, in_bytes=args.in_bytes)
+    try:
+        shape = DecompressorShape(256, 256, lanes=args.lanes, in_bytes=args.in_bytes,
+                                  idct_share=args.idct_share)
+    except cimcodec.CimcodecError as e:
+        p.error(str(e))
     print("| file | bytes | blocks | clocks | clocks/block | clocks/weight "
           "| sample-phase clocks | sample-phase clocks/weight | symbols/block | most in a block |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -222,7 +222,8 @@ class Idct(wiring.Component):
     the coefficient decoder in front of it. ``W`` in memory banks read serially replaced
     a register file read a row per clock through 256 eight-way multiplexers, which took
     the block from 2,064 to 1,184 LUT4 (``synth_ecp5``). Sharing the butterfly between
-    lanes' ports saves its ~4k flip-flops and 24 multipliers per lane (docs/decoder.md).
+    two lanes saved about 4.5k flip-flops and 24 multipliers per pair in the 4-lane
+    decompressor (docs/decoder.md, "One butterfly for several lanes").
 
     Stream rules: ``o.valid`` never waits for ``o.ready``; ``o.payload`` is a register
     that changes only on a transfer. ``i.ready`` depends on state only.
