@@ -384,7 +384,7 @@ class Decompressor(wiring.Component):
         dsp_lanes = lanes if shape.dsp_lanes is None else shape.dsp_lanes
         share = shape.idct_share
         for g in range(lanes // share):
-            # Lanes g*share.. are the ports of IDCT g (``idct[k]``: lane k's (i, o)).
+            # Lanes g*share.. are the ports of IDCT g; ``idct[k]``: lane k's (i, o).
             unit = Idct(replace(COEF_SHAPE.idct, dsp=g * share < dsp_lanes, ports=share))
             m.submodules[name("idct", g)] = unit
             idct += [unit.port(j) for j in range(share)]

@@ -279,8 +279,7 @@ class Idct(wiring.Component):
 
         # Issue clock: the D read ports take the column's address (each port's own,
         # always), or the row waits in ``row_hold``. Next clock: the issuing port's
-        # column or row is picked and registered; one clock later it is registered as
-        # the butterfly's inputs.
+        # column or row is picked and registered: the butterfly's inputs.
         tag = data.StructLayout({"valid": 1, "rows": 1, "step": 3, "buf": 1,
                                  "port": port_bits})
         tag0 = Signal(tag)
@@ -290,23 +289,19 @@ class Idct(wiring.Component):
                                         for p in ports], issue_port))]
         picked = []
         for k in range(8):
-            choice = Signal(signed(32), name=f"bf_pick{k}")
+            choice = Signal(signed(32), name=f"bf_i{k}")
             m.d.sync += choice.eq(_pick([Mux(tag0.rows, p.row_hold[k], p.d_read[k])
                                          for p in ports], tag0.port))
             picked.append(choice)
         tag1 = Signal(tag)
         m.d.sync += tag1.eq(tag0)
-        ins = [Signal(signed(32), name=f"bf_i{k}") for k in range(8)]
-        m.d.sync += [v.eq(c) for v, c in zip(ins, picked)]
-        tag2 = Signal(tag)
-        m.d.sync += tag2.eq(tag1)
         # Rounding of the descale, added once to every output (see _butterfly).
-        round_const = Mux(tag2.rows, 1 << (CONST_BITS + PASS1_BITS + 3 - 1),
+        round_const = Mux(tag1.rows, 1 << (CONST_BITS + PASS1_BITS + 3 - 1),
                           1 << (CONST_BITS - PASS1_BITS - 1))
-        outputs, depth = _butterfly(m, ins, round_const, shape.dsp)
-        tags = [tag2]
+        outputs, depth = _butterfly(m, picked, round_const, shape.dsp)
+        tags = [tag1]
         for n in range(depth):
-            nxt = Signal(tag, name=f"tag{n + 3}")
+            nxt = Signal(tag, name=f"tag{n + 2}")
             m.d.sync += nxt.eq(tags[-1])
             tags.append(nxt)
         done = tags[-1]
