@@ -6,6 +6,9 @@ The reference model is :mod:`golden.blocks.appmeta`; its docstring lists the fie
 fields walked over and every check.
 """
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -216,59 +219,108 @@ class AppMeta(wiring.Component):
         def goto(target, length=1):
             m.d.sync += [field.eq(target), left.eq(length), last.eq(length == 1)]
 
-        # ---- One APP byte: a field's bytes are counted down in ``left``; its checks and
-        # registers act on its last byte (``v32`` then holds it, right-aligned in the
-        # top bytes); a field of zero bytes is skipped by its predecessor.
-        with m.If(self.take & ~is_app & self.present):
-            m.d.sync += closed.eq(1)
-            with m.If(~closed & (field != _Field.DONE)):
-                m.d.comb += bad.eq(1)
-        with m.If(self.take & (ev.kind == EventKind.FRAME)):
-            m.d.sync += frame.eq(1)
+        # ---- The checks read the field's earlier bytes only through flags of ``word``
+        # registered when its newest byte came (``w_*``, from ``v32[8:]``, the word after
+        # this byte, and from registers settled long before), so the byte's own clock
+        # holds one compare of ``b`` per check and the OR behind them: no 32-bit compare
+        # or shift sits between the event register and the error latch. Each flag is
+        # the part of the check on the low bytes: ``v32 == 0`` is ``w_zero & (b == 0)``,
+        # ``v32 > MAX_DIMENSION`` is ``(b != 0) | w_big``, and so on.
+        nw = v32[8:]
+        w_zero, w_big, w_rows, w_nq, w_version, w_flags, w_low = (
+            Signal(name=f"w_{n}") for n in ("zero", "big", "rows", "nq", "version", "flags",
+                                            "low"))
+        # The seeds' out-of-range bits, ``~(2**width - 1)``, a register behind the
+        # widths (settled, like them, before the first seed byte).
+        over = [Signal(32, name=f"over{i}") for i in range(2)]
+        m.d.sync += [over[0].eq(~((Const(1, 32) << width0) - 1)),
+                     over[1].eq(~((Const(1, 32) << width1) - 1))]
+        w_over = [Signal(name=f"w_over{i}") for i in range(2)]
+        with m.If(app):
+            m.d.sync += [
+                w_zero.eq(nw == 0),
+                w_big.eq((nw[16:] != 0) | (nw[:16] > MAX_DIMENSION)),
+                w_rows.eq((nw[16:] != 0) | (nw[:16] != rows)),
+                w_nq.eq((nw[16:] != 0) | (nw[:16] != Mux(per_channel, rows, 1))),
+                w_version.eq(nw[16:] != VERSION & 0xFF),
+                w_flags.eq((nw[18:] != 0) | (nw[16:18] == FLAG_SNAP)),
+                w_low.eq(nw[16:] != 0),
+                w_over[0].eq((nw & over[0][:24]) != 0),
+                w_over[1].eq((nw & over[1][:24]) != 0),
+            ]
+        zero32 = w_zero & (b == 0)                           # v32 == 0
+        k_zero = ~w_low & (b == 0)                           # v16 == 0
+
+        # ---- The checks: ``bad`` is one flat OR of terms, each a field's decode and a
+        # compare of ``b`` (with the flags above), with ``refused``, ``last`` and ``app``
+        # at its last levels rather than at the head of a priority chain. (A byte the
+        # field sequencing below refuses or takes as the ``CHUNK`` byte is decided by
+        # those terms alone, as no other term's field is ``CHUNK``; a ``SNAP`` byte
+        # is checked whether it is its field's last or not.)
+        def at(*fields):
+            return reduce(operator.or_, (field == f for f in fields))
+
+        on_last = [
+            (at(_Field.COUNT), b != 1),
+            (at(_Field.VERSION), w_version | (b != VERSION >> 8)),           # v16 != VERSION
+            (at(_Field.FLAGS), w_flags | (b != 0)),    # v16[2:] != 0 or v16[:2] == FLAG_SNAP
+            (at(_Field.ROWS, _Field.COLS), zero32 | w_big | (b != 0)),  # 0 or > MAX_DIMENSION
+            (at(_Field.NDIM), (b == 0) | (b > MAX_NDIM)),
+            (at(_Field.SHAPE0), w_rows | (b != 0)),                           # v32 != rows
+            (at(_Field.QSCHEME, _Field.SCHEME), b > 3),
+            (at(_Field.NQ), w_nq | (b != 0)),           # v32 != (rows if per_channel else 1)
+            # v16 > SNAP_ENTRIES (256), or a codebook's presence against flags[0]
+            (at(_Field.K), (b > 1) | ((b == 1) & w_low) | (~k_zero != flags[0])),
+            (at(_Field.KIND), b > 1),
+            (at(_Field.STAGE), ~zero32 & (scheme != RemapScheme.PROGRESSIVE)),
+            (at(_Field.NSEEDS), b != nfields),
+            # 0, or a bit at or above the field's width
+            (at(_Field.SEED0), zero32 | w_over[0] | ((b & over[0][24:]) != 0)),
+            (at(_Field.SEED1), zero32 | w_over[1] | ((b & over[1][24:]) != 0)),
+            (at(_Field.DONE), 1),                                 # a byte after the CRC
+        ]
         # An APP byte after the frame, after the segment closed, or opening a second
         # segment is refused: it is ``bad`` and no field acts on it.
         refused = frame | closed | ((ev.index == 0) & self.present)
+        app_bad = reduce(operator.or_, [
+            refused,
+            at(_Field.CHUNK) & ((ev.index != 0) | (b != 0)),
+            at(_Field.SNAP) & (b >= k),
+            last & reduce(operator.or_, (f & c for f, c in on_last)),
+        ])
+        m.d.comb += bad.eq((app & app_bad)
+                           | (self.take & ~is_app & self.present & ~closed
+                              & (field != _Field.DONE)))
+
+        # ---- One APP byte: a field's bytes are counted down in ``left``; its registers
+        # act on its last byte (``v32`` then holds it, right-aligned in the top bytes);
+        # a field of zero bytes is skipped by its predecessor.
+        with m.If(self.take & ~is_app & self.present):
+            m.d.sync += closed.eq(1)
+        with m.If(self.take & (ev.kind == EventKind.FRAME)):
+            m.d.sync += frame.eq(1)
         with m.If(app):
-            m.d.sync += [self.present.eq(1), word.eq(v32[8:])]
-            with m.If(refused):
-                m.d.comb += bad.eq(1)
-            with m.Elif(field == _Field.CHUNK):
-                with m.If((ev.index != 0) | (b != 0)):
-                    m.d.comb += bad.eq(1)
+            m.d.sync += [self.present.eq(1), word.eq(nw)]
+        with m.If(app & ~refused):
+            with m.If(field == _Field.CHUNK):
                 goto(_Field.COUNT)
             with m.Elif(~last):
                 m.d.sync += [left.eq(left - 1), last.eq(left == 2)]
-                with m.If(field == _Field.SNAP):
-                    with m.If(b >= k):
-                        m.d.comb += bad.eq(1)
             with m.Else():
-                with m.Switch(field):     # parallel: no priority chain behind ``bad``
+                with m.Switch(field):
                     with m.Case(_Field.COUNT):
-                        with m.If(b != 1):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.VERSION, 2)
                     with m.Case(_Field.VERSION):
-                        with m.If(v16 != VERSION):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.FLAGS, 2)
                     with m.Case(_Field.FLAGS):
-                        with m.If((v16[2:] != 0) | (v16[:2] == FLAG_SNAP)):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.ROWS, 4)
-                    with m.Case(_Field.ROWS, _Field.COLS):
-                        with m.If((v32 == 0) | (v32 > MAX_DIMENSION)):
-                            m.d.comb += bad.eq(1)
-                        with m.If(field == _Field.ROWS):
-                            goto(_Field.COLS, 4)
-                        with m.Else():
-                            goto(_Field.NDIM)
+                    with m.Case(_Field.ROWS):
+                        goto(_Field.COLS, 4)
+                    with m.Case(_Field.COLS):
+                        goto(_Field.NDIM)
                     with m.Case(_Field.NDIM):
-                        with m.If((b == 0) | (b > MAX_NDIM)):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.SHAPE0, 4)
                     with m.Case(_Field.SHAPE0):
-                        with m.If(v32 != rows):
-                            m.d.comb += bad.eq(1)
                         with m.If(ndim > 1):
                             goto(_Field.SHAPE, (ndim - 1) << 2)
                         with m.Else():
@@ -276,20 +328,14 @@ class AppMeta(wiring.Component):
                     with m.Case(_Field.SHAPE):
                         goto(_Field.QSCHEME)
                     with m.Case(_Field.QSCHEME):
-                        with m.If(b > 3):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.QRANGE, 2)
                     with m.Case(_Field.QRANGE):
                         goto(_Field.NQ, 4)
                     with m.Case(_Field.NQ):
-                        with m.If(v32 != Mux(per_channel, rows, 1)):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.QPARAMS, quant_len)
                     with m.Case(_Field.QPARAMS):
                         goto(_Field.K, 2)
                     with m.Case(_Field.K):
-                        with m.If((v16 > SNAP_ENTRIES) | ((v16 != 0) != flags[0])):
-                            m.d.comb += bad.eq(1)
                         with m.If(v16 != 0):
                             goto(_Field.BOOK, book_len)
                         with m.Else():
@@ -300,43 +346,26 @@ class AppMeta(wiring.Component):
                         with m.Else():
                             goto(_Field.SCHEME)
                     with m.Case(_Field.SNAP):
-                        with m.If(b >= k):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.SCHEME)
                     with m.Case(_Field.SCHEME):
-                        with m.If(b > 3):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.KIND)
                     with m.Case(_Field.KIND):
-                        with m.If(b > 1):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.STAGE, 4)
                     with m.Case(_Field.STAGE):
-                        with m.If((v32 != 0) & (scheme != RemapScheme.PROGRESSIVE)):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.NSEEDS)
                     with m.Case(_Field.NSEEDS):
-                        with m.If(b != nfields):
-                            m.d.comb += bad.eq(1)
                         with m.If(b != 0):
                             goto(_Field.SEED0, 4)
                         with m.Else():
                             goto(_Field.CRC, 4)
                     with m.Case(_Field.SEED0):
-                        with m.If((v32 == 0) | ((v32 >> width0) != 0)):
-                            m.d.comb += bad.eq(1)
                         with m.If(two):
                             goto(_Field.SEED1, 4)
                         with m.Else():
                             goto(_Field.CRC, 4)
                     with m.Case(_Field.SEED1):
-                        with m.If((v32 == 0) | ((v32 >> width1) != 0)):
-                            m.d.comb += bad.eq(1)
                         goto(_Field.CRC, 4)
-                    with m.Case(_Field.CRC):
-                        goto(_Field.DONE)
-                    with m.Default():     # DONE: a byte after the CRC
-                        m.d.comb += bad.eq(1)
+                    with m.Default():     # CRC, or DONE: a byte after the CRC
                         goto(_Field.DONE)
         # The fields' values, kept on their last byte past the segment checks (outside
         # the ``Switch``, whose Verilog ``case`` then covers every value of ``field``
