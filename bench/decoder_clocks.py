@@ -3,8 +3,10 @@
     .venv/bin/python -m bench.decoder_clocks [--sim verilator|icarus] [--lanes N]
         [--in-bytes W] [--idct-share S]
 
-Files: the digits MLP's FC1 (128x64) through the codec at several settings, and
-Pillow-written grayscale JPEGs of weight-like noise. Each is decoded on the RTL (every
+Files: the digits MLP's FC1 (128x64, 8,192 weights) through the codec at several
+settings, MLP2's FC2 (100x300, 30,000 weights: the largest layer of the project's
+LeNet-300-100 on digits) at quality 90, and Pillow-written grayscale JPEGs of
+weight-like noise. Each is decoded on the RTL (every
 sample checked against the golden decoder inside the simulation); the table gives the
 file size, 8x8 blocks, clocks from reset to the status event, clocks per block and per
 weight, and the sample phase (first weight to the status event) on its own. Headers
@@ -32,7 +34,7 @@ import cimcodec
 from cimcodec.golden.blocks.decompressor import DecompressorShape
 from cimcodec.golden.blocks.huffman import jpeg_scan, scan_symbols
 from cimcodec.golden.codec import pipeline as codec
-from cimcodec.golden.ml.models import train_digits_mlp
+from cimcodec.golden.ml.models import train_digits_mlp, train_digits_net
 from cimcodec.sim.rtl import rtl_decode
 
 
@@ -50,26 +52,33 @@ def main() -> None:
     for q, k, r in [(90, 0, "none"), (75, 16, "full"), (50, 16, "split")]:
         data = codec.compress_matrix(weights, codec.Settings(quality=q, clusters=k, remap=r,
                                                              budget=8, lanes=args.lanes)).data
-        files.append((f"FC1 q{q} k{k} {r}", data, False, 128 * 64))
+        files.append((f"FC1 q{q} k{k} {r}", data, False, weights.shape))
+        if q == 90:
+            mlp2, _ = train_digits_net("mlp2", cache_dir=cimcodec.home() / "cache")
+            fc2 = mlp2.net[3].weight.detach().numpy()
+            data = codec.compress_matrix(fc2, codec.Settings(quality=q, budget=8,
+                                                             lanes=args.lanes)).data
+            files.append((f"MLP2 FC2 q{q} k0 none", data, False, fc2.shape))
     rng = np.random.default_rng(0)
     for q in (50, 95):
         img = np.clip(rng.normal(128, 40, (128, 64)), 0, 255).astype(np.uint8)
         buf = io.BytesIO()
         options = {"restart_marker_rows": 1} if args.lanes > 1 else {}
         Image.fromarray(img).save(buf, "JPEG", quality=q, **options)
-        files.append((f"Pillow noise q{q}", buf.getvalue(), True, img.size))
+        files.append((f"Pillow noise q{q}", buf.getvalue(), True, img.shape))
     try:
-        shape = DecompressorShape(256, 256, lanes=args.lanes, in_bytes=args.in_bytes,
+        shape = DecompressorShape(512, 512, lanes=args.lanes, in_bytes=args.in_bytes,
                                   idct_share=args.idct_share)
     except cimcodec.CimcodecError as e:
         p.error(str(e))
     print("| file | bytes | blocks | clocks | clocks/block | clocks/weight "
           "| sample-phase clocks | sample-phase clocks/weight | symbols/block | most in a block |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, data, raw, weights_n in tqdm(files, desc="decoding", unit="file",
-                                           file=sys.stderr):
+    for name, data, raw, (rows, cols) in tqdm(files, desc="decoding", unit="file",
+                                              file=sys.stderr):
         _, stats = rtl_decode(data, raw=raw, sim=args.sim, shape=shape)
-        blocks = weights_n // 64
+        weights_n = rows * cols
+        blocks = -(-rows // 8) * -(-cols // 8)
         phase = stats["sample_phase_clocks"]
         print(f"| {name} | {len(data)} | {blocks} | {stats['clocks']} | "
               f"{stats['clocks'] / blocks:.1f} | {stats['clocks'] / weights_n:.3f} | "

@@ -318,10 +318,11 @@ def expected_lanes(data, shape: DecompressorShape, *, raw: bool = False) -> Expe
         return want
     bytes_ = bytes(data)
     ri = jpeg.decode_full(bytes_).restart_interval
+    block_cols = coded_block_cols(bytes_)
     lanes = [[] for _ in range(shape.lanes)]
     for (r2, c2), sample in zip(coded_positions(bytes_, shape, raw=raw), want.samples,
                                 strict=True):
-        block = (r2 // 8) * coded_block_cols(bytes_) + c2 // 8
+        block = (r2 // 8) * block_cols + c2 // 8
         lanes[(block // ri if ri else 0) % shape.lanes].append(sample)
     return Expected(lanes, Error.NONE)
 
