@@ -230,11 +230,13 @@ class AppMeta(wiring.Component):
         w_zero, w_big, w_rows, w_nq, w_version, w_flags, w_low = (
             Signal(name=f"w_{n}") for n in ("zero", "big", "rows", "nq", "version", "flags",
                                             "low"))
-        # The seeds' out-of-range bits, ``~(2**width - 1)``, a register behind the
-        # widths (settled, like them, before the first seed byte).
-        over = [Signal(32, name=f"over{i}") for i in range(2)]
-        m.d.sync += [over[0].eq(~((Const(1, 32) << width0) - 1)),
-                     over[1].eq(~((Const(1, 32) << width1) - 1))]
+        # The seeds' out-of-range bits below bit 16, ``~(2**width - 1)``, a register
+        # behind the widths (settled, like them, before the first seed byte); the widths
+        # are at most 16, so every bit from 16 up is out of range.
+        assert len(width0) == len(width1) == 5
+        over = [Signal(16, name=f"over{i}") for i in range(2)]
+        m.d.sync += [over[0].eq(~((Const(1, 17) << width0) - 1)),
+                     over[1].eq(~((Const(1, 17) << width1) - 1))]
         w_over = [Signal(name=f"w_over{i}") for i in range(2)]
         with m.If(app):
             m.d.sync += [
@@ -245,8 +247,8 @@ class AppMeta(wiring.Component):
                 w_version.eq(nw[16:] != VERSION & 0xFF),
                 w_flags.eq((nw[18:] != 0) | (nw[16:18] == FLAG_SNAP)),
                 w_low.eq(nw[16:] != 0),
-                w_over[0].eq((nw & over[0][:24]) != 0),
-                w_over[1].eq((nw & over[1][:24]) != 0),
+                w_over[0].eq((nw[16:] != 0) | ((nw[:16] & over[0]) != 0)),
+                w_over[1].eq((nw[16:] != 0) | ((nw[:16] & over[1]) != 0)),
             ]
         zero32 = w_zero & (b == 0)                           # v32 == 0
         k_zero = ~w_low & (b == 0)                           # v16 == 0
@@ -275,8 +277,8 @@ class AppMeta(wiring.Component):
             (at(_Field.STAGE), ~zero32 & (scheme != RemapScheme.PROGRESSIVE)),
             (at(_Field.NSEEDS), b != nfields),
             # 0, or a bit at or above the field's width
-            (at(_Field.SEED0), zero32 | w_over[0] | ((b & over[0][24:]) != 0)),
-            (at(_Field.SEED1), zero32 | w_over[1] | ((b & over[1][24:]) != 0)),
+            (at(_Field.SEED0), zero32 | w_over[0] | (b != 0)),
+            (at(_Field.SEED1), zero32 | w_over[1] | (b != 0)),
             (at(_Field.DONE), 1),                                 # a byte after the CRC
         ]
         # An APP byte after the frame, after the segment closed, or opening a second
