@@ -577,17 +577,19 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += arriving.eq(Mux(staged, placed, 0))
         filled = Signal(width)
         m.d.comb += filled.eq(buf | arriving)
-        # The buffer's shifter has its own select too: the held or the table's shift,
-        # with no ``go`` in it (``halted`` and the stream's ``ready`` are several LUTs
-        # deep); whether a symbol is taken picks between the shifted and the unshifted
-        # buffer after it. Equal to ``filled << shift_now``.
-        buf_shift = Signal.like(shift_now)
-        m.d.comb += buf_shift.eq(Mux(held, held_shift,
-                                     Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
-                                         FAST_ENTRY(fast_reads[1]).shift)))
-        taking = (held & go) | fast_go
+        # The buffer has two shifters, each with its own select and no ``go`` in it
+        # (``halted`` and the stream's ``ready`` are several LUTs deep): the held
+        # symbol's, from registers only, and the table's, four bits (a hit takes at most
+        # MAX_FAST_SHIFT), so that the table read meets a 16-way pick rather than the
+        # held symbol's select and a 32-way shifter. Whether and which symbol is taken
+        # (``held & go``, ``fast_go``: no table read in either) picks between the
+        # shifted and the unshifted buffer after them. Equal to ``filled << shift_now``.
+        fast_shift = Signal(range(MAX_FAST_SHIFT + 1))
+        m.d.comb += fast_shift.eq(Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
+                                      FAST_ENTRY(fast_reads[1]).shift))
         past_symbol = Signal(width)
-        m.d.comb += past_symbol.eq(Mux(taking, (filled << buf_shift)[:width], filled))
+        m.d.comb += past_symbol.eq(Mux(held & go, (filled << held_shift)[:width],
+                                       Mux(fast_go, (filled << fast_shift)[:width], filled)))
         next_index = index + out_symbol[4:] + 1
         # The block ends when index + run + 1 reaches 64: ``run >= cap`` with ``cap``
         # from the index register, so no adder follows the table read there.
@@ -672,9 +674,7 @@ class HuffmanDecoder(wiring.Component):
         # reloaded from the shifted buffer in the next clock (a clock more after a
         # slow-path symbol, see ``SLOW_PATH_CLOCKS``).
         if chunk <= MAX_EXTRA:
-            window_shift = Signal(range(MAX_FAST_SHIFT + 1))
-            m.d.comb += window_shift.eq(Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
-                                            FAST_ENTRY(fast_reads[1]).shift))
+            window_shift = fast_shift
             windows = Array(buf[width - fast_bits - n:width - n]
                             for n in range(MAX_FAST_SHIFT + 1))
             top = slice(width - fast_bits, width)
