@@ -10,7 +10,7 @@ scan: symbols, extra bits, block grammar, restart intervals, the error).
 import operator
 from functools import reduce
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -502,7 +502,10 @@ class HuffmanDecoder(wiring.Component):
         fast = FAST_ENTRY(Mux(dc, fast_reads[0], fast_reads[1]))
         # A hit is taken at once when the buffer holds the longest symbol a hit can be
         # (``K`` + 15 bits), a condition on the count register alone.
-        deep = count >= fast_bits + MAX_EXTRA
+        # ``deep``: ``count >= K + MAX_EXTRA``, a register kept with ``count`` (below), so
+        # that no compare of ``count`` leads the take into the buffer's multiplexer.
+        deep_at = fast_bits + MAX_EXTRA
+        deep = Signal()
         # ``stale_index``: the fast tables' index was not moved by the last symbol (a
         # held one, see ``window_shift`` below); it is reloaded from the buffer in this
         # clock and no hit is taken on it.
@@ -684,12 +687,22 @@ class HuffmanDecoder(wiring.Component):
             m.d.sync += stale_index.eq(held & go & ~restart)
         else:
             m.d.sync += window_index.eq(next_buf[width - fast_bits:])
+        # The next ``deep`` for each shift the clock may take: the held symbol's and no
+        # shift from registers alone, the table's as one compare of its four-bit shift
+        # with a bound from registers (``count + added - (K + MAX_EXTRA)``).
+        kept = Signal(len(count) + 1)
+        m.d.comb += kept.eq(count + added)
+        bound = Signal(signed(len(kept) + 1))
+        m.d.comb += bound.eq(kept - deep_at)
         with m.If(restart):
             m.d.comb += next_buf.eq(aligned)
-            m.d.sync += [count.eq(b.payload.count), dc.eq(1), index.eq(0)]
+            m.d.sync += [count.eq(b.payload.count), dc.eq(1), index.eq(0),
+                         deep.eq(b.payload.count >= deep_at)]
         with m.Else():
             m.d.comb += next_buf.eq(past_symbol)
-            m.d.sync += count.eq(count - shift_now + added)
+            m.d.sync += [count.eq(count - shift_now + added),
+                         deep.eq(Mux(held & go, kept - held_shift >= deep_at,
+                                     Mux(fast_go, fast_shift <= bound, bound >= 0)))]
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
         return m
 
