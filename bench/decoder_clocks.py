@@ -48,17 +48,15 @@ def main() -> None:
     t0 = time.time()
     model, _ = train_digits_mlp((64, 128, 10), cache_dir=cimcodec.home() / "cache")
     weights = model.net[0].weight.detach().numpy()
+    mlp2, _ = train_digits_net("mlp2", cache_dir=cimcodec.home() / "cache")
+    fc2 = mlp2.net[3].weight.detach().numpy()
     files = []
-    for q, k, r in [(90, 0, "none"), (75, 16, "full"), (50, 16, "split")]:
-        data = codec.compress_matrix(weights, codec.Settings(quality=q, clusters=k, remap=r,
-                                                             budget=8, lanes=args.lanes)).data
-        files.append((f"FC1 q{q} k{k} {r}", data, False, weights.shape))
-        if q == 90:
-            mlp2, _ = train_digits_net("mlp2", cache_dir=cimcodec.home() / "cache")
-            fc2 = mlp2.net[3].weight.detach().numpy()
-            data = codec.compress_matrix(fc2, codec.Settings(quality=q, budget=8,
-                                                             lanes=args.lanes)).data
-            files.append((f"MLP2 FC2 q{q} k0 none", data, False, fc2.shape))
+    for name, matrix, q, k, r in [("FC1", weights, 90, 0, "none"), ("MLP2 FC2", fc2, 90, 0, "none"),
+                                  ("FC1", weights, 75, 16, "full"),
+                                  ("FC1", weights, 50, 16, "split")]:
+        data = codec.compress_matrix(matrix, codec.Settings(quality=q, clusters=k, remap=r,
+                                                            budget=8, lanes=args.lanes)).data
+        files.append((f"{name} q{q} k{k} {r}", data, False, matrix.shape))
     rng = np.random.default_rng(0)
     for q in (50, 95):
         img = np.clip(rng.normal(128, 40, (128, 64)), 0, 255).astype(np.uint8)

@@ -238,17 +238,18 @@ class AppMeta(wiring.Component):
         m.d.sync += [over[0].eq(~((Const(1, 17) << width0) - 1)),
                      over[1].eq(~((Const(1, 17) << width1) - 1))]
         w_over = [Signal(name=f"w_over{i}") for i in range(2)]
+        upper = nw[16:] != 0                   # the word's newest byte (v16's low byte)
         with m.If(app):
             m.d.sync += [
                 w_zero.eq(nw == 0),
-                w_big.eq((nw[16:] != 0) | (nw[:16] > MAX_DIMENSION)),
-                w_rows.eq((nw[16:] != 0) | (nw[:16] != rows)),
-                w_nq.eq((nw[16:] != 0) | (nw[:16] != Mux(per_channel, rows, 1))),
+                w_big.eq(upper | (nw[:16] > MAX_DIMENSION)),
+                w_rows.eq(upper | (nw[:16] != rows)),
+                w_nq.eq(upper | (nw[:16] != Mux(per_channel, rows, 1))),
                 w_version.eq(nw[16:] != VERSION & 0xFF),
                 w_flags.eq((nw[18:] != 0) | (nw[16:18] == FLAG_SNAP)),
-                w_low.eq(nw[16:] != 0),
-                w_over[0].eq((nw[16:] != 0) | ((nw[:16] & over[0]) != 0)),
-                w_over[1].eq((nw[16:] != 0) | ((nw[:16] & over[1]) != 0)),
+                w_low.eq(upper),
+                w_over[0].eq(upper | ((nw[:16] & over[0]) != 0)),
+                w_over[1].eq(upper | ((nw[:16] & over[1]) != 0)),
             ]
         zero32 = w_zero & (b == 0)                           # v32 == 0
         k_zero = ~w_low & (b == 0)                           # v16 == 0

@@ -501,13 +501,13 @@ class HuffmanDecoder(wiring.Component):
             fast_reads.append(Array(reads)[index_reg[:low]])
         fast = FAST_ENTRY(Mux(dc, fast_reads[0], fast_reads[1]))
         # A hit is taken at once when the buffer holds the longest symbol a hit can be
-        # (``K`` + 15 bits), a condition on the count register alone.
-        # ``deep``: ``count >= K + MAX_EXTRA``, a register kept with ``count`` (below), so
-        # that no compare of ``count`` leads the take into the buffer's multiplexer.
+        # (``K`` + 15 bits): ``deep``, ``count >= K + MAX_EXTRA``, a register kept with
+        # ``count`` (below), so that no compare of ``count`` leads the take into the
+        # buffer's multiplexer.
         deep_at = fast_bits + MAX_EXTRA
         deep = Signal()
         # ``stale_index``: the fast tables' index was not moved by the last symbol (a
-        # held one, see ``window_shift`` below); it is reloaded from the buffer in this
+        # held one, see ``fast_shift`` below); it is reloaded from the buffer in this
         # clock and no hit is taken on it.
         stale_index = Signal()
         fast_ok = Signal()
@@ -666,7 +666,7 @@ class HuffmanDecoder(wiring.Component):
         # bits only when fewer than K bits are left after the shift, and then the
         # next clock's count is below K + chunk <= K + 15 and no hit is taken; the
         # index is whole again a clock later.
-        # The index's shifter has its own select, ``window_shift``: the fast table's
+        # The index's shifter has its own select, ``fast_shift``: the fast table's
         # shift alone, with no ``go`` and no held symbol in it, and whether a hit is
         # taken picks between the shifted and the unshifted window after it. So the
         # select is one multiplexer (``dc``) after the table read, its nets carry
@@ -677,12 +677,11 @@ class HuffmanDecoder(wiring.Component):
         # reloaded from the shifted buffer in the next clock (a clock more after a
         # slow-path symbol, see ``SLOW_PATH_CLOCKS``).
         if chunk <= MAX_EXTRA:
-            window_shift = fast_shift
             windows = Array(buf[width - fast_bits - n:width - n]
                             for n in range(MAX_FAST_SHIFT + 1))
             top = slice(width - fast_bits, width)
             m.d.sync += [copy.eq(Mux(restart, aligned[top],
-                                     Mux(fast_go, windows[window_shift], buf[top])))
+                                     Mux(fast_go, windows[fast_shift], buf[top])))
                          for copy in (window_index, window_ac)]
             m.d.sync += stale_index.eq(held & go & ~restart)
         else:
@@ -700,7 +699,7 @@ class HuffmanDecoder(wiring.Component):
                          deep.eq(b.payload.count >= deep_at)]
         with m.Else():
             m.d.comb += next_buf.eq(past_symbol)
-            m.d.sync += [count.eq(count - shift_now + added),
+            m.d.sync += [count.eq(kept - shift_now),
                          deep.eq(Mux(held & go, kept - held_shift >= deep_at,
                                      Mux(fast_go, fast_shift <= bound, bound >= 0)))]
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
