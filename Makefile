@@ -29,7 +29,7 @@ setup: $(STAMP)
 	$(PY) -m cimcodec.sim.tools
 
 test: setup
-	$(PY) -m pytest -n $(JOBS) -q
+	$(PY) -m pytest -n $(JOBS) --dist worksteal -q
 
 demo: setup
 	$(VENV)/bin/cimcodec demo

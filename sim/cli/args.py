@@ -144,13 +144,18 @@ def load_torch(path: str):
     """What a ``.pt`` file holds, loaded with ``weights_only`` (tensors, dicts, lists and
     numbers; a pickled module is refused with a sentence saying what to save)."""
     import pickle
+    import warnings
     import zipfile
 
     import torch
 
     p = existing_file(path)
     try:
-        return torch.load(p, weights_only=True, map_location="cpu")
+        # torch warns (on stderr, before our sentence) about a pickled module's protocol
+        # while refusing it; the refusal below says what to do.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(p, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError:
         if not zipfile.is_zipfile(p):      # not torch.save's format: garbage read as pickle
             raise CimcodecError(f"{path} is not a readable torch file.") from None
