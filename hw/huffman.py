@@ -266,22 +266,12 @@ class HuffmanDecoder(wiring.Component):
         copying = Signal()                              # see the copies below
         filling = Signal()                              # see the fast tables below
         dirty = Signal()
-        # Decoding waits while a table is built, copied or filled into the fast tables,
-        # the copies are stale, or after an error: ``halted``, a register (see the error
-        # below) formed from the next values of these flags (``*_n``), so that it is not
-        # an OR of eight registers in front of the loop's take.
-        halted = Signal(init=1)
-        building_n, copying_n, filling_n, stale_n, error_n = (
-            Signal(name=f"{n}_n") for n in ("building", "copying", "filling", "stale", "error"))
-        m.d.sync += [building.eq(building_n), copying.eq(copying_n), filling.eq(filling_n)]
-        m.d.comb += [building_n.eq(building), copying_n.eq(copying), filling_n.eq(filling)]
         m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
         shift_in = Signal(range(slots + 1))             # the ring taking a pair, or none
         m.d.comb += shift_in.eq(slots)
         m.d.sync += value_write.en.eq(0)
         with m.If(t.valid & t.ready):
-            m.d.comb += building_n.eq(~t.payload.last)
-            m.d.sync += [b_slot.eq(cur_slot),
+            m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
                          b_counts.eq(counts_after), b_total.eq(total_after),
                          b_values.eq(values_after)]
             with m.If(is_count):
@@ -312,8 +302,6 @@ class HuffmanDecoder(wiring.Component):
         dc = Signal(init=1)                             # next symbol is a DC category
         index = Signal(range(BLOCK_SIZE + 16))          # coefficient index in the block
         error = Signal()
-        m.d.sync += error.eq(error_n)
-        m.d.comb += error_n.eq(error)
         # The fast tables are filled by the slow path's lookup of each K-bit index
         # (followed by zeros), DC table first (``fill`` below K), then AC.
         fast_bits = shape.fast_bits
@@ -335,17 +323,14 @@ class HuffmanDecoder(wiring.Component):
         m.d.sync += [slot_regs[0].eq(self.dc_slot), slot_regs[1].eq(self.ac_slot)]
         # ``new_slots``, the registered slots differ from the copied ones, is a register
         # itself, formed from the inputs and the copies' next values (``next_copied``,
-        # set below), and its next value is one of ``halted``'s terms.
+        # set below): ``halted`` is then an OR of registers.
         next_copied = [Signal.like(c, name=f"next_{c.name}") for c in copied]
         m.d.comb += [n.eq(c) for n, c in zip(next_copied, copied)]
         m.d.sync += [c.eq(n) for n, c in zip(next_copied, copied)]
-        new_slots, new_slots_n = Signal(), Signal()
-        m.d.comb += new_slots_n.eq((self.dc_slot != next_copied[0])
-                                   | (self.ac_slot != next_copied[1]))
-        m.d.sync += new_slots.eq(new_slots_n)
+        new_slots = Signal()
+        m.d.sync += new_slots.eq((self.dc_slot != next_copied[0])
+                                 | (self.ac_slot != next_copied[1]))
         stale = Signal(init=1)                          # a table built since the last copy
-        m.d.sync += stale.eq(stale_n)
-        m.d.comb += stale_n.eq(stale)
         m.d.comb += dirty.eq(stale | new_slots)
         new_pair = Cat(next_code[:MAX_CODE_LENGTH], (cur_total - first_code)[:8])
         copies = {}
@@ -368,12 +353,11 @@ class HuffmanDecoder(wiring.Component):
                 m.d.sync += [a.eq(b) for a, b in zip(r, r[1:])]
                 m.d.sync += r[-1].eq(Mux(copying, r[0], ring_pair))
         with m.If(t.valid & t.ready & t.payload.last):
-            m.d.comb += stale_n.eq(1)
+            m.d.sync += stale.eq(1)
         with m.If(copying):
             m.d.sync += step.eq(step + 1)
             with m.If(step == MAX_CODE_LENGTH - 1):
-                m.d.comb += [copying_n.eq(0), filling_n.eq(1)]
-                m.d.sync += fill.eq(0)
+                m.d.sync += [copying.eq(0), filling.eq(1), fill.eq(0)]
         with m.Elif(filling):
             # A code of at most K - 2 bits at an index that is a multiple of four fills
             # the four entries from there (its run of 2**(K - L) is aligned); the
@@ -382,11 +366,10 @@ class HuffmanDecoder(wiring.Component):
             m.d.comb += next_fill.eq(fill + Mux(wide, FILL_BANKS, 1))
             m.d.sync += fill.eq(next_fill)
             with m.If(next_fill[fast_bits + 1]):
-                m.d.comb += filling_n.eq(0)
+                m.d.sync += filling.eq(0)
         with m.Elif(dirty & ~building & self.bits.valid & ~error
                     & ~(t.valid & t.ready)):
-            m.d.comb += [copying_n.eq(1), stale_n.eq(0)]
-            m.d.sync += step.eq(0)
+            m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0)]
             m.d.comb += [next_copied[0].eq(slot_regs[0]), next_copied[1].eq(slot_regs[1])]
         limits = {k: [c[:n] for n, c in zip(lengths, v)] for k, v in copies.items()}
         offsets = {k: [c[MAX_CODE_LENGTH:] for c in v] for k, v in copies.items()}
@@ -460,6 +443,8 @@ class HuffmanDecoder(wiring.Component):
         w_fill = Signal(fast_bits + 1)
         held_symbol = Signal(8)
         held_shift = Signal(range(MAX_SYMBOL_BITS + 1))
+        halted = (building | copying | filling | p_filling | a_filling | w_filling | dirty
+                  | error)
         # The buffer held the looked-up code and its extra bits when it was looked up
         # (bits appended since were zeros to the lookup: a code longer than the bits
         # then held may be wrong, and is looked up again).
@@ -673,11 +658,7 @@ class HuffmanDecoder(wiring.Component):
             s.payload.last.eq(o_last),
         ]
         with m.If(~halted & ~found & (count >= MAX_CODE_LENGTH)):
-            m.d.comb += error_n.eq(1)
-        # ``halted`` is a register: the OR of its terms' next values (the filling
-        # flags' next values are the stage before each).
-        m.d.sync += halted.eq(building_n | copying_n | filling_n | filling | p_filling
-                              | a_filling | stale_n | new_slots_n | error_n)
+            m.d.sync += error.eq(1)
 
         # ---- Bit buffer: remove the symbol taken, append the chunk below what is left.
         # ``stuck``: nothing changed since the last clock, whose buffer held no complete
