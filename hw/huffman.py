@@ -321,15 +321,7 @@ class HuffmanDecoder(wiring.Component):
         # from them into ``bits.ready`` (a change is seen a clock later).
         slot_regs = [Signal(range(slots), name="dc_slot_r"), Signal(range(slots), name="ac_slot_r")]
         m.d.sync += [slot_regs[0].eq(self.dc_slot), slot_regs[1].eq(self.ac_slot)]
-        # ``new_slots``, the registered slots differ from the copied ones, is a register
-        # itself, formed from the inputs and the copies' next values (``next_copied``,
-        # set below): ``halted`` is then an OR of registers.
-        next_copied = [Signal.like(c, name=f"next_{c.name}") for c in copied]
-        m.d.comb += [n.eq(c) for n, c in zip(next_copied, copied)]
-        m.d.sync += [c.eq(n) for n, c in zip(next_copied, copied)]
-        new_slots = Signal()
-        m.d.sync += new_slots.eq((self.dc_slot != next_copied[0])
-                                 | (self.ac_slot != next_copied[1]))
+        new_slots = (slot_regs[0] != copied[0]) | (slot_regs[1] != copied[1])
         stale = Signal(init=1)                          # a table built since the last copy
         m.d.comb += dirty.eq(stale | new_slots)
         new_pair = Cat(next_code[:MAX_CODE_LENGTH], (cur_total - first_code)[:8])
@@ -369,8 +361,8 @@ class HuffmanDecoder(wiring.Component):
                 m.d.sync += filling.eq(0)
         with m.Elif(dirty & ~building & self.bits.valid & ~error
                     & ~(t.valid & t.ready)):
-            m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0)]
-            m.d.comb += [next_copied[0].eq(slot_regs[0]), next_copied[1].eq(slot_regs[1])]
+            m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0),
+                         copied[0].eq(slot_regs[0]), copied[1].eq(slot_regs[1])]
         limits = {k: [c[:n] for n, c in zip(lengths, v)] for k, v in copies.items()}
         offsets = {k: [c[MAX_CODE_LENGTH:] for c in v] for k, v in copies.items()}
         window = Mux(filling, Cat(Const(0, MAX_CODE_LENGTH - fast_bits), fill[:fast_bits]),
