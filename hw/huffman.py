@@ -545,15 +545,9 @@ class HuffmanDecoder(wiring.Component):
         stage_count = Signal(range(chunk + 1))
         staged = Signal()
         added = Mux(staged, stage_count, 0)
-        # ``restart`` and ``refill`` are written out rather than formed from ``b.ready``,
-        # so that the room compare (an adder and a compare of ``count``) reaches only
-        # the staging registers, never ``restart`` and the buffer's multiplexer.
-        room = Signal()
-        m.d.comb += [room.eq(count + added <= shape.reserve_bits + chunk),
-                     b.ready.eq(~halted & Mux(b.payload.first, stuck, room))]
-        refill = b.valid & ~b.payload.first & ~halted & room
-        restart = Signal()
-        m.d.comb += restart.eq(b.valid & b.payload.first & ~halted & stuck)
+        m.d.comb += b.ready.eq(~halted & Mux(b.payload.first, stuck,
+                                             count + added <= shape.reserve_bits + chunk))
+        refill = b.valid & b.ready & ~b.payload.first
         m.d.sync += [staged.eq(refill), stage.eq(top_bits), stage_count.eq(b.payload.count)]
         # The shift of this clock: the symbol's total shift when one is taken, else 0
         # (a miss's fast entry is all zeros, so the fast shift needs no ``hit``).
@@ -562,11 +556,9 @@ class HuffmanDecoder(wiring.Component):
         # ``ready``: the output register (below) is free or is emptied in this clock.
         ready = Signal()
         go = ~halted & ready
-        # (No symbol's shift is taken on a restart: the buffer is reloaded, see below.)
-        fast_go = go & ~held & deep & ~stale_index & ~restart
-        held_go = held & go & ~restart
+        fast_go = go & ~held & deep & ~stale_index
         shift_now = Signal(range(MAX_SYMBOL_BITS + 1))
-        m.d.comb += shift_now.eq(Mux(held_go, held_shift, 0)
+        m.d.comb += shift_now.eq(Mux(held & go, held_shift, 0)
                                  | Mux(fast_go & dc, FAST_ENTRY(fast_reads[0]).shift, 0)
                                  | Mux(fast_go & ~dc, FAST_ENTRY(fast_reads[1]).shift, 0))
         # The staged chunk joins below the valid bits, at ``count`` from the top, before
@@ -586,22 +578,20 @@ class HuffmanDecoder(wiring.Component):
         else:
             placed = Cat(Const(0, width - chunk), stage) >> count
         m.d.comb += arriving.eq(Mux(staged, placed, 0))
-        # A restart's chunk (``aligned``) replaces the buffer ahead of the shifters, so the
-        # table read meets no multiplexer of ``restart`` after them (no shift is taken then).
         filled = Signal(width)
-        m.d.comb += filled.eq(Mux(restart, aligned, buf | arriving))
+        m.d.comb += filled.eq(buf | arriving)
         # The buffer has two shifters, each with its own select and no ``go`` in it
         # (``halted`` and the stream's ``ready`` are several LUTs deep): the held
         # symbol's, from registers only, and the table's, four bits (a hit takes at most
         # MAX_FAST_SHIFT), so that the table read meets a 16-way pick rather than the
         # held symbol's select and a 32-way shifter. Whether and which symbol is taken
-        # (``held_go``, ``fast_go``: no table read in either) picks between the
+        # (``held & go``, ``fast_go``: no table read in either) picks between the
         # shifted and the unshifted buffer after them. Equal to ``filled << shift_now``.
         fast_shift = Signal(range(MAX_FAST_SHIFT + 1))
         m.d.comb += fast_shift.eq(Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
                                       FAST_ENTRY(fast_reads[1]).shift))
         past_symbol = Signal(width)
-        m.d.comb += past_symbol.eq(Mux(held_go, (filled << held_shift)[:width],
+        m.d.comb += past_symbol.eq(Mux(held & go, (filled << held_shift)[:width],
                                        Mux(fast_go, (filled << fast_shift)[:width], filled)))
         next_index = index + out_symbol[4:] + 1
         # The block ends when index + run + 1 reaches 64: ``run >= cap`` with ``cap``
@@ -656,6 +646,7 @@ class HuffmanDecoder(wiring.Component):
         # ``stuck``: nothing changed since the last clock, whose buffer held no complete
         # symbol; a table byte or a restart interval's first chunk waits for it.
         # (A restart waits for ``stuck``, three quiet clocks, so nothing is staged then.)
+        restart = b.valid & b.ready & b.payload.first
         quiet = ~take & ~(b.valid & b.ready) & ~staged & ~(t.valid & t.ready) & ~halted
         m.d.sync += [
             p_live.eq(~halted & ~take & ~restart),
@@ -689,10 +680,10 @@ class HuffmanDecoder(wiring.Component):
             windows = Array(buf[width - fast_bits - n:width - n]
                             for n in range(MAX_FAST_SHIFT + 1))
             top = slice(width - fast_bits, width)
-            m.d.sync += [copy.eq(Mux(fast_go, windows[fast_shift],
-                                     Mux(restart, aligned[top], buf[top])))
+            m.d.sync += [copy.eq(Mux(restart, aligned[top],
+                                     Mux(fast_go, windows[fast_shift], buf[top])))
                          for copy in (window_index, window_ac)]
-            m.d.sync += stale_index.eq(held_go)
+            m.d.sync += stale_index.eq(held & go & ~restart)
         else:
             m.d.sync += window_index.eq(next_buf[width - fast_bits:])
         # The next ``deep`` for each shift the clock may take: the held symbol's and no
@@ -702,13 +693,14 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += kept.eq(count + added)
         bound = Signal(signed(len(kept) + 1))
         m.d.comb += bound.eq(kept - deep_at)
-        m.d.comb += next_buf.eq(past_symbol)
         with m.If(restart):
+            m.d.comb += next_buf.eq(aligned)
             m.d.sync += [count.eq(b.payload.count), dc.eq(1), index.eq(0),
                          deep.eq(b.payload.count >= deep_at)]
         with m.Else():
+            m.d.comb += next_buf.eq(past_symbol)
             m.d.sync += [count.eq(kept - shift_now),
-                         deep.eq(Mux(held_go, kept - held_shift >= deep_at,
+                         deep.eq(Mux(held & go, kept - held_shift >= deep_at,
                                      Mux(fast_go, fast_shift <= bound, bound >= 0)))]
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
         return m
