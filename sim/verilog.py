@@ -10,6 +10,12 @@ function-level import counts too); a factory defined elsewhere depends on every 
 of those packages. Simulator builds and synthesis results are keyed by the Verilog
 text itself (:func:`verilog_key`), so an edit that leaves a design's Verilog as it was
 (a docstring, another block) rebuilds nothing.
+
+The key is read from the files on disk, while the Verilog comes from the modules this
+process has loaded. A process whose loaded sources were edited after it started (a
+long pytest run while someone edits ``hw/``) would store its old design under the new
+sources' key, and every later process would take it for the new one. So such a
+process elaborates without the cache: it neither reads nor writes it.
 """
 
 import ast
@@ -18,7 +24,10 @@ import fcntl
 import functools
 import hashlib
 import importlib
+import os
 import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -139,13 +148,35 @@ def locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: When this module was loaded: a source file changed after it may differ from what the
+#: process runs (see the module's docstring).
+LOADED = time.time()
+
+
+def edited_since_loaded(module: str | None) -> list:
+    """The loaded modules among ``module``'s dependencies whose files changed after this
+    process loaded :mod:`cimcodec.sim.verilog`."""
+    return [name for name, path in source_files(module).items()
+            if name in sys.modules and path.stat().st_mtime > LOADED]
+
+
 def elaborate(name: str, factory, params) -> Path:
-    """Verilog of ``factory(params)`` with top module ``name``, built once per key."""
+    """Verilog of ``factory(params)`` with top module ``name``, built once per key; in a
+    process whose loaded sources were edited since, built apart and not cached
+    (``build/verilog/uncached/<name>-<pid>-<key>.v``)."""
+    from amaranth.back import verilog
+
     key = design_key(name, params, factory)
+    if edited_since_loaded(getattr(factory, "__module__", None)):
+        out = build_dir() / "verilog" / "uncached" / f"{name}-{os.getpid()}-{key}.v"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(verilog.convert(factory(params), name=name, emit_src=False))
+        tmp.replace(out)
+        return out
     out = build_dir() / "verilog" / "cache" / f"{name}-{key}.v"
     with locked(out.with_suffix(".lock")):
         if not out.exists():
-            from amaranth.back import verilog
             component = factory(params)
             text = verilog.convert(component, name=name, emit_src=False)
             tmp = out.with_suffix(".tmp")

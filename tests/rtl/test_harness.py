@@ -35,6 +35,27 @@ def test_elaboration_is_cached():
     assert design_key("lfsr", shape) != design_key("lfsr", GeneratorShape())
 
 
+def test_a_process_with_edited_sources_does_not_touch_the_cache(monkeypatch):
+    """Sources edited after the process loaded them (here: every loaded module, as if
+    loaded before the epoch): the design is elaborated from the loaded modules into a
+    file of its own, equal to the cached one's text, and the cache is not written."""
+    from cimcodec.sim import verilog as sv
+
+    shape = GeneratorShape(lfsr_width=7, fields=1, word_width=7, count_bits=3)
+    cached = sv.build_dir() / "verilog" / "cache" / \
+        f"lfsr-{design_key('lfsr', shape, BENCH.factory)}.v"
+    monkeypatch.setattr(sv, "LOADED", 0.0)
+    assert "cimcodec.hw.lfsr" in sv.edited_since_loaded(BENCH.factory.__module__)
+    existed = cached.exists()
+    apart = elaborate("lfsr", BENCH.factory, shape)
+    assert apart != cached and apart.parent.name == "uncached"
+    assert cached.exists() == existed
+    monkeypatch.setattr(sv, "LOADED", sv.time.time())
+    assert sv.edited_since_loaded(BENCH.factory.__module__) == []
+    assert elaborate("lfsr", BENCH.factory, shape) == cached
+    assert apart.read_text() == cached.read_text()
+
+
 def test_simulator_build_is_shared(simulator):
     """A second run of the same design reuses the first one's simulator build: the
     executable is not written again (how xdist workers and tests share builds)."""
