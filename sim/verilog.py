@@ -164,25 +164,26 @@ def elaborate(name: str, factory, params) -> Path:
     """Verilog of ``factory(params)`` with top module ``name``, built once per key; in a
     process whose loaded sources were edited since, built apart and not cached
     (``build/verilog/uncached/<name>-<pid>-<key>.v``)."""
-    from amaranth.back import verilog
-
     key = design_key(name, params, factory)
     if edited_since_loaded(getattr(factory, "__module__", None)):
         out = build_dir() / "verilog" / "uncached" / f"{name}-{os.getpid()}-{key}.v"
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(verilog.convert(factory(params), name=name, emit_src=False))
-        tmp.replace(out)
+        _convert(out, name, factory, params)
         return out
     out = build_dir() / "verilog" / "cache" / f"{name}-{key}.v"
     with locked(out.with_suffix(".lock")):
         if not out.exists():
-            component = factory(params)
-            text = verilog.convert(component, name=name, emit_src=False)
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(out)
+            _convert(out, name, factory, params)
     return out
+
+
+def _convert(out: Path, name: str, factory, params) -> None:
+    """Write the Verilog of ``factory(params)`` to ``out`` through a temporary file."""
+    from amaranth.back import verilog
+
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(verilog.convert(factory(params), name=name, emit_src=False))
+    tmp.replace(out)
 
 
 def lint(path: Path, top: str) -> None:

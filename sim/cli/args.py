@@ -154,7 +154,7 @@ def load_torch(path: str):
         # torch warns (on stderr, before our sentence) about a pickled module's protocol
         # while refusing it; the refusal below says what to do.
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
             return torch.load(p, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError:
         if not zipfile.is_zipfile(p):      # not torch.save's format: garbage read as pickle
