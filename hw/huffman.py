@@ -144,9 +144,7 @@ class HuffmanDecoder(wiring.Component):
     registered (``held``) and offered in the clock after. So no path runs from the
     buffer through the compares and the pick, or through the value memory, in one clock.
     The buffer takes a chunk whenever it and the staged chunk hold at most
-    ``reserve_bits + chunk_bits`` (known a clock ahead, in a register, counting a chunk
-    taken as a whole one: after a short chunk it may take the next a clock later); the
-    chunk waits a clock in a register and then joins
+    ``reserve_bits + chunk_bits``; the chunk waits a clock in a register and then joins
     the buffer below its valid bits before the shift, placed from registers beside the
     table read, so the loop's shifter reads registers only (and the table's shift). With
     chunks of at most 15 bits the fast tables' index is taken from the shifted buffer
@@ -547,13 +545,8 @@ class HuffmanDecoder(wiring.Component):
         stage_count = Signal(range(chunk + 1))
         staged = Signal()
         added = Mux(staged, stage_count, 0)
-        # ``room``: ``count + added <= reserve_bits + chunk_bits``, a register kept with
-        # ``count`` (below, like ``deep``), so that no compare of ``count`` leads
-        # ``bits.ready`` (and, in a decompressor, the unpacker behind it). It counts a
-        # chunk taken in this clock as a whole one, so it is exact but for the clock
-        # after a short chunk, when it may wait a clock longer (never less).
-        room = Signal(init=1)
-        m.d.comb += b.ready.eq(~halted & Mux(b.payload.first, stuck, room))
+        m.d.comb += b.ready.eq(~halted & Mux(b.payload.first, stuck,
+                                             count + added <= shape.reserve_bits + chunk))
         refill = b.valid & b.ready & ~b.payload.first
         m.d.sync += [staged.eq(refill), stage.eq(top_bits), stage_count.eq(b.payload.count)]
         # The shift of this clock: the symbol's total shift when one is taken, else 0
@@ -700,25 +693,15 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += kept.eq(count + added)
         bound = Signal(signed(len(kept) + 1))
         m.d.comb += bound.eq(kept - deep_at)
-        # The next ``room`` likewise: ``count`` after the shift at most ``roof``, the
-        # reserve and a chunk when none is taken in this clock, the reserve alone when
-        # one is (it joins as ``added``).
-        roofs = []
-        for roof in (shape.reserve_bits + chunk, shape.reserve_bits):
-            over = Signal(signed(len(kept) + 1), name=f"over_{roof}")
-            m.d.comb += over.eq(kept - roof)
-            roofs.append(Mux(held & go, kept - held_shift <= roof,
-                             Mux(fast_go, fast_shift >= over, over <= 0)))
         with m.If(restart):
             m.d.comb += next_buf.eq(aligned)
             m.d.sync += [count.eq(b.payload.count), dc.eq(1), index.eq(0),
-                         deep.eq(b.payload.count >= deep_at), room.eq(1)]
+                         deep.eq(b.payload.count >= deep_at)]
         with m.Else():
             m.d.comb += next_buf.eq(past_symbol)
             m.d.sync += [count.eq(kept - shift_now),
                          deep.eq(Mux(held & go, kept - held_shift >= deep_at,
-                                     Mux(fast_go, fast_shift <= bound, bound >= 0))),
-                         room.eq(Mux(refill, roofs[1], roofs[0]))]
+                                     Mux(fast_go, fast_shift <= bound, bound >= 0)))]
         m.d.comb += [self.error.eq(error), self.table_error.eq(table_error)]
         return m
 
