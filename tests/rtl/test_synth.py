@@ -112,3 +112,20 @@ def test_another_seed_only_places_and_routes_again(tmp_path, monkeypatch):
     assert synth.synthesize("lfsr", ControlWordGenerator, shape) == first
     assert len(calls) == 5
     assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []  # no temporaries
+
+
+def test_tool_output_reaches_its_log_and_a_failure_names_it(tmp_path):
+    """A tool's output (stdout and stderr) is in its log even when it fails, and the
+    failure names the tool, its exit code and the log."""
+    import sys
+
+    import pytest
+
+    from cimcodec.sim.synth import _run
+
+    script = "import sys; print('placed'); print('overused', file=sys.stderr); sys.exit(3)"
+    with pytest.raises(RuntimeError, match=r"failed \(exit 3\); see .*nextpnr\.log"):
+        _run([sys.executable, "-c", script], tmp_path, "nextpnr.log")
+    assert sorted((tmp_path / "nextpnr.log").read_text().split()) == ["overused", "placed"]
+    _run([sys.executable, "-c", "print('routed')"], tmp_path, "nextpnr.log")
+    assert (tmp_path / "nextpnr.log").read_text() == "routed\n"
