@@ -1,8 +1,9 @@
 """``cimcodec export-int / infer / rtl-infer``: the 64-16-10 digits MLP exported for the
 16 x 4 tile with a 4-bit ADC; the golden integer network against a numpy chain written
 from the container's tensors; the whole network on the RTL tile classifying sampled
-test images exactly as the golden model on both simulators; bad input exits 2 with one
-sentence and no simulation."""
+test images exactly as the golden model (Verilator; the tile's own bench runs on both
+simulators in tests/rtl/test_tile.py); bad input exits 2 with one sentence and no
+simulation."""
 
 import json
 
@@ -76,14 +77,15 @@ def test_export_int_and_infer(exported, capsys):
     assert f"golden {stats['accuracy']['golden']:.4f}" in out
 
 
-def test_rtl_infer_classifies_as_the_golden_model(exported, capsys, simulator):
+def test_rtl_infer_classifies_as_the_golden_model(exported, capsys):
+    """Three images through the network on the 16 x 4 array tests/rtl/test_tile.py
+    builds, on Verilator (the tile's bench runs on both simulators there; ``--sim``
+    reaches the same runner as every other ``rtl-*`` command, which tests/cli/test_cim.py
+    and test_decode.py run on Icarus)."""
     _, cimz = exported
     capsys.readouterr()
-    # Verilator runs the 16 x 4 array it has built for tests/rtl/test_tile.py on three
-    # images; Icarus, slower per clock but quick to compile, a 16 x 16 one (5 array
-    # loads, not 19) on one image.
-    cols, count = (4, 3) if simulator == "verilator" else (16, 1)
-    assert main(["rtl-infer", str(cimz), "--count", str(count), "--sim", simulator,
+    cols, count = 4, 3
+    assert main(["rtl-infer", str(cimz), "--count", str(count), "--sim", "verilator",
                  "--cols", str(cols), "--stats"]) == 0
     stats = json.loads(capsys.readouterr().out)
     x, _ = split(load("digits"))[2]
