@@ -338,6 +338,11 @@ class Idct(wiring.Component):
 W_BANK_ATTRS = {"ram_style": "block", "no_rw_check": 1}
 
 
+def w_bank() -> Memory:
+    """One bank of the ``W`` workspace: two buffers' row of 8 32-bit elements."""
+    return Memory(shape=signed(32), depth=16, init=[], attrs=W_BANK_ATTRS)
+
+
 def _pick(values, index):
     """``values[index]``, the list padded with its last value to every ``index`` value
     (a complete case in Verilog, which Verilator requires)."""
@@ -419,7 +424,7 @@ class _Port:
         # synchronous, so a read's data is captured a clock after its address.
         self.w_banks = w_banks = []
         for y in range(8):
-            bank = Memory(shape=signed(32), depth=16, init=[], attrs=W_BANK_ATTRS)
+            bank = w_bank()
             m.submodules[f"{prefix}w_bank{y}"] = bank
             w_banks.append((bank.write_port(), bank.read_port(), bank.read_port()))
         self.s_full = s_full = sig(2, "s_full")   # S buffer holds a whole block (to output)
