@@ -203,12 +203,11 @@ class Idct(wiring.Component):
       or one row per clock. Pass 1 issues the 8 columns of a full ``D`` buffer into a free
       buffer of the double-buffered 32-bit workspace ``W``: 8 memory banks, bank ``y``
       holding row ``y``, so a column is one write of all eight. Pass 2 reads a full ``W``
-      buffer row by row, two elements per clock (two synchronous read ports per bank, one
-      8-way pick of the row's bank each, a clock after the read) into a shift register,
-      and issues each row when it is complete, every 4 clocks, into a free buffer of the
-      double-buffered sample store ``S`` (8 memory banks, bank ``x`` holding column ``x``,
-      so a row is one write). ``D``, ``W``, the row reader and ``S`` are per port; a tag
-      carries the port through the butterfly.
+      buffer row by row, two elements per clock (two read ports per bank, one 8-way pick of
+      the row's bank each) into a shift register, and issues each row when it is complete,
+      every 4 clocks, into a free buffer of the double-buffered sample store ``S`` (8 memory
+      banks, bank ``x`` holding column ``x``, so a row is one write). ``D``, ``W``, the
+      row reader and ``S`` are per port; a tag carries the port through the butterfly.
     * **Issue**: a complete row has the butterfly before a column, the lowest port
       first. A row is held (``row_hold``) from its completion until issued, which is at
       most ``ports - 1`` clocks later, before the port's next row (4 clocks), so the
@@ -224,9 +223,7 @@ class Idct(wiring.Component):
     a register file read a row per clock through 256 eight-way multiplexers, which took
     the block from 2,064 to 1,184 LUT4 (``synth_ecp5``). Sharing the butterfly between
     two lanes saved about 4.5k flip-flops and 24 multipliers per pair in the 4-lane
-    decompressor (docs/decoder.md, "One butterfly for several lanes"). ``W`` in block RAM
-    (:data:`W_BANK_ATTRS`, 16 DP16KD per port) frees 128 DPR16X4, 768 LUT sites, per
-    port.
+    decompressor (docs/decoder.md, "One butterfly for several lanes").
 
     Stream rules: ``o.valid`` never waits for ``o.ready``; ``o.payload`` is a register
     that changes only on a transfer. ``i.ready`` depends on state only.
@@ -330,19 +327,6 @@ class Idct(wiring.Component):
         return m
 
 
-#: Attributes of the ``W`` banks' memories. Yosys puts them in block RAM (two DP16KD
-#: per bank on ECP5, one per read port, instead of 16 DPR16X4 taking 96 LUT sites) and
-#: adds no logic for a read and a write of one address on one clock: that never
-#: happens to data the reader keeps, since pass 1 writes only a buffer the reader is
-#: not reading.
-W_BANK_ATTRS = {"ram_style": "block", "no_rw_check": 1}
-
-
-def w_bank() -> Memory:
-    """One bank of the ``W`` workspace: two buffers' row of 8 32-bit elements."""
-    return Memory(shape=signed(32), depth=16, init=[], attrs=W_BANK_ATTRS)
-
-
 def _pick(values, index):
     """``values[index]``, the list padded with its last value to every ``index`` value
     (a complete case in Verilog, which Verilator requires)."""
@@ -420,13 +404,12 @@ class _Port:
         # read ports per bank, each through one 8-way pick of the row's bank) into a
         # shift register and issues it when complete: a row every 4 clocks, a block's
         # pass 2 in 32 of its 64.
-        # The banks are block RAMs on ECP5 (:data:`W_BANK_ATTRS`): their read ports are
-        # synchronous, so a read's data is captured a clock after its address.
         self.w_banks = w_banks = []
         for y in range(8):
-            bank = w_bank()
+            bank = Memory(shape=signed(32), depth=16, init=[])
             m.submodules[f"{prefix}w_bank{y}"] = bank
-            w_banks.append((bank.write_port(), bank.read_port(), bank.read_port()))
+            w_banks.append((bank.write_port(), bank.read_port(domain="comb"),
+                            bank.read_port(domain="comb")))
         self.s_full = s_full = sig(2, "s_full")   # S buffer holds a whole block (to output)
         s_alloc = sig(2, "s_alloc")        # S buffer taken by a block, until output
 
@@ -453,25 +436,17 @@ class _Port:
         self.r_sbuf = r_sbuf = sig(1, "r_sbuf")   # the S buffer of the block being read
         m.d.sync += row_done.eq(0)
         # The read addresses come straight from registers, not gated by ``reading``
-        # (only the captures below are): each drives all 16 read ports, and a gate
+        # (only the captures below are): each drives all 128 read ports, and a gate
         # would put a LUT and a wide net behind ``reading`` on the way to them.
         for _, even, odd in w_banks:
             m.d.comb += [even.addr.eq(Cat(0, r_k, r_buf)), odd.addr.eq(Cat(1, r_k, r_buf))]
-        # The clock after a read: its data is out of the banks and into ``assembly``.
-        cap = sig(1, "w_cap")
-        cap_row = sig(range(8), "w_cap_row")
-        cap_end = sig(1, "w_cap_end")      # the read's pair ends its row
-        m.d.sync += [cap.eq(reading), cap_row.eq(r_row), cap_end.eq(r_k == 3)]
-        with m.If(cap):
-            m.d.sync += [a.eq(b) for a, b in zip(assembly, assembly[2:])]
-            m.d.sync += [assembly[-2].eq(Array(e.data for _, e, _ in w_banks)[cap_row]),
-                         assembly[-1].eq(Array(o.data for _, _, o in w_banks)[cap_row])]
-            with m.If(cap_end):
-                m.d.sync += [row_done.eq(1), row_index.eq(cap_row)]
         with m.If(reading):
-            m.d.sync += r_k.eq(r_k + 1)
+            m.d.sync += [a.eq(b) for a, b in zip(assembly, assembly[2:])]
+            m.d.sync += [assembly[-2].eq(Array(e.data for _, e, _ in w_banks)[r_row]),
+                         assembly[-1].eq(Array(o.data for _, _, o in w_banks)[r_row]),
+                         r_k.eq(r_k + 1)]
             with m.If(r_k == 3):
-                m.d.sync += r_row.eq(r_row + 1)
+                m.d.sync += [r_row.eq(r_row + 1), row_done.eq(1), row_index.eq(r_row)]
                 with m.If(r_row == 7):
                     m.d.sync += reading.eq(0)
         with m.Elif(w_full.bit_select(r_buf, 1) & ~s_alloc.bit_select(s_buf, 1)):

