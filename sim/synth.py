@@ -33,6 +33,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from cimcodec.golden.errors import CimcodecError
+from cimcodec.sim.tools import ToolError, ToolFailed
 from cimcodec.sim.verilog import build_dir, elaborate, verilog_key
 
 
@@ -80,7 +81,6 @@ def _tool(name: str) -> str:
     which = shutil.which(name)
     if which:
         return which
-    from cimcodec.sim.tools import ToolError
     raise ToolError(f"{name} is not installed: run 'make synth' (it installs the "
                     "'synth' extra) or 'pip install -e .[synth]'.")
 
@@ -91,7 +91,6 @@ def _run(cmd, cwd: Path, log: str) -> None:
     with open(cwd / log, "w") as out:
         code = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
     if code != 0:
-        from cimcodec.sim.tools import ToolFailed
         raise ToolFailed(f"{Path(cmd[0]).name} failed (exit {code}); see {cwd / log}")
 
 
