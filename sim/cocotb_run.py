@@ -1,8 +1,8 @@
 """Build and run cocotb testbenches on Icarus or Verilator through
 ``cocotb_tools.runner``, wrapped as plain functions.
 
-* One build directory per (simulator, Verilog text, simulator flags):
-  ``<home>/sim/<sim>/<name>-<key>-<flags>``, the key a hash of the elaborated Verilog
+* One build directory per (simulator, Verilog text, how the simulator builds):
+  ``<home>/sim/<sim>/<name>-<key>-<flags>``, ``flags`` from :func:`flags_key`, the key a hash of the elaborated Verilog
   (:func:`sim.verilog.verilog_key`; the elaboration itself is cached by
   :func:`sim.verilog.design_key`), so an unchanged design is never rebuilt and pytest
   workers share builds (a file lock serialises the first build).
@@ -16,6 +16,9 @@
   finished build is marked and not run again (the runner would run Verilator again on
   every call).
 * Waveforms: ``WAVES=1`` in the environment, or ``waves=True``.
+* The simulator's Python rewrites the ``assert`` statements of the benches alone
+  (:data:`REWRITTEN`): with cocotb's default every module it imports was compiled from
+  source at each start, more than half of a short run.
 * :func:`run_jobs` writes the job file (see :mod:`tb.stream`), runs the testbench and
   returns what the DUT produced; it raises :class:`RtlMismatch` when the cocotb checker
   reported a difference from the golden model or the simulation failed.
@@ -40,6 +43,10 @@ class RtlMismatch(AssertionError):
 
 #: Marks a finished Verilator build (cocotb's runner would run Verilator again).
 BUILT = ".built"
+
+#: The files whose ``assert`` statements pytest rewrites in the simulator's Python
+#: (``COCOTB_REWRITE_ASSERTION_FILES``): the benches, :mod:`cimcodec.tb`.
+REWRITTEN = f"*{os.sep}tb{os.sep}*.py"
 
 
 def _public(top: str) -> str:
@@ -69,18 +76,31 @@ def _verilator():
     return Runner()
 
 
+def flags_key(sim: str) -> str:
+    """The part of a build directory's name that stands for how ``sim`` builds: a hash
+    of its arguments, make variables and control file, and for Verilator of the cocotb
+    library its binary links (by an rpath into this environment's cocotb, so another
+    environment, or a deleted one, needs a build of its own)."""
+    if sim == "verilator":
+        from cocotb_tools.config import libs_dir
+
+        recipe = (*tools.VERILATOR_ARGS, *tools.VERILATOR_MAKE_VARS, _public("top"),
+                  str(libs_dir))
+    else:
+        recipe = tools.ICARUS_ARGS
+    return hashlib.sha256(" ".join(recipe).encode()).hexdigest()[:6]
+
+
 def _build(bench: Bench, shape, sim: str, waves: bool):
     from cocotb_tools.runner import get_runner
 
     tools.setup(sim)
     verilog = elaborate(bench.name, bench.factory, shape)
     if sim == "verilator":
-        args, make = tools.VERILATOR_ARGS, tools.VERILATOR_MAKE_VARS
-        runner, control = _verilator(), _public(bench.name)
+        args, runner, control = tools.VERILATOR_ARGS, _verilator(), _public(bench.name)
     else:
-        args, make, runner, control = tools.ICARUS_ARGS, (), get_runner(sim), None
-    recipe = " ".join((*args, *make, control or ""))
-    flags = hashlib.sha256(recipe.encode()).hexdigest()[:6]
+        args, runner, control = tools.ICARUS_ARGS, get_runner(sim), None
+    flags = flags_key(sim)
     key = f"{verilog_key(verilog)}-{flags}" + ("-waves" if waves else "")
     where = build_dir() / "sim" / sim / f"{bench.name}-{key}"
     with locked(where / ".lock"):
@@ -123,6 +143,11 @@ def run_jobs(bench: Bench, shape, jobs: list, sim: str, *, waves: bool | None = 
     env = {
         "CIMCODEC_VECTORS": str(vectors),
         "CIMCODEC_RESULTS": str(results),
+        # pytest's assertion rewriting for the benches only (cocotb's default, ``*.py``,
+        # rewrites every module the simulator's Python imports; the runner also sets
+        # PYTHONDONTWRITEBYTECODE, so numpy, Amaranth and the standard library were
+        # compiled from source at every start: 2.0 against 0.9 s a launch).
+        "COCOTB_REWRITE_ASSERTION_FILES": REWRITTEN,
     }
     failed = None
     try:

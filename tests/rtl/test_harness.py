@@ -1,10 +1,19 @@
 """The co-simulation harness itself: a wrong golden value must fail the cocotb test,
 on both simulators, and the cache must not rebuild an unchanged design."""
 
-import pytest
+import pickle
+from pathlib import Path
 
+import amaranth
+import numpy as np
+import pytest
+from _pytest.pathlib import fnmatch_ex
+
+import cimcodec.golden.blocks.decompressor
+import cimcodec.hw.decompressor
+import cimcodec.tb.stream
 from cimcodec.golden.blocks.lfsr import ControlWords, GeneratorShape
-from cimcodec.sim.cocotb_run import RtlMismatch, run_jobs
+from cimcodec.sim.cocotb_run import REWRITTEN, RtlMismatch, flags_key, run_jobs
 from cimcodec.sim.verilog import design_key, elaborate
 from cimcodec.tb import lfsr as tb
 from cimcodec.tb.lfsr import BENCH
@@ -24,6 +33,28 @@ def test_missing_output_times_out_and_fails(simulator):
     jobs[0]["expected"]["o"].append({"word": 0, "last": 0})
     with pytest.raises(RtlMismatch, match=r"timed out"):
         run_jobs(BENCH, shape, jobs, simulator)
+
+
+def test_only_the_benches_have_their_asserts_rewritten():
+    """pytest's pattern (``COCOTB_REWRITE_ASSERTION_FILES``) takes the benches' files
+    and none of the modules they import, which keep their compiled bytecode."""
+    for module in (tb, cimcodec.tb.stream):
+        assert fnmatch_ex(REWRITTEN, Path(module.__file__)), module.__name__
+    for module in (np, amaranth, pickle, pytest, cimcodec.hw.decompressor,
+                   cimcodec.golden.blocks.decompressor):
+        assert not fnmatch_ex(REWRITTEN, Path(module.__file__)), module.__name__
+
+
+def test_a_verilator_build_belongs_to_its_environment(monkeypatch, tmp_path):
+    """A Verilator binary links cocotb's library by an rpath into the environment that
+    built it: another environment's cocotb gets another build directory (a shared
+    cache outliving a virtual environment gave exit 127); Icarus loads it at run time."""
+    import cocotb_tools.config
+
+    before = {sim: flags_key(sim) for sim in ("icarus", "verilator")}
+    monkeypatch.setattr(cocotb_tools.config, "libs_dir", tmp_path / "libs")
+    assert flags_key("verilator") != before["verilator"]
+    assert flags_key("icarus") == before["icarus"]
 
 
 def test_elaboration_is_cached():
