@@ -2,10 +2,10 @@
 ``cocotb_tools.runner``, wrapped as plain functions.
 
 * One build directory per (simulator, Verilog text, how the simulator builds):
-  ``<home>/sim/<sim>/<name>-<key>-<flags>``, ``flags`` from :func:`flags_key`, the key a hash of the elaborated Verilog
-  (:func:`sim.verilog.verilog_key`; the elaboration itself is cached by
-  :func:`sim.verilog.design_key`), so an unchanged design is never rebuilt and pytest
-  workers share builds (a file lock serialises the first build).
+  ``<home>/sim/<sim>/<name>-<key>-<flags>``, ``flags`` from :func:`flags_key`, the key
+  a hash of the elaborated Verilog (:func:`sim.verilog.verilog_key`; the elaboration
+  itself is cached by :func:`sim.verilog.design_key`), so an unchanged design is never
+  rebuilt and pytest workers share builds (a file lock serialises the first build).
 * Verilator builds differ from cocotb's runner in three ways, each to cut the C++
   compile: only the top module's signals are public (a control file,
   ``public.vlt``; the runner's ``--public-flat-rw`` makes every signal public, and
@@ -25,13 +25,16 @@
 """
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
 
+import cimcodec.tb as tb_package
 from cimcodec.sim import tools
 from cimcodec.sim.verilog import build_dir, elaborate, locked, verilog_key
 from cimcodec.tb import Bench
@@ -45,8 +48,23 @@ class RtlMismatch(AssertionError):
 BUILT = ".built"
 
 #: The files whose ``assert`` statements pytest rewrites in the simulator's Python
-#: (``COCOTB_REWRITE_ASSERTION_FILES``): the benches, :mod:`cimcodec.tb`.
-REWRITTEN = f"*{os.sep}tb{os.sep}*.py"
+#: (``COCOTB_REWRITE_ASSERTION_FILES``): the benches, the modules of :mod:`cimcodec.tb`'s
+#: own directory (escaped for pytest's glob, quoted for its option parser).
+REWRITTEN = shlex.quote(glob.escape(str(Path(tb_package.__file__).parent)) + os.sep + "*.py")
+
+
+def bench_environment(vectors: Path, results: Path) -> dict:
+    """The environment a bench runs in, besides the runner's: its job and result files,
+    and pytest's assertion rewriting for the benches only. cocotb's default (``*.py``)
+    rewrites every module the simulator's Python imports; where PYTHONDONTWRITEBYTECODE
+    is set (as on our machines) the rewritten bytecode is never kept, so numpy, Amaranth
+    and the standard library were compiled from source at every start (2.0 against 0.9
+    s a launch)."""
+    return {
+        "CIMCODEC_VECTORS": str(vectors),
+        "CIMCODEC_RESULTS": str(results),
+        "COCOTB_REWRITE_ASSERTION_FILES": REWRITTEN,
+    }
 
 
 def _public(top: str) -> str:
@@ -140,15 +158,7 @@ def run_jobs(bench: Bench, shape, jobs: list, sim: str, *, waves: bool | None = 
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     vectors, results = run_dir / "vectors.json", run_dir / "results.json"
     vectors.write_text(json.dumps({"shape": dataclasses.asdict(shape), "jobs": jobs}))
-    env = {
-        "CIMCODEC_VECTORS": str(vectors),
-        "CIMCODEC_RESULTS": str(results),
-        # pytest's assertion rewriting for the benches only (cocotb's default, ``*.py``,
-        # rewrites every module the simulator's Python imports; the runner also sets
-        # PYTHONDONTWRITEBYTECODE, so numpy, Amaranth and the standard library were
-        # compiled from source at every start: 2.0 against 0.9 s a launch).
-        "COCOTB_REWRITE_ASSERTION_FILES": REWRITTEN,
-    }
+    env = bench_environment(vectors, results)
     failed = None
     try:
         runner.test(

@@ -2,6 +2,7 @@
 on both simulators, and the cache must not rebuild an unchanged design."""
 
 import pickle
+import shlex
 from pathlib import Path
 
 import amaranth
@@ -13,7 +14,13 @@ import cimcodec.golden.blocks.decompressor
 import cimcodec.hw.decompressor
 import cimcodec.tb.stream
 from cimcodec.golden.blocks.lfsr import ControlWords, GeneratorShape
-from cimcodec.sim.cocotb_run import REWRITTEN, RtlMismatch, flags_key, run_jobs
+from cimcodec.sim.cocotb_run import (
+    REWRITTEN,
+    RtlMismatch,
+    bench_environment,
+    flags_key,
+    run_jobs,
+)
 from cimcodec.sim.verilog import design_key, elaborate
 from cimcodec.tb import lfsr as tb
 from cimcodec.tb.lfsr import BENCH
@@ -35,14 +42,18 @@ def test_missing_output_times_out_and_fails(simulator):
         run_jobs(BENCH, shape, jobs, simulator)
 
 
-def test_only_the_benches_have_their_asserts_rewritten():
-    """pytest's pattern (``COCOTB_REWRITE_ASSERTION_FILES``) takes the benches' files
-    and none of the modules they import, which keep their compiled bytecode."""
+def test_only_the_benches_have_their_asserts_rewritten(tmp_path):
+    """pytest's pattern (``COCOTB_REWRITE_ASSERTION_FILES``, in every bench's
+    environment) takes the benches' files and none of the modules they import, which
+    keep their compiled bytecode."""
+    env = bench_environment(tmp_path / "v.json", tmp_path / "r.json")
+    assert env["COCOTB_REWRITE_ASSERTION_FILES"] == REWRITTEN
+    (pattern,) = shlex.split(REWRITTEN)             # as pytest's option parser reads it
     for module in (tb, cimcodec.tb.stream):
-        assert fnmatch_ex(REWRITTEN, Path(module.__file__)), module.__name__
+        assert fnmatch_ex(pattern, Path(module.__file__)), module.__name__
     for module in (np, amaranth, pickle, pytest, cimcodec.hw.decompressor,
                    cimcodec.golden.blocks.decompressor):
-        assert not fnmatch_ex(REWRITTEN, Path(module.__file__)), module.__name__
+        assert not fnmatch_ex(pattern, Path(module.__file__)), module.__name__
 
 
 def test_a_verilator_build_belongs_to_its_environment(monkeypatch, tmp_path):
