@@ -212,7 +212,9 @@ def decode(data: bytes, count: int, offset: int = 0) -> tuple[np.ndarray, int]:
     for first in range(0, limit, WINDOW_BITS):
         if done == count:
             break
-        windows = _windows(payload, first, WINDOW_BITS)
+        # (Only the piece's bit positions inside the payload: a short stream builds a
+        # short table, not WINDOW_BITS windows.)
+        windows = _windows(payload, first, min(WINDOW_BITS, limit - first))
         # Per bit position: the length and the symbol of the code that starts there.
         steps, found = size[windows].tobytes(), sym[windows].tobytes()
         got = bytearray()

@@ -184,7 +184,7 @@ def _mutations(data: bytes, rng, count: int):
 def test_a_thousand_corruptions_raise_one_clear_error(name):
     """Every damaged frame raises CimcodecError, or (a flip in padding bits) decodes to
     exactly the original; nothing else, and never slowly."""
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))    # the same damage every run
     matrix = _sparse((12, 21), 0.4, 3, (-60, 60))
     raised = 0
     for rep in ("bitmap", "dense"):
