@@ -14,7 +14,8 @@
   objects go through ccache (:func:`sim.tools.ccache`, ``<home>/ccache``), so
   Verilator's run-time library, the same for every design, is compiled once. A
   finished build is marked and not run again (the runner would run Verilator again on
-  every call).
+  every call). A design may have Verilator arguments of its own
+  (:func:`sim.tools.verilator_args`), part of its flags key.
 * Waveforms: ``WAVES=1`` in the environment, or ``waves=True``.
 * The simulator's Python rewrites the ``assert`` statements of the benches alone
   (:data:`REWRITTEN`): with cocotb's default every module it imports was compiled from
@@ -94,15 +95,16 @@ def _verilator():
     return Runner()
 
 
-def flags_key(sim: str) -> str:
-    """The part of a build directory's name that stands for how ``sim`` builds: a hash
-    of its arguments, make variables and control file, and for Verilator of the cocotb
-    library its binary links (by an rpath into this environment's cocotb, so another
-    environment, or a deleted one, needs a build of its own)."""
+def flags_key(sim: str, top: str = "top") -> str:
+    """The part of a build directory's name that stands for how ``sim`` builds the
+    design whose top module is ``top``: a hash of its arguments, make variables and
+    control file, and for Verilator of the cocotb library its binary links (by an rpath
+    into this environment's cocotb, so another environment, or a deleted one, needs a
+    build of its own)."""
     if sim == "verilator":
         from cocotb_tools.config import libs_dir
 
-        recipe = (*tools.VERILATOR_ARGS, *tools.VERILATOR_MAKE_VARS, _public("top"),
+        recipe = (*tools.verilator_args(top), *tools.VERILATOR_MAKE_VARS, _public("top"),
                   str(libs_dir))
     else:
         recipe = tools.ICARUS_ARGS
@@ -115,10 +117,11 @@ def _build(bench: Bench, shape, sim: str, waves: bool):
     tools.setup(sim)
     verilog = elaborate(bench.name, bench.factory, shape)
     if sim == "verilator":
-        args, runner, control = tools.VERILATOR_ARGS, _verilator(), _public(bench.name)
+        args, runner, control = (tools.verilator_args(bench.name), _verilator(),
+                                 _public(bench.name))
     else:
         args, runner, control = tools.ICARUS_ARGS, get_runner(sim), None
-    flags = flags_key(sim)
+    flags = flags_key(sim, bench.name)
     key = f"{verilog_key(verilog)}-{flags}" + ("-waves" if waves else "")
     where = build_dir() / "sim" / sim / f"{bench.name}-{key}"
     with locked(where / ".lock"):

@@ -13,6 +13,8 @@
   which Verilator reports as WIDTHEXPAND / WIDTHTRUNC (fatal by default). Exactly those
   two are waived, here and only here (:data:`VERILATOR_WAIVERS`); anything else
   Verilator reports still fails the build and the lint.
+* Verilator optimizations: one is off for the tile's build only
+  (:data:`VERILATOR_DESIGN_ARGS`), where it cost more build time than it saved run time.
 
 ``python -m sim.tools`` sets up both simulators and prints their versions.
 """
@@ -28,6 +30,21 @@ SIMULATORS = ("icarus", "verilator")
 #: Verilator warnings waived for Amaranth-generated Verilog (implicit widening).
 VERILATOR_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC")
 VERILATOR_ARGS = tuple(f"-Wno-{w}" for w in VERILATOR_WAIVERS)
+
+#: Verilator arguments of one design's bench build, by top module, after
+#: :data:`VERILATOR_ARGS`. The tile: Verilator's ``merge_cond`` pass spent 30.8 of the
+#: 39 s it took to verilate a two-lane tile with row writes (8 s without it; the
+#: one-lane tile 13.1 against 7.0 s), while its bench runs slower without it (the
+#: two-lane ``rtl-infer`` run 17.2 against 13.5 s): one build, few runs, so off for the
+#: tile alone. The decompressor and the CIM array verilate as fast either way and
+#: simulate faster with it.
+VERILATOR_DESIGN_ARGS = {"tile": ("-fno-merge-cond",)}
+
+
+def verilator_args(top: str) -> tuple:
+    """Verilator's arguments for the bench build of the design whose top module is
+    ``top``: the waivers, then that design's own (:data:`VERILATOR_DESIGN_ARGS`)."""
+    return VERILATOR_ARGS + VERILATOR_DESIGN_ARGS.get(top, ())
 
 #: Optimization of a design's C++ (make variables of ``verilated.mk``, whose default is
 #: ``-Os``): the benches spend their time in cocotb's Python, not in the model, so

@@ -13,16 +13,21 @@ from _pytest.pathlib import fnmatch_ex
 import cimcodec.golden.blocks.decompressor
 import cimcodec.hw.decompressor
 import cimcodec.tb.stream
+from cimcodec.golden.blocks.decompressor import DecompressorShape
 from cimcodec.golden.blocks.lfsr import ControlWords, GeneratorShape
+from cimcodec.golden.blocks.tile import TileShape
 from cimcodec.sim.cocotb_run import (
     REWRITTEN,
     RtlMismatch,
+    _build,
     bench_environment,
     flags_key,
     run_jobs,
 )
 from cimcodec.sim.verilog import design_key, elaborate
+from cimcodec.tb import decompressor as tb_decompressor
 from cimcodec.tb import lfsr as tb
+from cimcodec.tb import tile as tb_tile
 from cimcodec.tb.lfsr import BENCH
 
 
@@ -66,6 +71,25 @@ def test_a_verilator_build_belongs_to_its_environment(monkeypatch, tmp_path):
     monkeypatch.setattr(cocotb_tools.config, "libs_dir", tmp_path / "libs")
     assert flags_key("verilator") != before["verilator"]
     assert flags_key("icarus") == before["icarus"]
+
+
+def test_the_tile_alone_is_verilated_without_merge_cond():
+    """The command Verilator recorded in each build (its ``__verFiles.dat``) has
+    ``-fno-merge-cond`` for the tile and not for the decompressor, and the two flag
+    keys differ, so neither build is taken for the other (the shapes are the ones the
+    suite builds anyway)."""
+    commands = {}
+    for bench, shape in ((tb_tile.BENCH, TileShape()),
+                         (tb_decompressor.BENCH, DecompressorShape(max_rows=256,
+                                                                   max_cols=256))):
+        _, where = _build(bench, shape, "verilator", False)
+        lines = (where / "Vtop__verFiles.dat").read_text().splitlines()
+        (command,) = [line for line in lines if line.startswith("C ")]
+        commands[bench.name] = command.strip('C "').split()
+    assert "-fno-merge-cond" in commands["tile"]
+    assert "-fno-merge-cond" not in commands["decompressor"]
+    assert flags_key("verilator", "tile") != flags_key("verilator", "decompressor")
+    assert flags_key("icarus", "tile") == flags_key("icarus", "decompressor")
 
 
 def test_elaboration_is_cached():
