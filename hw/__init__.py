@@ -5,6 +5,17 @@ import types
 
 from amaranth.lib import enum
 
+from cimcodec.golden.errors import CimcodecError
+
+
+def refuse(component, message: str):
+    """Raise :class:`CimcodecError` with ``message`` from ``component``'s constructor.
+    The component will never be elaborated, so Amaranth's "created but never used"
+    warning, which would follow the error when the object is collected, is silenced
+    for it."""
+    component._MustUse__silence = True
+    raise CimcodecError(message)
+
 
 def field_enum(name: str, golden, shape: int, module: str) -> type:
     """A golden model's codes as a hardware field of ``shape`` bits: an

@@ -17,9 +17,8 @@ from cimcodec.golden.blocks.appmeta import SCHEMES
 from cimcodec.golden.blocks.decompressor import DecompressorShape
 from cimcodec.golden.blocks.lfsr import MAXIMAL_TAPS, MIN_WIDTH
 from cimcodec.golden.codec.container import FLAG_SNAP, MAX_NDIM, VERSION
-from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg.reference import MAX_DIMENSION
-from cimcodec.hw import field_enum
+from cimcodec.hw import field_enum, refuse
 from cimcodec.hw.lfsr import config_layout as generator_config_layout
 from cimcodec.hw.markers import EventKind, event_layout
 
@@ -124,8 +123,7 @@ class AppMeta(wiring.Component):
 
     def __init__(self, shape: DecompressorShape = DecompressorShape()):
         if not isinstance(shape, DecompressorShape):
-            raise CimcodecError(
-                f"Metadata reader shape must be a DecompressorShape, not {shape!r}.")
+            refuse(self, f"Metadata reader shape must be a DecompressorShape, not {shape!r}.")
         self._shape = shape
         self._gen = shape.remap.generator_shape()
         super().__init__({

@@ -11,7 +11,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from cimcodec.golden.blocks.cim import ACT_BITS, WEIGHT_BITS, CimParams
-from cimcodec.golden.errors import CimcodecError
+from cimcodec.hw import refuse
 
 
 def _index_shape(count: int) -> Shape:
@@ -110,7 +110,7 @@ class CimArray(wiring.Component):
 
     def __init__(self, params: CimParams):
         if not isinstance(params, CimParams):
-            raise CimcodecError(f"CIM array parameters must be a CimParams, not {params!r}.")
+            refuse(self, f"CIM array parameters must be a CimParams, not {params!r}.")
         self._params = params
         super().__init__({
             "w": In(stream.Signature(weight_layout(params))),

@@ -21,9 +21,8 @@ from cimcodec.golden.blocks.coef import (
     CoefShape,
 )
 from cimcodec.golden.blocks.huffman import BLOCK_SIZE
-from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg.zigzag import NATURAL, ZIGZAG
-from cimcodec.hw import field_enum
+from cimcodec.hw import field_enum, refuse
 from cimcodec.hw.huffman import symbol_layout
 from cimcodec.hw.idct import coef_layout
 
@@ -92,7 +91,7 @@ class CoefDecoder(wiring.Component):
 
     def __init__(self, shape: CoefShape = CoefShape()):
         if not isinstance(shape, CoefShape):
-            raise CimcodecError(f"Coefficient decoder shape must be a CoefShape, not {shape!r}.")
+            refuse(self, f"Coefficient decoder shape must be a CoefShape, not {shape!r}.")
         self._shape = shape
         super().__init__({
             "qtable": In(stream.Signature(qtable_layout(shape))),

@@ -24,9 +24,8 @@ from amaranth.utils import exact_log2
 from cimcodec.golden.blocks import decompressor as golden
 from cimcodec.golden.blocks.coef import RESTART_BITS, CoefShape
 from cimcodec.golden.blocks.decompressor import HUFFMAN_SHAPE, WATCHDOG, DecompressorShape
-from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg.huffman import MAX_CODE_LENGTH
-from cimcodec.hw import field_enum
+from cimcodec.hw import field_enum, refuse
 from cimcodec.hw.appmeta import AppMeta
 from cimcodec.hw.coef import CoefDecoder, qtable_layout
 from cimcodec.hw.crc import ScanCrc
@@ -351,8 +350,7 @@ class Decompressor(wiring.Component):
 
     def __init__(self, shape: DecompressorShape = DecompressorShape()):
         if not isinstance(shape, DecompressorShape):
-            raise CimcodecError(
-                f"Decompressor shape must be a DecompressorShape, not {shape!r}.")
+            refuse(self, f"Decompressor shape must be a DecompressorShape, not {shape!r}.")
         self._shape = shape
         super().__init__({
             "i": In(stream.Signature(input_layout(shape))),

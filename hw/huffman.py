@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Canonical Huffman decoder of baseline JPEG: tables built in hardware from DHT
 payloads, one symbol with its extra (EXTEND) bits per clock through a one-lookup fast
 table, three clocks more for codes longer than its index.
@@ -24,8 +25,8 @@ from cimcodec.golden.blocks.huffman import (
     MAX_SYMBOL_BITS,
     HuffmanShape,
 )
-from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg.huffman import MAX_CODE_LENGTH, MAX_SYMBOLS
+from cimcodec.hw import refuse
 
 #: A ring entry: ``LIMIT`` (16 bits, only ``L`` of them used) and ``OFFSET`` (8 bits).
 _ENTRY = 16 + 8
@@ -187,11 +188,12 @@ class HuffmanDecoder(wiring.Component):
 
     def __init__(self, shape: HuffmanShape = HuffmanShape()):
         if not isinstance(shape, HuffmanShape):
-            raise CimcodecError(f"Huffman decoder shape must be a HuffmanShape, not {shape!r}.")
+            refuse(self, f"Huffman decoder shape must be a HuffmanShape, not {shape!r}.")
         self._shape = shape
         # The fast tables (see Fast tables), made here so that a simulation can read
-        # them: entry ``i`` of a table is entry ``i // FILL_BANKS`` of bank
-        # ``i % FILL_BANKS``.
+        # them: entry ``i`` of a table is entry ``i // FILL_BANKS`` of bank ``i %
+        # FILL_BANKS``. (This file's first line keeps Amaranth from warning about them
+        # when the decoder is never elaborated; the decoder's own warning says that.)
         self.fast_tables = {
             kind: [Memory(shape=FAST_ENTRY, depth=(1 << shape.fast_bits) // FILL_BANKS,
                           init=[]) for _ in range(FILL_BANKS)]

@@ -14,8 +14,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from cimcodec.golden.blocks.idct import IdctShape
-from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg.dct import CONST_BITS, FIX, PASS1_BITS
+from cimcodec.hw import refuse
 
 
 def coef_layout(shape: IdctShape) -> data.StructLayout:
@@ -231,7 +231,7 @@ class Idct(wiring.Component):
 
     def __init__(self, shape: IdctShape = IdctShape()):
         if not isinstance(shape, IdctShape):
-            raise CimcodecError(f"IDCT shape must be an IdctShape, not {shape!r}.")
+            refuse(self, f"IDCT shape must be an IdctShape, not {shape!r}.")
         self._shape = shape
         i = In(stream.Signature(coef_layout(shape)))
         o = Out(stream.Signature(sample_layout()))

@@ -9,7 +9,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from cimcodec.golden.blocks.lfsr import GeneratorShape
-from cimcodec.golden.errors import CimcodecError
+from cimcodec.hw import refuse
 
 
 def field_layout(shape: GeneratorShape) -> data.StructLayout:
@@ -60,7 +60,7 @@ class ControlWordGenerator(wiring.Component):
 
     def __init__(self, shape: GeneratorShape = GeneratorShape()):
         if not isinstance(shape, GeneratorShape):
-            raise CimcodecError(f"Generator shape must be a GeneratorShape, not {shape!r}.")
+            refuse(self, f"Generator shape must be a GeneratorShape, not {shape!r}.")
         self._shape = shape
         super().__init__({
             "cfg": In(stream.Signature(config_layout(shape))),

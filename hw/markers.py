@@ -13,11 +13,10 @@ from amaranth.lib.wiring import In, Out
 from cimcodec.golden.blocks import markers as golden
 from cimcodec.golden.blocks.markers import MarkerShape
 from cimcodec.golden.codec.container import APP_NUMBER, SIGNATURE
-from cimcodec.golden.errors import CimcodecError
 from cimcodec.golden.jpeg.dct import MAX_QUANTIZER
 from cimcodec.golden.jpeg.huffman import MAX_CODE_LENGTH, MAX_SYMBOLS
 from cimcodec.golden.jpeg.reference import APP0, COM, DHT, DQT, DRI, EOI, RST0, SOF0, SOF1, SOI, SOS
-from cimcodec.hw import field_enum
+from cimcodec.hw import field_enum, refuse
 
 EventKind = field_enum("EventKind", golden.Kind, 4, __name__)
 
@@ -132,7 +131,7 @@ class MarkerParser(wiring.Component):
 
     def __init__(self, shape: MarkerShape = MarkerShape()):
         if not isinstance(shape, MarkerShape):
-            raise CimcodecError(f"Parser shape must be a MarkerShape, not {shape!r}.")
+            refuse(self, f"Parser shape must be a MarkerShape, not {shape!r}.")
         self._shape = shape
         super().__init__({
             "i": In(stream.Signature(byte_layout())),

@@ -11,7 +11,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from cimcodec.golden.blocks.remap import RemapShape
-from cimcodec.golden.errors import CimcodecError
+from cimcodec.hw import refuse
 from cimcodec.hw.lfsr import ControlWordGenerator, config_layout, word_layout
 
 
@@ -65,7 +65,7 @@ class _RemapComponent(wiring.Component):
 
     def __init__(self, shape: RemapShape = RemapShape()):
         if not isinstance(shape, RemapShape):
-            raise CimcodecError(f"Remap shape must be a RemapShape, not {shape!r}.")
+            refuse(self, f"Remap shape must be a RemapShape, not {shape!r}.")
         self._shape = shape
         super().__init__({
             **self._feed(shape),

@@ -16,8 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from cimcodec.golden.blocks import tile as golden
 from cimcodec.golden.blocks.tile import MULTIPLIER_BITS, SHIFT_BITS, TileShape
-from cimcodec.golden.errors import CimcodecError
-from cimcodec.hw import field_enum
+from cimcodec.hw import field_enum, refuse
 from cimcodec.hw.cim import CimArray, act_layout, weight_layout
 from cimcodec.hw.decompressor import Decompressor, ErrorCode, lane_layout
 from cimcodec.hw.markers import byte_layout
@@ -234,7 +233,7 @@ class Tile(wiring.Component):
 
     def __init__(self, shape: TileShape = TileShape()):
         if not isinstance(shape, TileShape):
-            raise CimcodecError(f"Tile shape must be a TileShape, not {shape!r}.")
+            refuse(self, f"Tile shape must be a TileShape, not {shape!r}.")
         self._shape = shape
         super().__init__({
             "cfg": In(stream.Signature(config_layout(shape))),

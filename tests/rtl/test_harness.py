@@ -1,14 +1,17 @@
 """The co-simulation harness itself: a wrong golden value must fail the cocotb test,
 on both simulators, and the cache must not rebuild an unchanged design."""
 
+import gc
 import pickle
 import shlex
+import warnings
 from pathlib import Path
 
 import amaranth
 import numpy as np
 import pytest
 from _pytest.pathlib import fnmatch_ex
+from amaranth.hdl import UnusedElaboratable
 
 import cimcodec.golden.blocks.decompressor
 import cimcodec.hw.decompressor
@@ -16,6 +19,17 @@ import cimcodec.tb.stream
 from cimcodec.golden.blocks.decompressor import DecompressorShape
 from cimcodec.golden.blocks.lfsr import ControlWords, GeneratorShape
 from cimcodec.golden.blocks.tile import TileShape
+from cimcodec.golden.errors import CimcodecError
+from cimcodec.hw.appmeta import AppMeta
+from cimcodec.hw.cim import CimArray
+from cimcodec.hw.coef import CoefDecoder
+from cimcodec.hw.decompressor import Decompressor
+from cimcodec.hw.huffman import HuffmanDecoder
+from cimcodec.hw.idct import Idct
+from cimcodec.hw.lfsr import ControlWordGenerator
+from cimcodec.hw.markers import MarkerParser
+from cimcodec.hw.remap import RemapEngine
+from cimcodec.hw.tile import Tile
 from cimcodec.sim.cocotb_run import (
     REWRITTEN,
     RtlMismatch,
@@ -90,6 +104,23 @@ def test_the_tile_alone_is_verilated_without_merge_cond():
     assert "-fno-merge-cond" not in commands["decompressor"]
     assert flags_key("verilator", "tile") != flags_key("verilator", "decompressor")
     assert flags_key("icarus", "tile") == flags_key("icarus", "decompressor")
+
+
+@pytest.mark.parametrize("block", [AppMeta, CimArray, CoefDecoder, Decompressor,
+                                   HuffmanDecoder, Idct, ControlWordGenerator, MarkerParser,
+                                   RemapEngine, Tile])
+def test_a_refused_shape_leaves_one_error_and_no_warning(block, monkeypatch):
+    """A block given something other than its shape raises one CimcodecError, and
+    Amaranth's "created but never used" warning does not follow it when the refused
+    object is collected. (Amaranth holds that warning back until a process has
+    elaborated something, as the suite's processes have.)"""
+    monkeypatch.setattr(UnusedElaboratable, "_MustUse__silence", False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(CimcodecError, match=r" must be an? \w+, not 4\.$"):
+            block(4)
+        gc.collect()
+    assert [str(w.message) for w in seen] == []
 
 
 def test_elaboration_is_cached():

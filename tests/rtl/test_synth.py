@@ -9,16 +9,14 @@ from cimcodec.sim.synth import SynthHarness, _cells
 
 
 def test_harness_has_two_pins_and_keeps_the_core():
-    text = verilog.convert(SynthHarness(ControlWordGenerator(GeneratorShape(lfsr_width=4,
-                                        fields=1, word_width=4, count_bits=3))),
-                           name="harness", emit_src=False)
+    shape = GeneratorShape(lfsr_width=4, fields=1, word_width=4, count_bits=3)
+    core = ControlWordGenerator(shape)
+    text = verilog.convert(SynthHarness(core), name="harness", emit_src=False)
     header = text[text.index("module harness("):text.index(");")]
     assert sorted(p.strip() for p in header[len("module harness("):].split(",")) == \
         ["clk", "rst", "si", "so"]
     assert "module \\harness.core" in text
-    # One chain bit per core input bit.
-    shape = GeneratorShape(lfsr_width=4, fields=1, word_width=4, count_bits=3)
-    core = ControlWordGenerator(shape)
+    # One chain bit per core input bit (of the core the harness holds).
     inputs = sum(len(Value.cast(v)) for _, m, v in core.signature.flatten(core)
                  if m.flow.name == "In")
     assert f"reg [{inputs - 1}:0] chain" in text
