@@ -2,13 +2,14 @@
 :mod:`cimcodec.golden.blocks` and its cocotb bench in :mod:`cimcodec.tb`."""
 
 import types
+from typing import NoReturn
 
 from amaranth.lib import enum
 
 from cimcodec.golden.errors import CimcodecError
 
 
-def refuse(component, message: str):
+def refuse(component, message: str) -> NoReturn:
     """Raise :class:`CimcodecError` with ``message`` from ``component``'s constructor.
     The component will never be elaborated, so Amaranth's "created but never used"
     warning, which would follow the error when the object is collected, is silenced

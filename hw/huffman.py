@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """Canonical Huffman decoder of baseline JPEG: tables built in hardware from DHT
 payloads, one symbol with its extra (EXTEND) bits per clock through a one-lookup fast
 table, three clocks more for codes longer than its index.
@@ -192,12 +191,14 @@ class HuffmanDecoder(wiring.Component):
         self._shape = shape
         # The fast tables (see Fast tables), made here so that a simulation can read
         # them: entry ``i`` of a table is entry ``i // FILL_BANKS`` of bank ``i %
-        # FILL_BANKS``. (This file's first line keeps Amaranth from warning about them
-        # when the decoder is never elaborated; the decoder's own warning says that.)
+        # FILL_BANKS``. Amaranth's "never used" warning is silenced for them: when the
+        # decoder is never elaborated, its own warning says so.
         self.fast_tables = {
             kind: [Memory(shape=FAST_ENTRY, depth=(1 << shape.fast_bits) // FILL_BANKS,
                           init=[]) for _ in range(FILL_BANKS)]
             for kind in ("dc", "ac")}
+        for memory in (m for banks in self.fast_tables.values() for m in banks):
+            memory._MustUse__silence = True
         super().__init__({
             "table": In(stream.Signature(table_layout(shape))),
             "bits": In(stream.Signature(bits_layout(shape))),

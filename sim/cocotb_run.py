@@ -95,7 +95,7 @@ def _verilator():
     return Runner()
 
 
-def flags_key(sim: str, top: str = "top") -> str:
+def flags_key(sim: str, top: str) -> str:
     """The part of a build directory's name that stands for how ``sim`` builds the
     design whose top module is ``top``: a hash of its arguments, make variables and
     control file, and for Verilator of the cocotb library its binary links (by an rpath
@@ -104,7 +104,7 @@ def flags_key(sim: str, top: str = "top") -> str:
     if sim == "verilator":
         from cocotb_tools.config import libs_dir
 
-        recipe = (*tools.verilator_args(top), *tools.VERILATOR_MAKE_VARS, _public("top"),
+        recipe = (*tools.verilator_args(top), *tools.VERILATOR_MAKE_VARS, _public(top),
                   str(libs_dir))
     else:
         recipe = tools.ICARUS_ARGS

@@ -33,11 +33,11 @@ VERILATOR_ARGS = tuple(f"-Wno-{w}" for w in VERILATOR_WAIVERS)
 
 #: Verilator arguments of one design's bench build, by top module, after
 #: :data:`VERILATOR_ARGS`. The tile: Verilator's ``merge_cond`` pass spent 30.8 of the
-#: 39 s it took to verilate a two-lane tile with row writes (8 s without it; the
-#: one-lane tile 13.1 against 7.0 s), while its bench runs slower without it (the
-#: two-lane ``rtl-infer`` run 17.2 against 13.5 s): one build, few runs, so off for the
-#: tile alone. The decompressor and the CIM array verilate as fast either way and
-#: simulate faster with it.
+#: 39 s it took to verilate a two-lane tile with row writes (8 s without the pass; the
+#: one-lane tile 13.1 s with it, 7.0 s without), while its bench runs slower without it
+#: (the two-lane ``rtl-infer`` run 13.5 s with it, 17.2 s without): one build, few
+#: runs, so off for the tile alone. The decompressor and the CIM array verilate as fast
+#: either way and simulate faster with it.
 VERILATOR_DESIGN_ARGS = {"tile": ("-fno-merge-cond",)}
 
 
