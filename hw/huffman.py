@@ -122,8 +122,9 @@ class HuffmanDecoder(wiring.Component):
     leaves its slot's ring turned.
 
     Decoding: a buffer of ``reserve_bits + 2 * chunk_bits`` bits. **Fast path**: its
-    first ``K = shape.fast_bits`` bits index the fast table of the DC or AC table (two
-    memories of ``2**K`` :data:`FAST_ENTRY` entries, read asynchronously), which gives,
+    first ``K = shape.fast_bits`` bits index the fast table of the DC or AC table (the
+    two tables share memories, ``dc`` the top address bit; :data:`FAST_ENTRY` entries,
+    read asynchronously), which gives,
     for a code of at most ``K`` bits that takes at most
     :data:`golden.blocks.huffman.MAX_FAST_SHIFT` (15) bits with its extra bits, the
     symbol and the total shift ``L + size`` (code and extra bits); when the buffer holds
@@ -162,13 +163,17 @@ class HuffmanDecoder(wiring.Component):
     Fast tables: :func:`golden.blocks.huffman.fast_table`, entry for entry (a miss is
     all zeros). They are filled after every copy of the scan's tables (see Tables), DC
     then AC, once per scan, by the slow path's lookup of the index followed by zeros:
-    the entry is a hit when the length found is at most ``K``. Each table is
+    the entry is a hit when the length found is at most ``K``. The tables are
     ``FILL_BANKS`` memories by the low index bits, so a code of at most ``K - 2`` bits
     found at a multiple of four (its run of equal entries is aligned) is written four
     entries at once; otherwise one (:func:`golden.blocks.huffman.fill_steps` clocks per
-    table). They are ``fast_tables["dc"]`` and ``fast_tables["ac"]``, each a list of
-    the banks (:class:`amaranth.lib.memory.Memory`; entry ``i`` is entry ``i //
-    FILL_BANKS`` of bank ``i % FILL_BANKS``), so a simulation can read them.
+    table). Each bank holds both tables, the DC table's entries in its lower half and
+    the AC table's in its upper half, so that the table is chosen by an address bit
+    (``dc``, a register) ahead of the read rather than by a multiplexer after it, where
+    it lay in the loop. They are ``fast_banks``, a list of
+    :class:`amaranth.lib.memory.Memory`: entry ``i`` of the DC table is entry ``i //
+    FILL_BANKS`` of bank ``i % FILL_BANKS``, the AC table's the same plus half the
+    bank's depth, so a simulation can read them.
 
     Latency: a symbol is offered three clocks after the chunk holding its last bit is
     taken (two clocks for an interval's first chunk) when it takes the fast path, three
@@ -193,11 +198,9 @@ class HuffmanDecoder(wiring.Component):
         # them: entry ``i`` of a table is entry ``i // FILL_BANKS`` of bank ``i %
         # FILL_BANKS``. Amaranth's "never used" warning is silenced for them: when the
         # decoder is never elaborated, its own warning says so.
-        self.fast_tables = {
-            kind: [Memory(shape=FAST_ENTRY, depth=(1 << shape.fast_bits) // FILL_BANKS,
-                          init=[]) for _ in range(FILL_BANKS)]
-            for kind in ("dc", "ac")}
-        for memory in (m for banks in self.fast_tables.values() for m in banks):
+        self.fast_banks = [Memory(shape=FAST_ENTRY, depth=2 * (1 << shape.fast_bits)
+                                  // FILL_BANKS, init=[]) for _ in range(FILL_BANKS)]
+        for memory in self.fast_banks:
             memory._MustUse__silence = True
         super().__init__({
             "table": In(stream.Signature(table_layout(shape))),
@@ -479,30 +482,26 @@ class HuffmanDecoder(wiring.Component):
         # them even where both take the same next value (the reset value is never read:
         # the index is only read once ``count`` has grown, clocks later). With chunks of
         # at most ``MAX_EXTRA`` bits the index is taken from the shifted buffer alone
-        # (see ``next_buf`` below), and each table has its own copy, which halves the
-        # load on each: the AC table's resets to zeros, apart from the DC table's by its
-        # reset and from ``buf`` by its next value.
+        # (see ``next_buf`` below), and it has two copies, each addressing half the
+        # banks, which halves the load on each: the second resets to zeros, apart from
+        # the first by its reset and from ``buf`` by its next value.
         window_index = Signal(fast_bits, init=(1 << fast_bits) - 1)
         window_ac = (Signal(fast_bits, name="window_ac") if chunk <= MAX_EXTRA
                      else window_index)
-        fast_reads = []
-        for kind in ("dc", "ac"):
-            reads = []
-            for bank, memory in enumerate(self.fast_tables[kind]):
-                m.submodules[f"fast_{kind}{bank}"] = memory
-                port = memory.write_port()
-                m.d.comb += [
-                    port.addr.eq(w_fill[low:fast_bits]),
-                    port.data.eq(entry),
-                    port.en.eq(w_filling & (w_fill_dc if kind == "dc" else ~w_fill_dc)
-                               & (w_wide | (w_fill[:low] == bank))),
-                ]
-                read = memory.read_port(domain="comb")
-                index_reg = window_index if kind == "dc" else window_ac
-                m.d.comb += read.addr.eq(index_reg[low:])
-                reads.append(read.data)
-            fast_reads.append(Array(reads)[index_reg[:low]])
-        fast = FAST_ENTRY(Mux(dc, fast_reads[0], fast_reads[1]))
+        reads = []
+        for bank, memory in enumerate(self.fast_banks):
+            m.submodules[f"fast{bank}"] = memory
+            port = memory.write_port()
+            m.d.comb += [
+                port.addr.eq(Cat(w_fill[low:fast_bits], ~w_fill_dc)),
+                port.data.eq(entry),
+                port.en.eq(w_filling & (w_wide | (w_fill[:low] == bank))),
+            ]
+            read = memory.read_port(domain="comb")
+            index_reg = window_index if bank < FILL_BANKS // 2 else window_ac
+            m.d.comb += read.addr.eq(Cat(index_reg[low:], ~dc))
+            reads.append(read.data)
+        fast = FAST_ENTRY(Array(reads)[window_index[:low]])
         # A hit is taken at once when the buffer holds the longest symbol a hit can be
         # (``K`` + 15 bits): ``deep``, ``count >= K + MAX_EXTRA``, a register kept with
         # ``count`` (below), so that no compare of ``count`` leads the take into the
@@ -562,8 +561,7 @@ class HuffmanDecoder(wiring.Component):
         fast_go = go & ~held & deep & ~stale_index
         shift_now = Signal(range(MAX_SYMBOL_BITS + 1))
         m.d.comb += shift_now.eq(Mux(held & go, held_shift, 0)
-                                 | Mux(fast_go & dc, FAST_ENTRY(fast_reads[0]).shift, 0)
-                                 | Mux(fast_go & ~dc, FAST_ENTRY(fast_reads[1]).shift, 0))
+                                 | Mux(fast_go, fast.shift, 0))
         # The staged chunk joins below the valid bits, at ``count`` from the top, before
         # the shift. It is placed from registers only, beside the table read: when
         # ``chunk`` is a power of two dividing the buffer, as a rotate by ``count %
@@ -591,8 +589,7 @@ class HuffmanDecoder(wiring.Component):
         # (``held & go``, ``fast_go``: no table read in either) picks between the
         # shifted and the unshifted buffer after them. Equal to ``filled << shift_now``.
         fast_shift = Signal(range(MAX_FAST_SHIFT + 1))
-        m.d.comb += fast_shift.eq(Mux(dc, FAST_ENTRY(fast_reads[0]).shift,
-                                      FAST_ENTRY(fast_reads[1]).shift))
+        m.d.comb += fast_shift.eq(fast.shift)
         past_symbol = Signal(width)
         m.d.comb += past_symbol.eq(Mux(held & go, (filled << held_shift)[:width],
                                        Mux(fast_go, (filled << fast_shift)[:width], filled)))
