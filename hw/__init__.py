@@ -9,12 +9,19 @@ from amaranth.lib import enum
 from cimcodec.golden.errors import CimcodecError
 
 
+def quiet_if_unused(elaboratable) -> None:
+    """Keep Amaranth from warning that ``elaboratable`` was "created but never used"
+    (its ``MustUse`` flag, the one place this package touches it): for an object that
+    is refused, or that belongs to another which warns for it."""
+    elaboratable._MustUse__silence = True
+
+
 def refuse(component, message: str) -> NoReturn:
     """Raise :class:`CimcodecError` with ``message`` from ``component``'s constructor.
     The component will never be elaborated, so Amaranth's "created but never used"
     warning, which would follow the error when the object is collected, is silenced
     for it."""
-    component._MustUse__silence = True
+    quiet_if_unused(component)
     raise CimcodecError(message)
 
 

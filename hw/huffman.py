@@ -25,7 +25,7 @@ from cimcodec.golden.blocks.huffman import (
     HuffmanShape,
 )
 from cimcodec.golden.jpeg.huffman import MAX_CODE_LENGTH, MAX_SYMBOLS
-from cimcodec.hw import refuse
+from cimcodec.hw import quiet_if_unused, refuse
 
 #: A ring entry: ``LIMIT`` (16 bits, only ``L`` of them used) and ``OFFSET`` (8 bits).
 _ENTRY = 16 + 8
@@ -194,14 +194,13 @@ class HuffmanDecoder(wiring.Component):
         if not isinstance(shape, HuffmanShape):
             refuse(self, f"Huffman decoder shape must be a HuffmanShape, not {shape!r}.")
         self._shape = shape
-        # The fast tables (see Fast tables), made here so that a simulation can read
-        # them: entry ``i`` of a table is entry ``i // FILL_BANKS`` of bank ``i %
-        # FILL_BANKS``. Amaranth's "never used" warning is silenced for them: when the
-        # decoder is never elaborated, its own warning says so.
+        # The fast tables' banks (see Fast tables for where an entry is), made here so
+        # that a simulation can read them. When the decoder is never elaborated, its own
+        # "never used" warning says so, not one per bank.
         self.fast_banks = [Memory(shape=FAST_ENTRY, depth=2 * (1 << shape.fast_bits)
                                   // FILL_BANKS, init=[]) for _ in range(FILL_BANKS)]
         for memory in self.fast_banks:
-            memory._MustUse__silence = True
+            quiet_if_unused(memory)
         super().__init__({
             "table": In(stream.Signature(table_layout(shape))),
             "bits": In(stream.Signature(bits_layout(shape))),
