@@ -11,6 +11,12 @@ JOBS   ?= 2
 # checkout; the installed tool uses $CIMCODEC_HOME or ~/.cache/cimcodec.
 export CIMCODEC_HOME ?= $(CURDIR)/build
 
+# Bytecode of every Python process a run starts (pytest's workers, the simulators'
+# embedded Python, the CLI) is kept in build/pycache, even where the environment sets
+# PYTHONDONTWRITEBYTECODE: otherwise each of a run's hundred simulator starts compiles
+# the same modules from source again. The source tree gets no __pycache__.
+RUNENV := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CIMCODEC_HOME)/pycache
+
 .PHONY: all setup test demo verilog synth lint bench clean distclean
 
 all: test
@@ -29,10 +35,10 @@ setup: $(STAMP)
 	$(PY) -m cimcodec.sim.tools
 
 test: setup
-	$(PY) -m pytest -n $(JOBS) --dist worksteal -q
+	$(RUNENV) $(PY) -m pytest -n $(JOBS) --dist worksteal -q
 
 demo: setup
-	$(VENV)/bin/cimcodec demo
+	$(RUNENV) $(VENV)/bin/cimcodec demo
 
 verilog: setup
 	$(VENV)/bin/cimcodec verilog -o build/verilog

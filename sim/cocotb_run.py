@@ -6,11 +6,12 @@
   a hash of the elaborated Verilog (:func:`sim.verilog.verilog_key`; the elaboration
   itself is cached by :func:`sim.verilog.design_key`), so an unchanged design is never
   rebuilt and pytest workers share builds (a file lock serialises the first build).
-* Verilator builds differ from cocotb's runner in three ways, each to cut the C++
+* Verilator builds differ from cocotb's runner in four ways, each to cut the C++
   compile: only the top module's signals are public (a control file,
   ``public.vlt``; the runner's ``--public-flat-rw`` makes every signal public, and
-  the benches touch only ports), the design's C++ is compiled as one file without
-  precompiled headers and at ``-O0`` (:data:`sim.tools.VERILATOR_MAKE_VARS`), and the
+  the benches touch only ports), the design's C++ is compiled as one file at ``-O0``
+  (:data:`sim.tools.VERILATOR_MAKE_VARS`), with Verilator's headers precompiled once
+  for every design (:mod:`sim.pch`, ``<home>/sim/verilator/pch``), and the
   objects go through ccache (:func:`sim.tools.ccache`, ``<home>/ccache``), so
   Verilator's run-time library, the same for every design, is compiled once. A
   finished build is marked and not run again (the runner would run Verilator again on
@@ -32,12 +33,14 @@ import json
 import os
 import shlex
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import cimcodec.tb as tb_package
-from cimcodec.sim import tools
-from cimcodec.sim.verilog import build_dir, elaborate, locked, verilog_key
+from cimcodec.sim import pch, tools
+from cimcodec.sim.tools import locked
+from cimcodec.sim.verilog import build_dir, elaborate, verilog_key
 from cimcodec.tb import Bench
 
 
@@ -90,22 +93,30 @@ def _verilator():
             if cache is not None:
                 make.append(f"OBJCACHE={cache}")
                 self.env.setdefault("CCACHE_DIR", str(build_dir() / "ccache"))
-            return [verilate, make]
+                # The design's file includes a precompiled header (sim.pch).
+                self.env.setdefault("CCACHE_SLOPPINESS", "pch_defines,time_macros")
+            pch = [sys.executable, "-m", "cimcodec.sim.pch", str(pch_dir())]
+            return [verilate, pch + make]
 
     return Runner()
 
 
+def pch_dir() -> Path:
+    """Where the Verilator builds' shared precompiled headers go (:mod:`sim.pch`)."""
+    return build_dir() / "sim" / "verilator" / "pch"
+
+
 def flags_key(sim: str, top: str) -> str:
     """The part of a build directory's name that stands for how ``sim`` builds the
-    design whose top module is ``top``: a hash of its arguments, make variables and
-    control file, and for Verilator of the cocotb library its binary links (by an rpath
-    into this environment's cocotb, so another environment, or a deleted one, needs a
-    build of its own)."""
+    design whose top module is ``top``: a hash of its arguments, make variables,
+    control file and shared precompiled header, and for Verilator of the cocotb library
+    its binary links (by an rpath into this environment's cocotb, so another
+    environment, or a deleted one, needs a build of its own)."""
     if sim == "verilator":
         from cocotb_tools.config import libs_dir
 
         recipe = (*tools.verilator_args(top), *tools.VERILATOR_MAKE_VARS, _public(top),
-                  str(libs_dir))
+                  str(libs_dir), pch.HEADER)
     else:
         recipe = tools.ICARUS_ARGS
     return hashlib.sha256(" ".join(recipe).encode()).hexdigest()[:6]
@@ -134,6 +145,8 @@ def _build(bench: Bench, shape, sim: str, waves: bool):
         if control is not None:
             (where / "public.vlt").write_text(control)
             sources.insert(0, where / "public.vlt")
+        # A finished Verilator build runs nothing; its log stays the build's own.
+        built = sim == "verilator" and (where / BUILT).exists()
         runner.build(
             sources=sources,
             hdl_toplevel=bench.name,
@@ -141,7 +154,7 @@ def _build(bench: Bench, shape, sim: str, waves: bool):
             build_args=list(args),
             timescale=("1ns", "1ps"),
             waves=waves,
-            log_file=where / "build.log",
+            log_file=os.devnull if built else where / "build.log",
         )
         if sim == "verilator":
             (where / BUILT).touch()

@@ -29,8 +29,9 @@ from pathlib import Path
 
 from cimcodec.golden.errors import CimcodecError
 from cimcodec.sim import tools
+from cimcodec.sim.tools import locked
 from cimcodec.sim.vectors import read_manifest
-from cimcodec.sim.verilog import build_dir, locked
+from cimcodec.sim.verilog import build_dir
 
 #: Icarus flags: Verilog-2005 semantics for Amaranth's Verilog (:data:`tools.ICARUS_ARGS`:
 #: under ``-g2012`` the time-0 event its ``always @*`` blocks wait for never comes). The

@@ -20,7 +20,6 @@ process elaborates without the cache: it neither reads nor writes it.
 
 import ast
 import dataclasses
-import fcntl
 import functools
 import hashlib
 import importlib
@@ -28,13 +27,13 @@ import os
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import amaranth
 
 import cimcodec
 from cimcodec.sim import tools
+from cimcodec.sim.tools import locked
 
 #: The packages whose sources a design's key covers.
 SOURCE_PACKAGES = ("cimcodec.hw", "cimcodec.golden", "cimcodec.tb")
@@ -134,18 +133,6 @@ def design_key(name: str, params, factory=None) -> str:
 def verilog_key(path: Path) -> str:
     """Hash of a Verilog file's text: the key of what is built from it."""
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-@contextmanager
-def locked(path: Path):
-    """Hold an exclusive file lock on ``path`` (builds shared between pytest workers)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 #: When this module was loaded: a source file changed after it may differ from what the

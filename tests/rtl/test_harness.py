@@ -6,6 +6,7 @@ a wrong shape with one error and no Amaranth warning after it."""
 import gc
 import pickle
 import shlex
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -32,13 +33,14 @@ from cimcodec.hw.lfsr import ControlWordGenerator
 from cimcodec.hw.markers import MarkerParser
 from cimcodec.hw.remap import RemapEngine, RemapUnit
 from cimcodec.hw.tile import Tile
-from cimcodec.sim import tools
+from cimcodec.sim import pch, tools
 from cimcodec.sim.cocotb_run import (
     REWRITTEN,
     RtlMismatch,
     _build,
     bench_environment,
     flags_key,
+    pch_dir,
     run_jobs,
 )
 from cimcodec.sim.verilog import design_key, elaborate
@@ -108,6 +110,36 @@ def test_the_tile_alone_is_verilated_without_merge_cond(monkeypatch):
     key = flags_key("verilator", "tile")
     monkeypatch.setattr(tools, "VERILATOR_DESIGN_ARGS", {})
     assert flags_key("verilator", "tile") != key
+
+
+def test_verilator_builds_take_the_shared_precompiled_header():
+    """The LFSR's build (one the suite makes anyway) compiled its design with
+    ``-include`` of the header :mod:`sim.pch` precompiled, and GCC takes that
+    ``.gch`` for the command the build ran (``-H`` marks a used one with ``!``)."""
+    _, where = _build(BENCH, GeneratorShape(), "verilator", False)
+    log = (where / "build.log").read_text().splitlines()
+    (line,) = [x for x in log if x.rstrip().endswith("Vtop__ALL.cpp") and " -c " in x]
+    words = shlex.split(line)
+    header = Path(words[words.index("-include") + 1])
+    assert header.parent.parent == pch_dir() and header.name == pch.NAME
+    # The compile without its ccache launcher, output and dependency file.
+    compiler = [w for w in words[words.index("-O0") - 1:] if w not in ("-MMD", "-c")]
+    k = compiler.index("-o")
+    del compiler[k:k + 2]
+    done = subprocess.run([*compiler, "-fsyntax-only", "-H", "-Winvalid-pch"], cwd=where,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == f"! {header}.gch", done.stderr[:300]
+
+
+def test_a_header_that_cannot_be_precompiled_leaves_the_make_as_it_was(tmp_path, capfd):
+    """A compiler that fails (here: make's ``CXX`` is ``false``) costs the build its
+    precompiled header, with one line saying so, and nothing else."""
+    make = ["make", "-f", "/dev/null", "CXX=false", "OPT_FAST=-O0"]
+    assert pch.with_header(make, tmp_path) == make
+    err = capfd.readouterr().err
+    assert err.startswith("cimcodec: no precompiled header") and err.count("\n") == 1
+    assert not list(tmp_path.glob("*/*.gch"))
 
 
 @pytest.mark.parametrize("block", [AppMeta, CimArray, CoefDecoder, Decompressor,
