@@ -11,17 +11,17 @@ JOBS   ?= 2
 # checkout; the installed tool uses $CIMCODEC_HOME or ~/.cache/cimcodec.
 export CIMCODEC_HOME ?= $(CURDIR)/build
 
-# Bytecode of every Python process a command starts (pytest's workers, the
-# simulators' embedded Python, the CLI) is kept in build/pycache, even where the
-# environment sets PYTHONDONTWRITEBYTECODE: otherwise each of a test run's hundred
-# simulator starts compiles the same modules from source again. The source tree gets
-# no __pycache__. Python then looks for bytecode there alone, so pip installs without
-# compiling any (--no-compile: torch's install took 12 s instead of 41, the rest 29
-# instead of 46); a module is compiled the first time a command imports it.
-RUNENV := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CIMCODEC_HOME)/pycache
+# Every Python process a command starts (pytest's workers, the simulators' embedded
+# Python, the CLI) writes its bytecode, even where the environment sets
+# PYTHONDONTWRITEBYTECODE: otherwise each of a test run's hundred simulator starts
+# compiles the same modules from source again. pip installs without compiling any
+# (--no-compile: torch's install took 12 s instead of 41, the rest 29 instead of 46);
+# a module is compiled the first time a command imports it, into the venv's or the
+# source tree's __pycache__ (ignored by git), and kept there for every later command.
+RUNENV := env -u PYTHONDONTWRITEBYTECODE
 PIP    := $(PY) -m pip install -q --no-compile
 
-.PHONY: all setup test demo verilog synth lint bench clean distclean
+.PHONY: all setup test demo verilog synth lint clean distclean
 
 all: test
 

@@ -95,8 +95,8 @@ def _verilator():
                 self.env.setdefault("CCACHE_DIR", str(build_dir() / "ccache"))
                 # The design's file includes a precompiled header (sim.pch).
                 self.env.setdefault("CCACHE_SLOPPINESS", "pch_defines,time_macros")
-            pch = [sys.executable, "-m", "cimcodec.sim.pch", str(pch_dir())]
-            return [verilate, pch + make]
+            wrap = [sys.executable, "-m", "cimcodec.sim.pch", str(pch_dir())]
+            return [verilate, wrap + make]
 
     return Runner()
 

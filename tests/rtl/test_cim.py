@@ -429,7 +429,7 @@ def test_rtl_matches_golden(params, simulator):
               for phases in cases for _ in (0, 1)]
     assert [r["outputs"]["o"] for r in results] == golden
     exact = [np.concatenate([_matmul(w, a) for w, a in phases]).tolist() for phases in cases]
-    # A lossless ADC gives the integer product; the 3-bit one visibly does not.
+    # A lossless ADC gives the integer product; the 3- and 4-bit ones visibly do not.
     assert ([r["outputs"]["o"] for r in results[::2]] == exact) == params.exact
     # Without stalls, five vectors on one load: a result every 64 / P clocks.
     steady = results[4]

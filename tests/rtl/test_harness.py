@@ -133,13 +133,32 @@ def test_verilator_builds_take_the_shared_precompiled_header():
 
 
 def test_a_header_that_cannot_be_precompiled_leaves_the_make_as_it_was(tmp_path, capfd):
-    """A compiler that fails (here: make's ``CXX`` is ``false``) costs the build its
-    precompiled header, with one line saying so, and nothing else."""
-    make = ["make", "-f", "/dev/null", "CXX=false", "OPT_FAST=-O0"]
+    """A header that fails to compile (here the make's flags force-include a file that
+    does not exist, GCC saying so on two lines) costs the build its precompiled
+    header, with one line saying why, and leaves nothing but the key's lock file."""
+    make = ["make", "-f", "/dev/null", "CXX=c++", f"CPPFLAGS=-include {tmp_path}/none.h",
+            "OPT_FAST=-O0"]
     assert pch.with_header(make, tmp_path) == make
     err = capfd.readouterr().err
-    assert err.startswith("cimcodec: no precompiled header") and err.count("\n") == 1
-    assert not list(tmp_path.glob("*/*.gch"))
+    assert err.startswith("cimcodec: no precompiled header (") and err.count("\n") == 1
+    assert "none.h" in err
+    assert [p.suffix for p in tmp_path.iterdir()] == [".lock"]
+    assert pch.with_header(make[:-1], tmp_path) == make[:-1]       # no OPT_FAST
+    assert "no OPT_FAST" in capfd.readouterr().err
+
+
+def test_the_precompiled_headers_key_follows_the_headers_on_disk(tmp_path):
+    """Another Verilator's headers (here: one header rewritten) give another key, so a
+    ``.gch`` of the old ones is never taken for them; a relative ``-I`` (the build
+    directory's own ``-I.``) is left out."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "verilated.h").write_text("int a;\n")
+    command = ["c++", "-O0", "-I.", f"-I{tmp_path}"]
+    before = pch._headers(command)
+    assert before == [f"{tmp_path}/sub/verilated.h 7 "
+                      f"{(tmp_path / 'sub' / 'verilated.h').stat().st_mtime_ns}"]
+    (tmp_path / "sub" / "verilated.h").write_text("int ab;\n")
+    assert pch._headers(command) != before
 
 
 @pytest.mark.parametrize("block", [AppMeta, CimArray, CoefDecoder, Decompressor,
