@@ -387,7 +387,8 @@ class Decompressor(wiring.Component):
             m.submodules[name("idct", g)] = unit
             idct += [unit.port(j) for j in range(share)]
         for k in range(lanes):
-            huffman.append(HuffmanDecoder(HUFFMAN_SHAPE))
+            # Lane 0's decoder builds, copies and fills the tables for every lane.
+            huffman.append(HuffmanDecoder(HUFFMAN_SHAPE, leader=huffman[0] if k else None))
             coef.append(CoefDecoder(COEF_SHAPE))
             m.submodules[name("huffman", k)] = huffman[k]
             m.submodules[name("coef", k)] = coef[k]
@@ -465,7 +466,7 @@ class Decompressor(wiring.Component):
         m.submodules.table_queue = table_queue = SyncFIFO(
             width=table_layout(HUFFMAN_SHAPE).size, depth=2)
         wiring.connect(m, router.table, table_queue.w_stream)
-        _broadcast(m, table_queue.r_stream, [h.table for h in huffman])
+        wiring.connect(m, table_queue.r_stream, huffman[0].table)
         if wide:
             # Lane k's queue holds chunks of up to ``in_bytes`` bytes: a bypassing beat
             # whole, a byte from the parser alone (as a chunk of one). An unpacker

@@ -74,6 +74,8 @@ class HuffmanDecoder(wiring.Component):
     Parameters
     ----------
     shape : HuffmanShape
+    leader : HuffmanDecoder, optional
+        Another decoder of the same shape whose tables this one uses (see Followers).
 
     Attributes
     ----------
@@ -188,12 +190,44 @@ class HuffmanDecoder(wiring.Component):
     which takes the next symbol in the clock it is emptied. ``sym.valid`` never waits
     for ``sym.ready``, and ``sym.payload`` holds while ``valid``. ``bits.ready`` and
     ``table.ready`` depend on registers and on the offered chunk's ``first`` only.
+
+    Followers: a decoder made with ``leader`` builds no tables. Its ``table`` port is
+    never ready, and ``dc_slot``, ``ac_slot`` and ``table_error`` are unused. It compares
+    with its leader's copies of the DC and AC pairs. Its value memory and fast tables
+    are its own, so it reads them on its own ports, but they take the leader's writes in
+    the same clocks. It is halted while the leader builds, copies or fills tables, or
+    has tables to copy (``tables_busy``). So N lanes of one scan keep one set of rings
+    and copies (2,304 flip-flops at four slots), not N, and fill their fast tables once.
+    The leader must see the scan's bits first: it copies when a chunk is offered to
+    it. In a decompressor that holds, because lane 0 decodes the scan's first restart
+    interval. A follower decodes like its leader, symbol for symbol. It starts without
+    its own copy and fill, so it is ready as soon as its leader is.
     """
 
-    def __init__(self, shape: HuffmanShape = HuffmanShape()):
+    def __init__(self, shape: HuffmanShape = HuffmanShape(), leader=None):
         if not isinstance(shape, HuffmanShape):
             refuse(self, f"Huffman decoder shape must be a HuffmanShape, not {shape!r}.")
+        if leader is not None and (not isinstance(leader, HuffmanDecoder)
+                                   or leader._leader is not None or leader.shape != shape):
+            refuse(self, "A Huffman decoder's leader must be a HuffmanDecoder of the same "
+                         f"shape that has no leader itself, not {leader!r}.")
         self._shape = shape
+        self._leader = leader
+        # What a follower takes from its leader (see Followers): the copies of the
+        # scan's DC and AC pairs, their slots, whether the tables are being built,
+        # copied or filled, and the writes of the value memory and the fast tables.
+        lengths = range(1, MAX_CODE_LENGTH + 1)
+        self._copies = {kind: [Signal(_ENTRY, name=f"{kind}_pair{n}") for n in lengths]
+                        for kind in ("dc", "ac")}
+        self._copied = [Signal(range(shape.tables), name="copied_dc"),
+                        Signal(range(shape.tables), name="copied_ac")]
+        self._busy = Signal(name="tables_busy")
+        self._value_write = (Signal(range(shape.tables * MAX_SYMBOLS), name="value_w_addr"),
+                             Signal(8, name="value_w_data"), Signal(name="value_w_en"))
+        self._fast_write = (Signal(shape.fast_bits + 1 - exact_log2(FILL_BANKS),
+                                   name="fast_w_addr"),
+                            Signal(FAST_ENTRY, name="fast_w_data"),
+                            Signal(FILL_BANKS, name="fast_w_en"))
         # The fast tables' banks (see Fast tables for where an entry is), made here so
         # that a simulation can read them. When the decoder is never elaborated, its own
         # "never used" warning says so, not one per bank.
@@ -244,6 +278,13 @@ class HuffmanDecoder(wiring.Component):
                                                 attrs={"no_rw_check": 1})
         value_write = huffval.write_port()
         value_read = huffval.read_port(domain="sync")
+        # A follower builds no tables: its value memory and fast tables take its
+        # leader's writes, and it reads its leader's copies (see Followers).
+        follower = self._leader is not None
+        source = self._leader if follower else self
+        m.d.comb += [port.eq(value) for port, value in zip(
+            (value_write.addr, value_write.data, value_write.en), source._value_write)]
+        w_addr, w_data, w_en = self._value_write
 
         stuck = Signal()                                # see the bit buffer below
 
@@ -271,10 +312,11 @@ class HuffmanDecoder(wiring.Component):
         copying = Signal()                              # see the copies below
         filling = Signal()                              # see the fast tables below
         dirty = Signal()
-        m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
+        if not follower:
+            m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
         shift_in = Signal(range(slots + 1))             # the ring taking a pair, or none
         m.d.comb += shift_in.eq(slots)
-        m.d.sync += value_write.en.eq(0)
+        m.d.sync += w_en.eq(0)
         with m.If(t.valid & t.ready):
             m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
                          b_counts.eq(counts_after), b_total.eq(total_after),
@@ -289,9 +331,9 @@ class HuffmanDecoder(wiring.Component):
                 # The HUFFVAL write is registered (it lands a clock later; the values
                 # are read only after the table copy), so no path runs from
                 # ``table.ready`` into the memories' write ports.
-                m.d.sync += [value_write.addr.eq(Cat(cur_values[:8], cur_slot)),
-                             value_write.data.eq(t.payload.data),
-                             value_write.en.eq(cur_values < MAX_SYMBOLS)]
+                m.d.sync += [w_addr.eq(Cat(cur_values[:8], cur_slot)),
+                             w_data.eq(t.payload.data),
+                             w_en.eq(cur_values < MAX_SYMBOLS)]
             with m.If(t.payload.last & ((counts_after != MAX_CODE_LENGTH)
                                         | (values_after != total_after)
                                         | (total_after > MAX_SYMBOLS))):
@@ -320,54 +362,57 @@ class HuffmanDecoder(wiring.Component):
         # copies shift in the DC and AC slots' heads); it starts when a chunk of bits is
         # offered and the copies are ``dirty``: a table was built, or a slot changed,
         # since the last. Decoding waits for it.
-        copied = [Signal(range(slots), name="copied_dc"), Signal(range(slots), name="copied_ac")]
+        copied = source._copied
         step = Signal(range(MAX_CODE_LENGTH))
-        # The slot inputs are registered before they are compared, so that no path runs
-        # from them into ``bits.ready`` (a change is seen a clock later).
-        slot_regs = [Signal(range(slots), name="dc_slot_r"), Signal(range(slots), name="ac_slot_r")]
-        m.d.sync += [slot_regs[0].eq(self.dc_slot), slot_regs[1].eq(self.ac_slot)]
-        new_slots = (slot_regs[0] != copied[0]) | (slot_regs[1] != copied[1])
-        stale = Signal(init=1)                          # a table built since the last copy
-        m.d.comb += dirty.eq(stale | new_slots)
-        new_pair = Cat(next_code[:MAX_CODE_LENGTH], (cur_total - first_code)[:8])
-        copies = {}
-        for kind, which in (("dc", slot_regs[0]), ("ac", slot_regs[1])):
-            copies[kind] = [Signal(_ENTRY, name=f"{kind}_pair{n}") for n in lengths]
+        copies = source._copies
+        # A follower has none of this: its ``building``, ``copying``, ``filling`` and
+        # ``dirty`` stay low, and its leader's ``tables_busy`` halts it instead.
+        if not follower:
+            # The slot inputs are registered before they are compared, so that no path runs
+            # from them into ``bits.ready`` (a change is seen a clock later).
+            slot_regs = [Signal(range(slots), name="dc_slot_r"),
+                         Signal(range(slots), name="ac_slot_r")]
+            m.d.sync += [slot_regs[0].eq(self.dc_slot), slot_regs[1].eq(self.ac_slot)]
+            new_slots = (slot_regs[0] != copied[0]) | (slot_regs[1] != copied[1])
+            stale = Signal(init=1)                          # a table built since the last copy
+            m.d.comb += dirty.eq(stale | new_slots)
+            new_pair = Cat(next_code[:MAX_CODE_LENGTH], (cur_total - first_code)[:8])
+            for kind, which in (("dc", slot_regs[0]), ("ac", slot_regs[1])):
+                with m.If(copying):
+                    m.d.sync += [a.eq(b) for a, b in zip(copies[kind], copies[kind][1:])]
+                    m.d.sync += copies[kind][-1].eq(Array(r[0] for r in ring)[which])
+            # A count byte's pair enters its ring a clock after the byte is taken, from
+            # registers (``ring_in``, ``ring_pair``): the rings' 384-flop enables then come
+            # from a register rather than from ``table.ready`` and the slot compare. A copy
+            # does not start in a clock a table byte is taken, so its pair has entered
+            # before the rings rotate.
+            ring_in = Signal(slots)
+            ring_pair = Signal(_ENTRY)
+            m.d.sync += [ring_in.eq(Cat(shift_in == s_ for s_ in range(slots))),
+                         ring_pair.eq(new_pair)]
+            for s_, r in enumerate(ring):
+                with m.If(copying | ring_in[s_]):
+                    m.d.sync += [a.eq(b) for a, b in zip(r, r[1:])]
+                    m.d.sync += r[-1].eq(Mux(copying, r[0], ring_pair))
+            with m.If(t.valid & t.ready & t.payload.last):
+                m.d.sync += stale.eq(1)
             with m.If(copying):
-                m.d.sync += [a.eq(b) for a, b in zip(copies[kind], copies[kind][1:])]
-                m.d.sync += copies[kind][-1].eq(Array(r[0] for r in ring)[which])
-        # A count byte's pair enters its ring a clock after the byte is taken, from
-        # registers (``ring_in``, ``ring_pair``): the rings' 384-flop enables then come
-        # from a register rather than from ``table.ready`` and the slot compare. A copy
-        # does not start in a clock a table byte is taken, so its pair has entered
-        # before the rings rotate.
-        ring_in = Signal(slots)
-        ring_pair = Signal(_ENTRY)
-        m.d.sync += [ring_in.eq(Cat(shift_in == s_ for s_ in range(slots))),
-                     ring_pair.eq(new_pair)]
-        for s_, r in enumerate(ring):
-            with m.If(copying | ring_in[s_]):
-                m.d.sync += [a.eq(b) for a, b in zip(r, r[1:])]
-                m.d.sync += r[-1].eq(Mux(copying, r[0], ring_pair))
-        with m.If(t.valid & t.ready & t.payload.last):
-            m.d.sync += stale.eq(1)
-        with m.If(copying):
-            m.d.sync += step.eq(step + 1)
-            with m.If(step == MAX_CODE_LENGTH - 1):
-                m.d.sync += [copying.eq(0), filling.eq(1), fill.eq(0)]
-        with m.Elif(filling):
-            # A code of at most K - 2 bits at an index that is a multiple of four fills
-            # the four entries from there (its run of 2**(K - L) is aligned); the
-            # index then steps by four, else by one.
-            next_fill = Signal(fast_bits + 2)
-            m.d.comb += next_fill.eq(fill + Mux(wide, FILL_BANKS, 1))
-            m.d.sync += fill.eq(next_fill)
-            with m.If(next_fill[fast_bits + 1]):
-                m.d.sync += filling.eq(0)
-        with m.Elif(dirty & ~building & self.bits.valid & ~error
-                    & ~(t.valid & t.ready)):
-            m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0),
-                         copied[0].eq(slot_regs[0]), copied[1].eq(slot_regs[1])]
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == MAX_CODE_LENGTH - 1):
+                    m.d.sync += [copying.eq(0), filling.eq(1), fill.eq(0)]
+            with m.Elif(filling):
+                # A code of at most K - 2 bits at an index that is a multiple of four fills
+                # the four entries from there (its run of 2**(K - L) is aligned); the
+                # index then steps by four, else by one.
+                next_fill = Signal(fast_bits + 2)
+                m.d.comb += next_fill.eq(fill + Mux(wide, FILL_BANKS, 1))
+                m.d.sync += fill.eq(next_fill)
+                with m.If(next_fill[fast_bits + 1]):
+                    m.d.sync += filling.eq(0)
+            with m.Elif(dirty & ~building & self.bits.valid & ~error
+                        & ~(t.valid & t.ready)):
+                m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0),
+                             copied[0].eq(slot_regs[0]), copied[1].eq(slot_regs[1])]
         limits = {k: [c[:n] for n, c in zip(lengths, v)] for k, v in copies.items()}
         offsets = {k: [c[MAX_CODE_LENGTH:] for c in v] for k, v in copies.items()}
         window = Mux(filling, Cat(Const(0, MAX_CODE_LENGTH - fast_bits), fill[:fast_bits]),
@@ -440,8 +485,10 @@ class HuffmanDecoder(wiring.Component):
         w_fill = Signal(fast_bits + 1)
         held_symbol = Signal(8)
         held_shift = Signal(range(MAX_SYMBOL_BITS + 1))
-        halted = (building | copying | filling | p_filling | a_filling | w_filling | dirty
-                  | error)
+        if not follower:
+            m.d.comb += self._busy.eq(building | copying | filling | p_filling | a_filling
+                                      | w_filling | dirty)
+        halted = source._busy | error
         # The buffer held the looked-up code and its extra bits when it was looked up
         # (bits appended since were zeros to the lookup: a code longer than the bits
         # then held may be wrong, and is looked up again).
@@ -487,15 +534,17 @@ class HuffmanDecoder(wiring.Component):
         window_index = Signal(fast_bits, init=(1 << fast_bits) - 1)
         window_ac = (Signal(fast_bits, name="window_ac") if chunk <= MAX_EXTRA
                      else window_index)
+        f_addr, f_data, f_en = self._fast_write
+        if not follower:
+            m.d.comb += [f_addr.eq(Cat(w_fill[low:fast_bits], ~w_fill_dc)), f_data.eq(entry),
+                         f_en.eq(Cat(w_filling & (w_wide | (w_fill[:low] == bank))
+                                     for bank in range(FILL_BANKS)))]
+        f_addr, f_data, f_en = source._fast_write
         reads = []
         for bank, memory in enumerate(self.fast_banks):
             m.submodules[f"fast{bank}"] = memory
             port = memory.write_port()
-            m.d.comb += [
-                port.addr.eq(Cat(w_fill[low:fast_bits], ~w_fill_dc)),
-                port.data.eq(entry),
-                port.en.eq(w_filling & (w_wide | (w_fill[:low] == bank))),
-            ]
+            m.d.comb += [port.addr.eq(f_addr), port.data.eq(f_data), port.en.eq(f_en[bank])]
             read = memory.read_port(domain="comb")
             index_reg = window_index if bank < FILL_BANKS // 2 else window_ac
             m.d.comb += read.addr.eq(Cat(index_reg[low:], ~dc))

@@ -252,6 +252,17 @@ def test_bad_shape_names_the_parameter():
         HuffmanDecoder(2)
 
 
+def test_a_follower_refuses_a_leader_it_cannot_share_tables_with():
+    leader = HuffmanDecoder(SHAPE)
+    follower = HuffmanDecoder(SHAPE, leader=leader)
+    other = dataclasses.replace(SHAPE, fast_bits=SHAPE.fast_bits - 1)
+    for bad in (2, HuffmanDecoder(other), follower):
+        with pytest.raises(CimcodecError, match=r"A Huffman decoder's leader must be a "
+                                                r"HuffmanDecoder of the same shape that has "
+                                                r"no leader itself, not "):
+            HuffmanDecoder(SHAPE, leader=bad)
+
+
 @functools.cache
 def _pillow_tables():
     """The DC and AC tables of Pillow's files (libjpeg's standard tables and its
