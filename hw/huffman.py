@@ -9,6 +9,7 @@ scan: symbols, extra bits, block grammar, restart intervals, the error).
 
 import operator
 from functools import reduce
+from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
@@ -222,12 +223,10 @@ class HuffmanDecoder(wiring.Component):
         self._copied = [Signal(range(shape.tables), name="copied_dc"),
                         Signal(range(shape.tables), name="copied_ac")]
         self._busy = Signal(name="tables_busy")
-        self._value_write = (Signal(range(shape.tables * MAX_SYMBOLS), name="value_w_addr"),
-                             Signal(8, name="value_w_data"), Signal(name="value_w_en"))
-        self._fast_write = (Signal(shape.fast_bits + 1 - exact_log2(FILL_BANKS),
-                                   name="fast_w_addr"),
-                            Signal(FAST_ENTRY, name="fast_w_data"),
-                            Signal(FILL_BANKS, name="fast_w_en"))
+        # The write ports are made here so that a follower can copy its leader's.
+        self._huffval = Memory(shape=8, depth=shape.tables * MAX_SYMBOLS, init=[],
+                               attrs={"no_rw_check": 1})
+        self._value_write = self._huffval.write_port()
         # The fast tables' banks (see Fast tables for where an entry is), made here so
         # that a simulation can read them. When the decoder is never elaborated, its own
         # "never used" warning says so, not one per bank.
@@ -235,6 +234,8 @@ class HuffmanDecoder(wiring.Component):
                                   // FILL_BANKS, init=[]) for _ in range(FILL_BANKS)]
         for memory in self.fast_banks:
             quiet_if_unused(memory)
+        quiet_if_unused(self._huffval)
+        self._fast_writes = [memory.write_port() for memory in self.fast_banks]
         super().__init__({
             "table": In(stream.Signature(table_layout(shape))),
             "bits": In(stream.Signature(bits_layout(shape))),
@@ -274,17 +275,22 @@ class HuffmanDecoder(wiring.Component):
         # behind the read address). None can matter: the values are written only while
         # a table loads, when nothing reads them (decoding and the fill wait for the
         # table copy, which starts after the last write has landed).
-        m.submodules.huffval = huffval = Memory(shape=8, depth=slots * MAX_SYMBOLS, init=[],
-                                                attrs={"no_rw_check": 1})
-        value_write = huffval.write_port()
+        m.submodules.huffval = huffval = self._huffval
+        value_write = self._value_write
         value_read = huffval.read_port(domain="sync")
         # A follower builds no tables: its value memory and fast tables take its
         # leader's writes, and it reads its leader's copies (see Followers).
         follower = self._leader is not None
         source = self._leader if follower else self
-        m.d.comb += [port.eq(value) for port, value in zip(
-            (value_write.addr, value_write.data, value_write.en), source._value_write)]
-        w_addr, w_data, w_en = self._value_write
+        # ``built``: where the table build writes its values (a follower's build never
+        # runs, its table port never being ready; its writes go to unused signals).
+        built = value_write
+        if follower:
+            lead = source._value_write
+            m.d.comb += [value_write.addr.eq(lead.addr), value_write.data.eq(lead.data),
+                         value_write.en.eq(lead.en)]
+            built = SimpleNamespace(addr=Signal.like(lead.addr), data=Signal.like(lead.data),
+                                    en=Signal())
 
         stuck = Signal()                                # see the bit buffer below
 
@@ -316,7 +322,7 @@ class HuffmanDecoder(wiring.Component):
             m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
         shift_in = Signal(range(slots + 1))             # the ring taking a pair, or none
         m.d.comb += shift_in.eq(slots)
-        m.d.sync += w_en.eq(0)
+        m.d.sync += built.en.eq(0)
         with m.If(t.valid & t.ready):
             m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
                          b_counts.eq(counts_after), b_total.eq(total_after),
@@ -331,9 +337,9 @@ class HuffmanDecoder(wiring.Component):
                 # The HUFFVAL write is registered (it lands a clock later; the values
                 # are read only after the table copy), so no path runs from
                 # ``table.ready`` into the memories' write ports.
-                m.d.sync += [w_addr.eq(Cat(cur_values[:8], cur_slot)),
-                             w_data.eq(t.payload.data),
-                             w_en.eq(cur_values < MAX_SYMBOLS)]
+                m.d.sync += [built.addr.eq(Cat(cur_values[:8], cur_slot)),
+                             built.data.eq(t.payload.data),
+                             built.en.eq(cur_values < MAX_SYMBOLS)]
             with m.If(t.payload.last & ((counts_after != MAX_CODE_LENGTH)
                                         | (values_after != total_after)
                                         | (total_after > MAX_SYMBOLS))):
@@ -485,10 +491,13 @@ class HuffmanDecoder(wiring.Component):
         w_fill = Signal(fast_bits + 1)
         held_symbol = Signal(8)
         held_shift = Signal(range(MAX_SYMBOL_BITS + 1))
-        if not follower:
+        if follower:
+            halted = source._busy | error
+        else:
             m.d.comb += self._busy.eq(building | copying | filling | p_filling | a_filling
                                       | w_filling | dirty)
-        halted = source._busy | error
+            halted = (building | copying | filling | p_filling | a_filling | w_filling | dirty
+                      | error)
         # The buffer held the looked-up code and its extra bits when it was looked up
         # (bits appended since were zeros to the lookup: a code longer than the bits
         # then held may be wrong, and is looked up again).
@@ -534,17 +543,20 @@ class HuffmanDecoder(wiring.Component):
         window_index = Signal(fast_bits, init=(1 << fast_bits) - 1)
         window_ac = (Signal(fast_bits, name="window_ac") if chunk <= MAX_EXTRA
                      else window_index)
-        f_addr, f_data, f_en = self._fast_write
-        if not follower:
-            m.d.comb += [f_addr.eq(Cat(w_fill[low:fast_bits], ~w_fill_dc)), f_data.eq(entry),
-                         f_en.eq(Cat(w_filling & (w_wide | (w_fill[:low] == bank))
-                                     for bank in range(FILL_BANKS)))]
-        f_addr, f_data, f_en = source._fast_write
         reads = []
         for bank, memory in enumerate(self.fast_banks):
             m.submodules[f"fast{bank}"] = memory
-            port = memory.write_port()
-            m.d.comb += [port.addr.eq(f_addr), port.data.eq(f_data), port.en.eq(f_en[bank])]
+            port = self._fast_writes[bank]
+            if follower:
+                lead = source._fast_writes[bank]
+                m.d.comb += [port.addr.eq(lead.addr), port.data.eq(lead.data),
+                             port.en.eq(lead.en)]
+            else:
+                m.d.comb += [
+                    port.addr.eq(Cat(w_fill[low:fast_bits], ~w_fill_dc)),
+                    port.data.eq(entry),
+                    port.en.eq(w_filling & (w_wide | (w_fill[:low] == bank))),
+                ]
             read = memory.read_port(domain="comb")
             index_reg = window_index if bank < FILL_BANKS // 2 else window_ac
             m.d.comb += read.addr.eq(Cat(index_reg[low:], ~dc))
