@@ -466,7 +466,18 @@ class Decompressor(wiring.Component):
         m.submodules.table_queue = table_queue = SyncFIFO(
             width=table_layout(HUFFMAN_SHAPE).size, depth=2)
         wiring.connect(m, router.table, table_queue.w_stream)
-        wiring.connect(m, table_queue.r_stream, huffman[0].table)
+        # Only lane 0's decoder builds tables (the others follow it, see
+        # hw.huffman's Followers). A table's first byte waits until lane 0 is building
+        # or has tables to copy, or every other lane is idle, so that no table is
+        # built under a lane still decoding (a DHT after the scan data, before EOI).
+        lead, table_in = huffman[0], table_queue.r_stream
+        if lanes == 1:
+            wiring.connect(m, table_in, lead.table)
+        else:
+            allow = lead.tables_open | Cat(h.idle for h in huffman[1:]).all()
+            m.d.comb += [lead.table.valid.eq(table_in.valid & allow),
+                         lead.table.payload.eq(table_in.payload),
+                         table_in.ready.eq(lead.table.ready & allow)]
         if wide:
             # Lane k's queue holds chunks of up to ``in_bytes`` bytes: a bypassing beat
             # whole, a byte from the parser alone (as a chunk of one). An unpacker

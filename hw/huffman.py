@@ -199,9 +199,13 @@ class HuffmanDecoder(wiring.Component):
     the same clocks. It is halted while the leader builds, copies or fills tables, or
     has tables to copy (``tables_busy``). So N lanes of one scan keep one set of rings
     and copies (2,304 flip-flops at four slots), not N, and fill their fast tables once.
-    The leader must see the scan's bits first: it copies when a chunk is offered to
-    it. In a decompressor that holds, because lane 0 decodes the scan's first restart
-    interval. A follower decodes like its leader, symbol for symbol. It starts without
+    The leader copies when a chunk is offered to it or to any of its followers, so a
+    follower never waits on a leader without bits (a first restart interval without
+    any, which is damage). No table may be built under a follower still decoding: a
+    follower's ``idle`` (it is ``stuck``) and the leader's ``tables_open`` (building,
+    or tables to copy) let a decompressor hold a table's first byte until the leader
+    is open or every follower is idle (a ``DHT`` after the scan data, before ``EOI``,
+    is valid). A follower decodes like its leader, symbol for symbol. It starts without
     its own copy and fill, so it is ready as soon as its leader is.
     """
 
@@ -214,6 +218,16 @@ class HuffmanDecoder(wiring.Component):
                          f"shape that has no leader itself, not {leader!r}.")
         self._shape = shape
         self._leader = leader
+        self._followers = []
+        if leader is not None:
+            leader._followers.append(self)
+        # ``idle`` (a follower's): it is ``stuck``, quiet for three clocks with no
+        # complete symbol held; ``tables_open`` (a leader's): it is building a table or
+        # has tables to copy. A decompressor lets a table's first byte reach the leader
+        # only when it is ``tables_open`` or every follower is ``idle``, so that no
+        # table is built under a follower still decoding (see Followers).
+        self.idle = Signal(name="idle")
+        self.tables_open = Signal(name="tables_open")
         # What a follower takes from its leader (see Followers): the copies of the
         # scan's DC and AC pairs, their slots, whether the tables are being built,
         # copied or filled, and the writes of the value memory and the fast tables.
@@ -274,7 +288,8 @@ class HuffmanDecoder(wiring.Component):
         # in one clock (it had put a compare of the two addresses and a bypass register
         # behind the read address). None can matter: the values are written only while
         # a table loads, when nothing reads them (decoding and the fill wait for the
-        # table copy, which starts after the last write has landed).
+        # table copy, which starts after the last write has landed; a follower is
+        # halted while its leader builds).
         m.submodules.huffval = huffval = self._huffval
         value_write = self._value_write
         value_read = huffval.read_port(domain="sync")
@@ -402,6 +417,12 @@ class HuffmanDecoder(wiring.Component):
                     m.d.sync += r[-1].eq(Mux(copying, r[0], ring_pair))
             with m.If(t.valid & t.ready & t.payload.last):
                 m.d.sync += stale.eq(1)
+            # A chunk offered to any follower starts the copy too, so that an interval
+            # 0 without bits (damage) cannot halt the followers for good.
+            offered = self.bits.valid
+            if self._followers:
+                offered = Cat(d.bits.valid for d in (self, *self._followers)).any()
+                m.d.comb += self.tables_open.eq(building | dirty)
             with m.If(copying):
                 m.d.sync += step.eq(step + 1)
                 with m.If(step == MAX_CODE_LENGTH - 1):
@@ -415,7 +436,7 @@ class HuffmanDecoder(wiring.Component):
                 m.d.sync += fill.eq(next_fill)
                 with m.If(next_fill[fast_bits + 1]):
                     m.d.sync += filling.eq(0)
-            with m.Elif(dirty & ~building & self.bits.valid & ~error
+            with m.Elif(dirty & ~building & offered & ~error
                         & ~(t.valid & t.ready)):
                 m.d.sync += [copying.eq(1), step.eq(0), stale.eq(0),
                              copied[0].eq(slot_regs[0]), copied[1].eq(slot_regs[1])]
@@ -594,6 +615,8 @@ class HuffmanDecoder(wiring.Component):
         ok_rest = Signal()
         ok = Signal()
         m.d.comb += [ok.eq(ok_rest & fits), stuck.eq(checked & ~ok)]
+        if follower:
+            m.d.comb += self.idle.eq(stuck)
 
         # A chunk taken waits a clock in ``stage`` and joins the buffer in the next (below
         # its valid bits, before the shift), so the loop's shifter reads registers only

@@ -865,3 +865,46 @@ def test_rtl_wide_input_one_lane(simulator):
         assert result["outputs"]["o"] == job["expected"]["o"], name
     assert results[-2]["outputs"]["o"][-1]["code"] == gd.Error.CRC
     assert results[-1]["outputs"]["o"] == jobs[-1]["expected"]["o"]
+
+
+def _without_first_interval(data):
+    """``data`` with its first restart interval's bits removed (``SOS`` straight to
+    ``RST0``): damage that gives lane 0 no bits at all."""
+    parts = _intervals(data)
+    scan = b"".join((bytes((0xFF, 0xD0 + (k - 1) % 8)) if k else b"") + p
+                    for k, p in enumerate([b""] + parts[1:]))
+    layout = container.walk(data)
+    return data[:layout.scan_start] + scan + data[layout.scan_end:]
+
+
+def _table_after_scan(data):
+    """``data`` with a copy of its first ``DHT`` segment between the scan and ``EOI``:
+    valid (the tables in force at ``SOS`` decode the scan)."""
+    k = data.index(b"\xff\xc4")
+    segment = data[k:k + 2 + int.from_bytes(data[k + 2:k + 4], "big")]
+    end = container.walk(data).scan_end
+    return data[:end] + segment + data[end:]
+
+
+def test_rtl_followers_wait_for_no_table_and_start_without_lane_0():
+    """Lanes 1.. take lane 0's tables (hw.huffman's Followers). A ``DHT`` after the scan
+    data, with stalls, so that lane 1 is still decoding its last interval when the
+    segment reaches lane 0: it must not be built under lane 1 (the file is valid: the
+    golden samples, no error). And a scan whose first interval has no bits, then an
+    interval longer than lane 1's 512-byte queue: lane 1 must start on lane 0's tables
+    without lane 0 having seen a chunk (an error, never a hang). On the 2-lane build of
+    ``test_rtl_lanes_catch_damaged_files[verilator-1]``."""
+    shape = gd.DecompressorShape(max_rows=256, max_cols=256, lanes=2, in_bytes=1)
+    valid = _table_after_scan(_pillow(21, 90, restart=1, size=(40, 48)))
+    assert len(_intervals(valid)) == 30                 # the last interval is lane 1's
+    noise = np.random.default_rng(5).integers(0, 256, (16, 256), dtype=np.uint8)
+    long = encode(noise, quality=95, restart_interval=16, optimize=False)
+    assert min(len(p) for p in _intervals(long)) > 512
+    damaged = _without_first_interval(long)
+    files = {"dht-after-scan": valid, "empty-first-interval": damaged}
+    jobs = [tb.job(valid, shape, raw=True, stall_seed=90), tb.job(damaged, shape, raw=True)]
+    assert jobs[0]["error"] == 0 and jobs[1]["error"] != 0
+    results = run_jobs(BENCH, shape, jobs, "verilator")
+    for (name, data), job, result in zip(files.items(), jobs, results, strict=True):
+        _check_corrupt(name, job, result, False, data, lanes=2)
+    assert any(tb.lane_samples(results[0]["outputs"]["o"], 2)[1])
