@@ -9,7 +9,6 @@ scan: symbols, extra bits, block grammar, restart intervals, the error).
 
 import operator
 from functools import reduce
-from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
@@ -297,15 +296,10 @@ class HuffmanDecoder(wiring.Component):
         # leader's writes, and it reads its leader's copies (see Followers).
         follower = self._leader is not None
         source = self._leader if follower else self
-        # ``built``: where the table build writes its values (a follower's build never
-        # runs, its table port never being ready; its writes go to unused signals).
-        built = value_write
         if follower:
             lead = source._value_write
             m.d.comb += [value_write.addr.eq(lead.addr), value_write.data.eq(lead.data),
                          value_write.en.eq(lead.en)]
-            built = SimpleNamespace(addr=Signal.like(lead.addr), data=Signal.like(lead.data),
-                                    en=Signal())
 
         stuck = Signal()                                # see the bit buffer below
 
@@ -333,32 +327,33 @@ class HuffmanDecoder(wiring.Component):
         copying = Signal()                              # see the copies below
         filling = Signal()                              # see the fast tables below
         dirty = Signal()
-        if not follower:
-            m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
         shift_in = Signal(range(slots + 1))             # the ring taking a pair, or none
         m.d.comb += shift_in.eq(slots)
-        m.d.sync += built.en.eq(0)
-        with m.If(t.valid & t.ready):
-            m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
-                         b_counts.eq(counts_after), b_total.eq(total_after),
-                         b_values.eq(values_after)]
-            with m.If(is_count):
-                m.d.sync += b_code.eq(next_code)
-                m.d.comb += shift_in.eq(cur_slot)
-                for n in lengths:
-                    with m.If((cur_counts == n - 1) & (next_code >= (1 << n))):
-                        m.d.sync += table_error.eq(1)
-            with m.Else():
-                # The HUFFVAL write is registered (it lands a clock later; the values
-                # are read only after the table copy), so no path runs from
-                # ``table.ready`` into the memories' write ports.
-                m.d.sync += [built.addr.eq(Cat(cur_values[:8], cur_slot)),
-                             built.data.eq(t.payload.data),
-                             built.en.eq(cur_values < MAX_SYMBOLS)]
-            with m.If(t.payload.last & ((counts_after != MAX_CODE_LENGTH)
-                                        | (values_after != total_after)
-                                        | (total_after > MAX_SYMBOLS))):
-                m.d.sync += table_error.eq(1)
+        # A follower builds no table: its ``table`` port is never ready.
+        if not follower:
+            m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
+            m.d.sync += value_write.en.eq(0)
+            with m.If(t.valid & t.ready):
+                m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
+                             b_counts.eq(counts_after), b_total.eq(total_after),
+                             b_values.eq(values_after)]
+                with m.If(is_count):
+                    m.d.sync += b_code.eq(next_code)
+                    m.d.comb += shift_in.eq(cur_slot)
+                    for n in lengths:
+                        with m.If((cur_counts == n - 1) & (next_code >= (1 << n))):
+                            m.d.sync += table_error.eq(1)
+                with m.Else():
+                    # The HUFFVAL write is registered (it lands a clock later; the values
+                    # are read only after the table copy), so no path runs from
+                    # ``table.ready`` into the memories' write ports.
+                    m.d.sync += [value_write.addr.eq(Cat(cur_values[:8], cur_slot)),
+                                 value_write.data.eq(t.payload.data),
+                                 value_write.en.eq(cur_values < MAX_SYMBOLS)]
+                with m.If(t.payload.last & ((counts_after != MAX_CODE_LENGTH)
+                                            | (values_after != total_after)
+                                            | (total_after > MAX_SYMBOLS))):
+                    m.d.sync += table_error.eq(1)
 
         # ---- Lookup of the symbol at the top of the bit buffer. The path that feeds
         # back into ``buf`` in one clock is the fast one: read the fast table at the
@@ -515,10 +510,9 @@ class HuffmanDecoder(wiring.Component):
         if follower:
             halted = source._busy | error
         else:
-            m.d.comb += self._busy.eq(building | copying | filling | p_filling | a_filling
-                                      | w_filling | dirty)
-            halted = (building | copying | filling | p_filling | a_filling | w_filling | dirty
-                      | error)
+            busy = building | copying | filling | p_filling | a_filling | w_filling | dirty
+            m.d.comb += self._busy.eq(busy)
+            halted = busy | error
         # The buffer held the looked-up code and its extra bits when it was looked up
         # (bits appended since were zeros to the lookup: a code longer than the bits
         # then held may be wrong, and is looked up again).
