@@ -80,8 +80,9 @@ class CoefDecoder(wiring.Component):
     Throughput: a block of ``S`` symbols (2..64) takes ``S`` clocks to decode and 64 to
     send; decoding of the next block overlaps sending, so with symbols offered every
     clock and ``o`` always ready the output runs at one coefficient per clock, 64 clocks
-    per block. Latency: a block's first coefficient is offered in the clock after its
-    last symbol was taken (when the other bank is free).
+    per block. Latency: a symbol taken waits a clock in an input register, and a block's
+    first coefficient is offered two clocks after its last symbol was taken (when the
+    other bank is free).
 
     Stream rules: ``o.valid`` never waits for ``o.ready``; ``o.payload`` is read from a
     bank the symbol side does not write and a table that does not change while a block
@@ -155,21 +156,35 @@ class CoefDecoder(wiring.Component):
                     m.d.sync += error.eq(ErrorCode.QTABLE)
 
         # ---- Symbol side: one symbol per clock into bank_w.
+        # A symbol taken from ``sym`` waits a clock in an input register (``p``), with
+        # its EXTENDed value (``value``), and is decoded from there: so the path from
+        # the symbol queue ends at the register, and the DC prediction's adder and the
+        # checks start from registers (at 8 lanes the path from a lane's symbol queue
+        # through EXTEND and the DC adder into the coefficient memory was the
+        # decompressor's critical path). The register is emptied in the clock it is
+        # decoded, so a symbol still moves every clock.
         s = self.sym
-        p = s.payload
+        p = Signal(data.StructLayout({"symbol": 8, "dc": 1}))
+        p_valid = Signal()
+        value = Signal(signed(MAX_AC_SIZE + 7))
         k = Signal(range(BLOCK_SIZE + 1))   # zigzag index of the next coefficient
         pred = Signal(signed(shape.coef_bits))
         left = Signal(RESTART_BITS)         # blocks before the next restart, minus one
         fresh = Signal(init=1)              # no block since reset
         full_w = Mux(bank_w, full[1], full[0])
-        m.d.comb += s.ready.eq(~halted & loaded & ~full_w & ~q_take)
-        take = s.valid & s.ready
+        take = Signal()                     # the registered symbol is decoded
+        m.d.comb += [take.eq(p_valid & ~halted & loaded & ~full_w & ~q_take),
+                     s.ready.eq(~halted & (~p_valid | take))]
 
         # EXTEND(extra, size): negative when the top bit of the size bits is clear.
-        top_bit = (Cat(Const(0, 1), p.extra) >> p.size)[0]
-        value = Signal(signed(MAX_AC_SIZE + 7))
-        m.d.comb += value.eq(Mux((p.size != 0) & ~top_bit,
-                                 p.extra - (Const(1, 1) << p.size) + 1, p.extra))
+        sp = s.payload
+        top_bit = (Cat(Const(0, 1), sp.extra) >> sp.size)[0]
+        with m.If(s.valid & s.ready):
+            m.d.sync += [p.symbol.eq(sp.symbol), p.dc.eq(sp.dc), p_valid.eq(1),
+                         value.eq(Mux((sp.size != 0) & ~top_bit,
+                                      sp.extra - (Const(1, 1) << sp.size) + 1, sp.extra))]
+        with m.Elif(take):
+            m.d.sync += p_valid.eq(0)
         ri = self.restart_interval
         # ``restart`` is one LUT on registers: whether ``ri`` is nonzero is registered
         # (seen a clock late; it holds while decoding) and so is ``left == 0``, set
@@ -216,9 +231,17 @@ class CoefDecoder(wiring.Component):
             m.d.comb += [write.eq(1), position.eq(k_run), w_data.eq(value),
                          done.eq(k_run == last_index)]
 
-        m.d.comb += [c_write.addr.eq(Cat(position, bank_w)),
-                     c_write.data.eq(w_data),
-                     c_write.en.eq(take & write)]
+        # The coefficient is written a clock later, from registers: the memory's write
+        # data then follows no adder. The output side reads a bank only once it is
+        # full, and the one write still pending then is the block's last, at zigzag
+        # position 63, which it reads 63 clocks later.
+        w_addr = Signal.like(c_write.addr)
+        w_value = Signal.like(c_write.data)
+        w_en = Signal()
+        m.d.sync += [w_addr.eq(Cat(position, bank_w)), w_value.eq(w_data),
+                     w_en.eq(take & write)]
+        m.d.comb += [c_write.addr.eq(w_addr), c_write.data.eq(w_value),
+                     c_write.en.eq(w_en)]
         with m.If(take):
             with m.If(code != ErrorCode.NONE):
                 m.d.sync += error.eq(code)

@@ -723,7 +723,11 @@ class HuffmanDecoder(wiring.Component):
         # ``stuck``: nothing changed since the last clock, whose buffer held no complete
         # symbol; a table byte or a restart interval's first chunk waits for it.
         # (A restart waits for ``stuck``, three quiet clocks, so nothing is staged then.)
-        restart = b.valid & b.ready & b.payload.first
+        # The same as ``b.valid & b.ready & b.payload.first`` (``ready`` is ``~halted &
+        # stuck`` for a first chunk), written without the refill's compare of ``count``,
+        # which would otherwise lead the restart into the buffer's and the index's
+        # resets (the one-lane decoder's critical path at one seed).
+        restart = b.valid & b.payload.first & stuck & ~halted
         quiet = ~take & ~(b.valid & b.ready) & ~staged & ~(t.valid & t.ready) & ~halted
         m.d.sync += [
             p_live.eq(~halted & ~take & ~restart),
