@@ -83,9 +83,11 @@ class HuffmanDecoder(wiring.Component):
         A DHT table body: 16 ``BITS`` counts then the ``HUFFVAL`` symbols (at most 256),
         ``last`` on its final byte, ``slot`` naming where it goes (read on the first
         byte). One byte per clock. A table's first byte waits until the decoder has
-        been idle for a clock (no symbol offered, no bits or table byte taken) or
-        has tables to copy, and not while it copies them; decoding pauses until
-        the tables are copied again (see Tables).
+        been idle for a clock (no symbol offered, no bits or table byte taken) with no
+        chunk offered on ``bits``, or has tables to copy, and not while it copies them;
+        decoding pauses until the tables are copied again (see Tables). (A ``DHT``
+        after the scan data is valid; the chunks of the scan's later intervals, queued
+        before it, are all decoded with the scan's tables before it is built.)
     bits : In(stream.Signature(bits_layout(shape)))
         The scan's bits, after byte un-stuffing and without markers. A chunk with
         ``first`` set starts a restart interval: it waits until the buffered bits hold
@@ -189,7 +191,8 @@ class HuffmanDecoder(wiring.Component):
     the buffer's top 31 bits and its total shift; the extra bits are cut from those),
     which takes the next symbol in the clock it is emptied. ``sym.valid`` never waits
     for ``sym.ready``, and ``sym.payload`` holds while ``valid``. ``bits.ready`` and
-    ``table.ready`` depend on registers and on the offered chunk's ``first`` only.
+    ``table.ready`` depend on registers and on the offered chunk's ``valid`` and
+    ``first`` only.
 
     Followers: a decoder made with ``leader`` builds no tables. Its ``table`` port is
     never ready, and ``dc_slot``, ``ac_slot`` and ``table_error`` are unused. It compares
@@ -201,7 +204,8 @@ class HuffmanDecoder(wiring.Component):
     The leader copies when a chunk is offered to it or to any of its followers, so a
     follower never waits on a leader without bits (a first restart interval without
     any, which is damage). No table may be built under a follower still decoding: a
-    follower's ``idle`` (it is ``stuck``) and the leader's ``tables_open`` (building,
+    follower's ``idle`` (it is ``stuck``, and no chunk is offered to it) and the
+    leader's ``tables_open`` (building,
     or tables to copy) let a decompressor hold a table's first byte until the leader
     is open or every follower is idle (a ``DHT`` after the scan data, before ``EOI``,
     is valid). A follower decodes like its leader, symbol for symbol. It starts without
@@ -221,7 +225,7 @@ class HuffmanDecoder(wiring.Component):
         if leader is not None:
             leader._followers.append(self)
         # ``idle`` (a follower's): it is ``stuck``, quiet for three clocks with no
-        # complete symbol held; ``tables_open`` (a leader's): it is building a table or
+        # complete symbol held, and no chunk is offered to it; ``tables_open`` (a leader's): it is building a table or
         # has tables to copy. A decompressor lets a table's first byte reach the leader
         # only when it is ``tables_open`` or every follower is ``idle``, so that no
         # table is built under a follower still decoding (see Followers).
@@ -331,7 +335,11 @@ class HuffmanDecoder(wiring.Component):
         m.d.comb += shift_in.eq(slots)
         # A follower builds no table: its ``table`` port is never ready.
         if not follower:
-            m.d.comb += t.ready.eq(~copying & ~filling & (building | dirty | stuck))
+            # Not while a chunk is offered: a decoder between two restart intervals is
+            # ``stuck`` too, and would take the next interval's first chunk and a table
+            # byte in the same clock, then decode that interval with the new table.
+            m.d.comb += t.ready.eq(~copying & ~filling
+                                   & (building | dirty | (stuck & ~self.bits.valid)))
             m.d.sync += value_write.en.eq(0)
             with m.If(t.valid & t.ready):
                 m.d.sync += [building.eq(~t.payload.last), b_slot.eq(cur_slot),
@@ -610,7 +618,7 @@ class HuffmanDecoder(wiring.Component):
         ok = Signal()
         m.d.comb += [ok.eq(ok_rest & fits), stuck.eq(checked & ~ok)]
         if follower:
-            m.d.comb += self.idle.eq(stuck)
+            m.d.comb += self.idle.eq(stuck & ~self.bits.valid)
 
         # A chunk taken waits a clock in ``stage`` and joins the buffer in the next (below
         # its valid bits, before the shift), so the loop's shifter reads registers only

@@ -908,3 +908,55 @@ def test_rtl_followers_wait_for_no_table_and_start_without_lane_0():
     for (name, data), job, result in zip(files.items(), jobs, results, strict=True):
         _check_corrupt(name, job, result, False, data, lanes=2)
     assert any(tb.lane_samples(results[0]["outputs"]["o"], 2)[1])
+
+
+def _other_table_after_scan(data):
+    """``data`` with a ``DHT`` between the scan and ``EOI`` that redefines the scan's AC
+    table (the first class-1 table) with its symbols in reverse order: valid (the
+    tables in force at ``SOS`` decode the scan), but a lane that decoded any of the
+    scan with the new table would send other samples."""
+    k = data.index(b"\xff\xc4\x00")
+    while data[k + 4] >> 4 != 1:
+        k = data.index(b"\xff\xc4", k + 2)
+    body = data[k + 4:k + 2 + int.from_bytes(data[k + 2:k + 4], "big")]
+    counts, values = body[1:17], body[17:17 + sum(body[1:17])]
+    segment = (b"\xff\xc4" + (2 + 1 + 16 + len(values)).to_bytes(2, "big") + body[:1]
+               + counts + values[::-1])
+    end = container.walk(data).scan_end
+    return data[:end] + segment + data[end:]
+
+
+def _slow_even_blocks():
+    """A Pillow JPEG (quality 95, an interval per block) of 2 x 14 blocks, noise in the even
+    block columns and flat in the odd ones: lane 0 of two takes the noise, many long
+    codes, so it falls far behind lane 1, which is idle long before lane 0 has decoded
+    the intervals in its queue."""
+    rng = np.random.default_rng(1)
+    img = np.full((16, 112), 128, np.uint8)
+    for c in range(0, 14, 2):
+        img[:, 8 * c:8 * c + 8] = rng.integers(0, 256, (16, 8))
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=95, restart_marker_blocks=1)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_rtl_a_table_after_the_scan_waits_until_no_lane_has_bits(lanes):
+    """A ``DHT`` after the scan that redefines its AC table: valid (the golden samples,
+    no error). The segment reaches lane 0 while it still holds intervals in its queue;
+    lane 0 is ``stuck`` between two of them, as when it has no bits left, so the table
+    must also wait for no chunk to be offered (before, lane 0 took the next interval's
+    first chunk and the table byte in the same clock and decoded the rest of the scan
+    with the new table: an INTERVAL error with 512 of its samples missing, at every
+    stall seed). Two lanes with 4 input bytes per beat (the build of
+    ``test_rtl_lanes_catch_damaged_files[verilator-4]``), and one lane (``SHAPE``)."""
+    shape = (SHAPE if lanes == 1 else
+             gd.DecompressorShape(max_rows=256, max_cols=256, lanes=2, in_bytes=4,
+                                  idct_share=2))
+    data = _other_table_after_scan(_slow_even_blocks())
+    jobs = [tb.job(data, shape, raw=True, stall_seed=seed) for seed in (None, 3)]
+    assert [job["error"] for job in jobs] == [0, 0]
+    results = run_jobs(BENCH, shape, jobs, "verilator")
+    for job, result in zip(jobs, results, strict=True):
+        _check_corrupt("ac-table-after-scan", job, result, False, data, lanes=lanes,
+                       in_bytes=shape.in_bytes)
