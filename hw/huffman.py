@@ -225,10 +225,11 @@ class HuffmanDecoder(wiring.Component):
         if leader is not None:
             leader._followers.append(self)
         # ``idle`` (a follower's): it is ``stuck``, quiet for three clocks with no
-        # complete symbol held, and no chunk is offered to it; ``tables_open`` (a leader's): it is building a table or
-        # has tables to copy. A decompressor lets a table's first byte reach the leader
-        # only when it is ``tables_open`` or every follower is ``idle``, so that no
-        # table is built under a follower still decoding (see Followers).
+        # complete symbol held, and no chunk is offered to it; ``tables_open`` (a
+        # leader's): it is building a table or has tables to copy. A decompressor lets
+        # a table's first byte reach the leader only when it is ``tables_open`` or every
+        # follower is ``idle``, so that no table is built under a follower still
+        # decoding (see Followers).
         self.idle = Signal(name="idle")
         self.tables_open = Signal(name="tables_open")
         # What a follower takes from its leader (see Followers): the copies of the
