@@ -48,7 +48,8 @@ class CoefDecoder(wiring.Component):
     qtable : In(stream.Signature(qtable_layout(shape)))
         The 64 quantizers in zigzag order, ``last`` on the 64th; one per clock. Taken
         only while no block is being decoded or sent (a table waiting on ``qtable``
-        goes before the next symbol); symbols wait until a whole table arrived.
+        goes before the next symbol); a symbol may wait in the input register (see
+        Latency) before, but none is decoded until a whole table arrived.
     sym : In(stream.Signature(symbol_layout()))
         :class:`hw.huffman.HuffmanDecoder`'s ``sym`` stream: connect it directly. One
         symbol per clock; ``last`` is not used (the block end is recomputed).
@@ -85,8 +86,10 @@ class CoefDecoder(wiring.Component):
     other bank is free).
 
     Stream rules: ``o.valid`` never waits for ``o.ready``; ``o.payload`` is read from a
-    bank the symbol side does not write and a table that does not change while a block
-    is waiting, at an index that changes only on a transfer, so it holds while ``valid``.
+    bank the symbol side decodes no more symbols into (its one delayed write, at position
+    63, lands a clock after the bank is full, at another address than the one read) and
+    a table that does not change while a block is waiting, at an index that changes
+    only on a transfer, so it holds while ``valid``.
     ``sym.ready`` depends on state and on ``qtable.valid``; ``qtable.ready`` on state.
     """
 
@@ -264,8 +267,10 @@ class CoefDecoder(wiring.Component):
                     with m.If(done):
                         m.d.sync += full[b].eq(1)
 
-        # ---- Output side: bank_o in natural order. The symbol side only writes a bank
-        # that is not full, so the two sides never touch the same bank's mask or flag.
+        # ---- Output side: bank_o in natural order. The symbol side only decodes into a
+        # bank that is not full, so the two sides never touch the same bank's mask or
+        # flag (the delayed write of a block's last coefficient lands in the memory a
+        # clock after its bank is full, at position 63, read 63 clocks later).
         o = self.o
         n = Signal(6)
         written_o = Mux(bank_o, written[1], written[0])

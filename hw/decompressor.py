@@ -470,6 +470,14 @@ class Decompressor(wiring.Component):
         # hw.huffman's Followers). A table's first byte waits until lane 0 is building
         # or has tables to copy, or every other lane is idle, so that no table is
         # built under a lane still decoding (a DHT after the scan data, before EOI).
+        # A lane is idle, and lane 0 takes a table byte, only while no chunk is offered
+        # to it; that covers every chunk of the scan because the last one is offered
+        # clocks before the table's first byte can be: five bytes without events
+        # (FF C4, the length, Tc/Th) come between them, and a chunk is offered two
+        # clocks after its lane queue's write (three with the wide input's unpacker),
+        # against the parser's two stages and this queue's clock (7 clocks apart with
+        # one lane, measured in the Amaranth simulator in session 26). A register more
+        # on the bits' path, or fewer on the tables', must keep that order.
         lead, table_in = huffman[0], table_queue.r_stream
         if lanes == 1:
             wiring.connect(m, table_in, lead.table)

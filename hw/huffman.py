@@ -86,8 +86,10 @@ class HuffmanDecoder(wiring.Component):
         been idle for a clock (no symbol offered, no bits or table byte taken) with no
         chunk offered on ``bits``, or has tables to copy, and not while it copies them;
         decoding pauses until the tables are copied again (see Tables). (A ``DHT``
-        after the scan data is valid; the chunks of the scan's later intervals, queued
-        before it, are all decoded with the scan's tables before it is built.)
+        after the scan data is valid. The scan's later intervals are then decoded with
+        the scan's tables before it is built, provided their chunks are offered on
+        ``bits`` by the time the table's first byte is: a decompressor queues them
+        first, see hw.decompressor.)
     bits : In(stream.Signature(bits_layout(shape)))
         The scan's bits, after byte un-stuffing and without markers. A chunk with
         ``first`` set starts a restart interval: it waits until the buffered bits hold

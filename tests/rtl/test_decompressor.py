@@ -926,34 +926,36 @@ def _other_table_after_scan(data):
     return data[:end] + segment + data[end:]
 
 
-def _slow_even_blocks():
-    """A Pillow JPEG (quality 95, an interval per block) of 2 x 14 blocks, noise in the even
-    block columns and flat in the odd ones: lane 0 of two takes the noise, many long
-    codes, so it falls far behind lane 1, which is idle long before lane 0 has decoded
-    the intervals in its queue."""
+def _slow_blocks(slow):
+    """A Pillow JPEG (quality 95, an interval per block) of 2 x 14 blocks, noise in the
+    block columns of parity ``slow`` and flat in the others: lane ``slow`` of two takes
+    the noise, many long codes, so it falls far behind the other lane, which is idle
+    long before lane ``slow`` has decoded the intervals in its queue."""
     rng = np.random.default_rng(1)
     img = np.full((16, 112), 128, np.uint8)
-    for c in range(0, 14, 2):
+    for c in range(slow, 14, 2):
         img[:, 8 * c:8 * c + 8] = rng.integers(0, 256, (16, 8))
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, "JPEG", quality=95, restart_marker_blocks=1)
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
-def test_rtl_a_table_after_the_scan_waits_until_no_lane_has_bits(lanes):
+@pytest.mark.parametrize("lanes, slow", [(1, 0), (2, 0), (2, 1)])
+def test_rtl_a_table_after_the_scan_waits_until_no_lane_has_bits(lanes, slow):
     """A ``DHT`` after the scan that redefines its AC table: valid (the golden samples,
-    no error). The segment reaches lane 0 while it still holds intervals in its queue;
-    lane 0 is ``stuck`` between two of them, as when it has no bits left, so the table
-    must also wait for no chunk to be offered (before, lane 0 took the next interval's
-    first chunk and the table byte in the same clock and decoded the rest of the scan
-    with the new table: an INTERVAL error with 512 of its samples missing, at every
-    stall seed). Two lanes with 4 input bytes per beat (the build of
-    ``test_rtl_lanes_catch_damaged_files[verilator-4]``), and one lane (``SHAPE``)."""
+    no error). The segment reaches the decompressor while the slow lane (``slow``) still
+    holds intervals in its queue; that lane is ``stuck`` between two of them, as when it
+    has no bits left, so the table must also wait for no chunk to be offered to it,
+    whether it is lane 0 (which builds the table) or a follower (before, the lane took
+    its next interval's first chunk in the clock lane 0 took the table byte, and decoded
+    the rest of its intervals with the new table: an INTERVAL error with 512 of its
+    samples missing, at each stall seed). Two lanes with 4 input bytes per beat (the
+    build of ``test_rtl_lanes_catch_damaged_files[verilator-4]``), and one lane
+    (``SHAPE``)."""
     shape = (SHAPE if lanes == 1 else
              gd.DecompressorShape(max_rows=256, max_cols=256, lanes=2, in_bytes=4,
                                   idct_share=2))
-    data = _other_table_after_scan(_slow_even_blocks())
+    data = _other_table_after_scan(_slow_blocks(slow))
     jobs = [tb.job(data, shape, raw=True, stall_seed=seed) for seed in (None, 3)]
     assert [job["error"] for job in jobs] == [0, 0]
     results = run_jobs(BENCH, shape, jobs, "verilator")
