@@ -519,7 +519,18 @@ class HuffmanDecoder(wiring.Component):
         held_symbol = Signal(8)
         held_shift = Signal(range(MAX_SYMBOL_BITS + 1))
         if follower:
-            halted = source._busy | error
+            # The leader's busy flag reaches a follower through a register of its own:
+            # the flag is formed next to the leader, and went to every lane across the
+            # chip (at 8 lanes, with ABC sharing its LUTs between lanes, the path from
+            # the leader's ``filling`` through it into the leader's own buffer was the
+            # decompressor's critical path). So a follower stops a clock after the
+            # leader's busy rises and resumes a clock after it falls. Rising, it
+            # follows a table byte taken (every follower idle with no chunk offered,
+            # see ``table``) or ``dirty``, which is set a clock before any copy starts:
+            # the copies and the fast tables change only while the follower is halted.
+            busy_seen = Signal(name="busy_seen")
+            m.d.sync += busy_seen.eq(source._busy)
+            halted = busy_seen | error
         else:
             busy = building | copying | filling | p_filling | a_filling | w_filling | dirty
             m.d.comb += self._busy.eq(busy)
