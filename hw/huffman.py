@@ -207,10 +207,10 @@ class HuffmanDecoder(wiring.Component):
     follower never waits on a leader without bits (a first restart interval without
     any, which is damage). No table may be built under a follower still decoding: a
     follower's ``idle`` (it is ``stuck``, and no chunk is offered to it) and the
-    leader's ``tables_open`` (building,
-    or tables to copy) let a decompressor hold a table's first byte until the leader
-    is open or every follower is idle (a ``DHT`` after the scan data, before ``EOI``,
-    is valid). A follower decodes like its leader, symbol for symbol. It starts without
+    leader's ``tables_open`` (building, or tables to copy) let a decompressor hold a
+    table's first byte until the leader is open or every follower is idle (a ``DHT``
+    after the scan data, before ``EOI``, is valid). A follower sees its leader's
+    ``tables_busy`` through a register, a clock late. A follower decodes like its leader, symbol for symbol. It starts without
     its own copy and fill, so it is ready as soon as its leader is.
     """
 
