@@ -210,8 +210,9 @@ class HuffmanDecoder(wiring.Component):
     leader's ``tables_open`` (building, or tables to copy) let a decompressor hold a
     table's first byte until the leader is open or every follower is idle (a ``DHT``
     after the scan data, before ``EOI``, is valid). A follower sees its leader's
-    ``tables_busy`` through a register, a clock late. A follower decodes like its leader, symbol for symbol. It starts without
-    its own copy and fill, so it is ready as soon as its leader is.
+    ``tables_busy`` through a register, a clock late. A follower decodes like its
+    leader, symbol for symbol. It starts without its own copy and fill, so it is ready
+    as soon as its leader is.
     """
 
     def __init__(self, shape: HuffmanShape = HuffmanShape(), leader=None):
